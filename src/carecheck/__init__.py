@@ -1,0 +1,31 @@
+"""carecheck: site elderly-care facilities so that the most older people are within reach."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from carecheck.config import Scenario, load_scenario  # noqa: E402
+from carecheck.errors import (  # noqa: E402
+    CarecheckError,
+    DataError,
+    InfeasibleError,
+    NoSolutionError,
+    ScenarioError,
+    VerificationError,
+)
+from carecheck.pipeline import RunResult, run_scenario, verify_outputs  # noqa: E402
+
+__all__ = [
+    "CarecheckError",
+    "DataError",
+    "InfeasibleError",
+    "NoSolutionError",
+    "RunResult",
+    "Scenario",
+    "ScenarioError",
+    "VerificationError",
+    "__version__",
+    "load_scenario",
+    "run_scenario",
+    "verify_outputs",
+]

@@ -1,0 +1,5 @@
+"""``python -m carecheck`` runs the command line."""
+
+from carecheck.cli import main
+
+main()

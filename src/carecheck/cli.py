@@ -1,0 +1,169 @@
+"""The ``carecheck`` command line: a thin shell over the Python API, and its one error boundary.
+
+Exit codes: 0 done; 1 unexpected error (traceback in a log file); 2 bad input; 3 infeasible
+scenario (with a diagnosis); 4 no plan found within the time limit; 5 verification failed;
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from carecheck import __version__
+from carecheck.config import load_scenario
+from carecheck.data import load_layers
+from carecheck.errors import CarecheckError, ScenarioError
+from carecheck.pipeline import RunResult, run_scenario, verify_outputs
+
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+_PATH = click.Path(path_type=Path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="carecheck")
+def cli() -> None:
+    """Site elderly-care facilities so that the most older people are within reach of care."""
+
+
+@cli.command()
+@click.argument("scenario", type=_PATH)
+@click.option("--out", type=_PATH, default=None, help="Output folder [default: outputs/<name>].")
+@click.option("--solver", type=click.Choice(["cbc", "highs"]), default=None,
+              help="MILP solver (overrides the scenario).")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Solver time limit in seconds.")
+@click.option("--gap", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="Relative MIP gap at which to stop (0 = prove optimality).")
+def run(
+    scenario: Path, out: Path | None, solver: str | None, time_limit: float | None,
+    gap: float | None,
+) -> None:
+    """Solve SCENARIO, verify the plan and write the outputs."""
+    with console.status("loading scenario") as status:
+        result = run_scenario(
+            scenario,
+            out=out,
+            solver=solver,
+            time_limit_s=time_limit,
+            mip_gap=gap,
+            progress=lambda stage: status.update(stage),
+        )
+    _summary(result)
+
+
+def _summary(result: RunResult) -> None:
+    coverage = result.coverage
+    total = coverage["demand_total"]
+    table = Table(title=f"{result.scenario.title or result.scenario.name}")
+    table.add_column("type")
+    table.add_column("opened", justify="right")
+    table.add_column("covered before", justify="right")
+    table.add_column("covered after", justify="right")
+    table.add_column("share", justify="right")
+    for name in result.scenario.facilities:
+        c = coverage["types"][name]
+        opened = int((result.selected["type"] == name).sum())
+        share = (
+            f"{c['covered_before'] / total:.1%} → {c['covered_after'] / total:.1%}"
+            if total else "–"
+        )
+        table.add_row(
+            name, str(opened), f"{c['covered_before']:,.0f}", f"{c['covered_after']:,.0f}", share
+        )
+    console.print(table)
+    gap = f", gap {result.gap:.4%}" if result.gap is not None else ""
+    console.print(
+        f"status [bold]{result.status}[/bold]{gap}; objective {result.objective:,.1f}; "
+        f"verified: {'yes' if result.verification.ok else 'NO'}; "
+        f"total {sum(result.timings.values()):.2f} s"
+    )
+    if result.out_dir is not None:
+        console.print(f"outputs in {result.out_dir}")
+
+
+@cli.command()
+@click.argument("scenarios", type=_PATH, nargs=-1, required=True)
+def validate(scenarios: tuple[Path, ...]) -> None:
+    """Check scenario files and their data without solving."""
+    bad = 0
+    for path in scenarios:
+        try:
+            scenario = load_scenario(path)
+            layers = load_layers(scenario)
+        except CarecheckError as exc:
+            bad += 1
+            errors.print(f"[red]✗[/red] {path}", markup=True)
+            errors.print(str(exc), markup=False)
+            continue
+        n_cand = sum(len(f.candidates) for f in layers.facilities.values())
+        console.print(
+            f"✓ {path}: {len(layers.demand):,} demand units, {n_cand:,} candidates, "
+            f"{len(scenario.facilities)} type(s), working CRS {layers.crs.to_string()}",
+            markup=False,
+        )
+    if bad:
+        raise click.exceptions.Exit(2)
+
+
+@cli.command()
+@click.argument("out_dir", type=_PATH)
+def verify(out_dir: Path) -> None:
+    """Re-check OUT_DIR, a finished run, against its scenario and data."""
+    verification = verify_outputs(out_dir)
+    if verification.ok:
+        console.print(f"✓ {out_dir}: every constraint and coverage figure checks out",
+                      markup=False)
+        return
+    errors.print(f"✗ {out_dir}: verification failed", markup=False)
+    for problem in verification.problems:
+        errors.print(f"- {problem}", markup=False)
+    raise click.exceptions.Exit(5)
+
+
+def _log_traceback() -> Path:
+    folder = Path(tempfile.gettempdir()) / "carecheck"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = folder / f"error-{stamp}.log"
+    path.write_text(traceback.format_exc(), encoding="utf-8")
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and turn every error into one message and an exit code."""
+    try:
+        code = cli.main(args=argv, prog_name="carecheck", standalone_mode=False)
+    except ScenarioError as exc:
+        errors.print("Scenario problem(s):", markup=False)
+        for problem in exc.problems:
+            errors.print(f"- {problem}", markup=False)
+        code = exc.exit_code
+    except CarecheckError as exc:
+        errors.print(str(exc), markup=False)
+        code = exc.exit_code
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        errors.print("interrupted", markup=False)
+        code = 130
+    except click.ClickException as exc:
+        exc.show()
+        code = 2
+    except KeyboardInterrupt:
+        errors.print("interrupted", markup=False)
+        code = 130
+    except Exception as exc:  # the one boundary for bugs: one line, traceback in a log
+        log = _log_traceback()
+        errors.print(f"unexpected error: {type(exc).__name__}: {exc} (details: {log})",
+                     markup=False)
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)

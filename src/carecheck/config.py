@@ -1,0 +1,419 @@
+"""Read and validate a scenario YAML into a frozen, fully resolved :class:`Scenario`.
+
+Every problem in a file is reported at once, each as ``file → key.path: message (got: value)``.
+Paths in the file are relative to the scenario file; they are resolved here, once.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from carecheck.errors import ScenarioError
+
+NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
+OBJECTIVES = ("max_coverage",)
+SOLVERS = ("cbc", "highs")
+
+PositiveMetres = Annotated[float, Field(gt=0)]
+Count = Annotated[int, Field(ge=0)]
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LayerSpec(_Strict):
+    """Where a layer lives and which columns mean what."""
+
+    path: Path
+    layer: str | None = None
+    id: str
+    lon: str | None = None
+    lat: str | None = None
+    crs: str | None = None
+
+    @model_validator(mode="after")
+    def _lon_lat_together(self) -> LayerSpec:
+        if (self.lon is None) != (self.lat is None):
+            raise ValueError("give both `lon` and `lat` column names, or neither")
+        return self
+
+
+class DemandSpec(LayerSpec):
+    """The demand layer: where the elderly live, and how many."""
+
+    weight: str
+    region: str | None = None
+    name: str | None = None
+
+
+class SiteSpec(LayerSpec):
+    """A layer of candidate sites or existing facilities, with optional column mappings."""
+
+    name: str | None = None
+    tier: str | None = None
+    action: str | None = None
+    cost: str | None = None
+    beds: str | None = None
+    region: str | None = None
+
+
+class CountSpec(_Strict):
+    """Exact, minimum or maximum number of sites to open."""
+
+    count: Count | None = None
+    min_count: Count | None = None
+    max_count: Count | None = None
+
+    @model_validator(mode="after")
+    def _consistent_counts(self) -> CountSpec:
+        if self.count is not None and (self.min_count is not None or self.max_count is not None):
+            raise ValueError("give `count` alone, or `min_count` / `max_count`, not both")
+        if (
+            self.min_count is not None
+            and self.max_count is not None
+            and self.min_count > self.max_count
+        ):
+            raise ValueError(
+                f"min_count {self.min_count} is larger than max_count {self.max_count}"
+            )
+        return self
+
+    @property
+    def lower(self) -> int:
+        """The least number of sites this spec allows."""
+        return self.count if self.count is not None else (self.min_count or 0)
+
+    @property
+    def upper(self) -> int | None:
+        """The most sites this spec allows, None when unbounded."""
+        return self.count if self.count is not None else self.max_count
+
+    @property
+    def bounded(self) -> bool:
+        return self.upper is not None
+
+
+class TierSpec(CountSpec):
+    """Reach and counts of one tier of a facility type."""
+
+    radius_m: PositiveMetres | None = None
+
+
+class FacilitySpec(CountSpec):
+    """One facility type: its reach, counts, candidates, existing facilities and tiers."""
+
+    radius_m: PositiveMetres | None = None
+    candidates: SiteSpec
+    existing: SiteSpec | None = None
+    tiers: dict[str, TierSpec] | None = None
+
+    @model_validator(mode="after")
+    def _reach_given(self) -> FacilitySpec:
+        if self.radius_m is None:
+            missing = [t for t, spec in (self.tiers or {}).items() if spec.radius_m is None]
+            if not self.tiers or missing:
+                where = f" (tiers without one: {', '.join(missing)})" if missing else ""
+                raise ValueError(f"give `radius_m` for the type, or one for every tier{where}")
+            if self.existing is not None and self.existing.tier is None:
+                raise ValueError(
+                    "existing facilities have no `tier` column, so they need the type's "
+                    "`radius_m`"
+                )
+        if self.tiers and self.candidates.tier is None:
+            raise ValueError("`tiers` are given, so `candidates` needs a `tier` column mapping")
+        return self
+
+    def radius_of(self, tier: str | None) -> float:
+        """Reach of a site of this type in ``tier`` (the type's reach when no tier applies)."""
+        if tier is not None and self.tiers and tier in self.tiers:
+            radius = self.tiers[tier].radius_m
+            if radius is not None:
+                return radius
+        assert self.radius_m is not None  # guaranteed by _reach_given for untiered sites
+        return self.radius_m
+
+    @property
+    def total_upper(self) -> int | None:
+        """Most sites of this type the counts allow (type count, else the sum over tiers)."""
+        if self.upper is not None:
+            return self.upper
+        if self.tiers and all(t.upper is not None for t in self.tiers.values()):
+            return sum(t.upper for t in self.tiers.values() if t.upper is not None)
+        return None
+
+
+class ObjectiveSpec(_Strict):
+    """What to optimise; ``weights`` scale each type's covered elderly (default 1)."""
+
+    kind: Literal["max_coverage"] = "max_coverage"
+    weights: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+
+
+class ConstraintsSpec(_Strict):
+    """Optional constraints across types and regions."""
+
+    budget: Annotated[float, Field(ge=0)] | None = None
+    region_min_sites: dict[str, Count | dict[str, Count]] = Field(default_factory=dict)
+    region_min_coverage: dict[str, Share | dict[str, Share]] = Field(default_factory=dict)
+
+
+class SolverSpec(_Strict):
+    """Which MILP solver, and when to stop."""
+
+    name: Literal["cbc", "highs"] = "cbc"
+    time_limit_s: Annotated[float, Field(gt=0)] | None = 300.0
+    mip_gap: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    threads: Annotated[int, Field(ge=1)] | None = None
+
+
+class Scenario(_Strict):
+    """A validated scenario. ``source`` is the file it came from (None when built in code)."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    title: str | None = None
+    crs: str | None = None
+    demand: DemandSpec
+    facilities: dict[str, FacilitySpec] = Field(min_length=1)
+    objective: ObjectiveSpec = Field(default_factory=ObjectiveSpec)
+    constraints: ConstraintsSpec = Field(default_factory=ConstraintsSpec)
+    solver: SolverSpec = Field(default_factory=SolverSpec)
+    source: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("objective", mode="before")
+    @classmethod
+    def _objective_shorthand(cls, value: Any) -> Any:
+        return {"kind": value} if isinstance(value, str) else value
+
+    @field_validator("facilities")
+    @classmethod
+    def _type_names(cls, value: dict[str, FacilitySpec]) -> dict[str, FacilitySpec]:
+        bad = [name for name in value if not re.match(NAME_PATTERN, name)]
+        if bad:
+            raise ValueError(
+                f"facility type names may use letters, digits, - and _ only (got: {bad})"
+            )
+        return value
+
+    def alpha(self, type_name: str) -> float:
+        """Objective weight of a facility type."""
+        return self.objective.weights.get(type_name, 1.0)
+
+    def with_solver(
+        self,
+        *,
+        name: str | None = None,
+        time_limit_s: float | None = None,
+        mip_gap: float | None = None,
+    ) -> Scenario:
+        """A copy with solver settings overridden (None keeps the scenario's value)."""
+        changes: dict[str, Any] = {}
+        if name is not None:
+            if name not in SOLVERS:
+                raise ScenarioError([f"--solver: unknown solver (got: {name}); use cbc or highs"])
+            changes["name"] = name
+        if time_limit_s is not None:
+            if time_limit_s <= 0:
+                raise ScenarioError([f"--time-limit: must be > 0 seconds (got: {time_limit_s})"])
+            changes["time_limit_s"] = time_limit_s
+        if mip_gap is not None:
+            if not 0 <= mip_gap < 1:
+                raise ScenarioError([f"--gap: must be in [0, 1) (got: {mip_gap})"])
+            changes["mip_gap"] = mip_gap
+        return self.model_copy(update={"solver": self.solver.model_copy(update=changes)})
+
+
+def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:
+    """Rules that span several keys: (key path, message, offending value)."""
+    problems: list[tuple[str, str, Any]] = []
+    types = set(scenario.facilities)
+    for key in scenario.objective.weights:
+        if key not in types:
+            problems.append(
+                (f"objective.weights.{key}", f"unknown facility type; known: {sorted(types)}", key)
+            )
+    constraints = scenario.constraints
+    for group in ("region_min_sites", "region_min_coverage"):
+        for type_name in getattr(constraints, group):
+            if type_name not in types:
+                problems.append(
+                    (
+                        f"constraints.{group}.{type_name}",
+                        f"unknown facility type; known: {sorted(types)}",
+                        type_name,
+                    )
+                )
+    if (constraints.region_min_sites or constraints.region_min_coverage) and (
+        scenario.demand.region is None
+    ):
+        problems.append(
+            (
+                "demand.region",
+                "per-region constraints need a region column on the demand layer",
+                None,
+            )
+        )
+    for type_name in constraints.region_min_sites:
+        spec = scenario.facilities.get(type_name)
+        if spec is not None and spec.candidates.region is None:
+            problems.append(
+                (
+                    f"facilities.{type_name}.candidates.region",
+                    "constraints.region_min_sites needs the candidates' region column",
+                    None,
+                )
+            )
+    for type_name, spec in scenario.facilities.items():
+        if constraints.budget is not None and spec.candidates.cost is None:
+            problems.append(
+                (
+                    f"facilities.{type_name}.candidates.cost",
+                    "constraints.budget needs a cost column on every type's candidates",
+                    None,
+                )
+            )
+        if spec.total_upper is None and constraints.budget is None:
+            problems.append(
+                (
+                    f"facilities.{type_name}",
+                    "no `count`, `max_count` (on the type or every tier) and no "
+                    "constraints.budget: the plan would open every candidate",
+                    None,
+                )
+            )
+        if spec.tiers and spec.count is not None:
+            lower = sum(t.lower for t in spec.tiers.values())
+            if lower > spec.count:
+                problems.append(
+                    (
+                        f"facilities.{type_name}.tiers",
+                        f"the tiers ask for at least {lower} sites but the type's count is "
+                        f"{spec.count}",
+                        lower,
+                    )
+                )
+    return problems
+
+
+def _format(source: str, path: str, message: str, value: Any = None) -> str:
+    got = "" if value is None else f" (got: {value!r})"
+    return f"{source} → {path}: {message}{got}"
+
+
+def _loc_to_path(loc: tuple[Any, ...]) -> str:
+    # pydantic puts union-member and validator names into loc; keep only real keys
+    parts = [
+        str(p)
+        for p in loc
+        if not (
+            isinstance(p, str)
+            and (p.startswith(("function-", "constrained-")) or p in {"int", "float", "dict"})
+        )
+    ]
+    return ".".join(parts) or "(top level)"
+
+
+def scenario_from_dict(
+    data: Any, *, source: str = "<scenario>", base_dir: Path | None = None
+) -> Scenario:
+    """Validate a parsed scenario mapping; paths are resolved against ``base_dir``."""
+    if not isinstance(data, dict):
+        raise ScenarioError(
+            [_format(source, "(top level)", "expected a mapping of keys", type(data).__name__)]
+        )
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (misspelled?)"
+            value = err.get("input")
+            shown = None if isinstance(value, dict) or err["type"] == "missing" else value
+            problems.append(_format(source, _loc_to_path(err["loc"]), msg, shown))
+        raise ScenarioError(problems) from None
+    if base_dir is not None:
+        scenario = _resolve_paths(scenario, base_dir)
+    problems = [_format(source, *p) for p in _cross_checks(scenario)]
+    problems += [_format(source, *p) for p in _missing_files(scenario)]
+    if problems:
+        raise ScenarioError(problems)
+    return scenario
+
+
+def _layer_specs(scenario: Scenario) -> list[tuple[str, LayerSpec]]:
+    specs: list[tuple[str, LayerSpec]] = [("demand", scenario.demand)]
+    for type_name, spec in scenario.facilities.items():
+        specs.append((f"facilities.{type_name}.candidates", spec.candidates))
+        if spec.existing is not None:
+            specs.append((f"facilities.{type_name}.existing", spec.existing))
+    return specs
+
+
+def _missing_files(scenario: Scenario) -> list[tuple[str, str, Any]]:
+    return [
+        (f"{key}.path", "file not found; paths are relative to the scenario file", str(spec.path))
+        for key, spec in _layer_specs(scenario)
+        if not spec.path.exists()
+    ]
+
+
+def _resolve_paths(scenario: Scenario, base_dir: Path) -> Scenario:
+    def fix(spec: Any) -> Any:
+        return spec.model_copy(update={"path": (base_dir / spec.path).resolve()})
+
+    facilities = {
+        name: spec.model_copy(
+            update={
+                "candidates": fix(spec.candidates),
+                "existing": fix(spec.existing) if spec.existing is not None else None,
+            }
+        )
+        for name, spec in scenario.facilities.items()
+    }
+    return scenario.model_copy(update={"demand": fix(scenario.demand), "facilities": facilities})
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read, validate and resolve a scenario YAML file.
+
+    Raises
+    ------
+    ScenarioError
+        Listing every problem in the file, each naming its key path and the bad value.
+    """
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError([f"{source}: scenario file not found"]) from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            [f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"]
+        ) from None
+    except OSError as exc:
+        raise ScenarioError([f"{source}: cannot read the file ({exc.strerror})"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError([f"{source} → {where}: invalid YAML: {problem}"]) from None
+    scenario = scenario_from_dict(data, source=source, base_dir=path.resolve().parent)
+    return scenario.model_copy(update={"source": path.resolve()})

@@ -1,0 +1,303 @@
+"""Read the scenario's geodata into checked GeoDataFrames in one projected CRS.
+
+Every layer comes out with canonical columns (``id``, ``weight``, ``region``, ``name``, ``tier``,
+``action``, ``cost``, ``beds``) and point geometry in the working CRS, so nothing downstream
+needs to know the planner's column names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+
+from carecheck.config import DemandSpec, FacilitySpec, LayerSpec, Scenario, SiteSpec
+from carecheck.errors import DataError
+
+ACTIONS = ("new", "expand")
+_MAX_LISTED = 5
+
+
+@dataclass(frozen=True)
+class FacilityLayers:
+    """Candidates and existing facilities of one type (existing may be empty)."""
+
+    candidates: gpd.GeoDataFrame
+    existing: gpd.GeoDataFrame
+
+
+@dataclass(frozen=True)
+class Layers:
+    """All layers of a scenario, projected to ``crs`` and checked."""
+
+    crs: CRS
+    demand: gpd.GeoDataFrame
+    facilities: dict[str, FacilityLayers]
+
+
+def _listing(values: Any) -> str:
+    values = [str(v) for v in values]
+    more = f" … and {len(values) - _MAX_LISTED} more" if len(values) > _MAX_LISTED else ""
+    return ", ".join(values[:_MAX_LISTED]) + more
+
+
+def _where(spec: LayerSpec) -> str:
+    return f"{spec.path}" + (f" (layer {spec.layer})" if spec.layer else "")
+
+
+def read_layer(spec: LayerSpec) -> gpd.GeoDataFrame:
+    """Read one layer as it is on disk (GeoPackage, GeoJSON, Shapefile or CSV with lon/lat)."""
+    path = Path(spec.path)
+    where = _where(spec)
+    if path.suffix.lower() in {".csv", ".txt"}:
+        return _read_csv(spec, where)
+    try:
+        frame = gpd.read_file(path, layer=spec.layer, engine="pyogrio")
+    except Exception as exc:  # pyogrio raises several error types for unreadable files
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        hint = " — check `layer:`" if spec.layer else ""
+        raise DataError(f"{where}: cannot read the layer: {detail}{hint}") from None
+    if frame.crs is None and spec.crs is None:
+        raise DataError(
+            f"{where}: the layer has no coordinate reference system; save it with one "
+            "(e.g. EPSG:4326) or give `crs:` for this layer in the scenario"
+        )
+    if spec.crs is not None:
+        frame = frame.set_crs(_parse_crs(spec.crs, where), allow_override=True)
+    return frame
+
+
+def _parse_crs(text: str, where: str) -> CRS:
+    try:
+        return CRS.from_user_input(text)
+    except CRSError:
+        raise DataError(f"{where}: unknown CRS (got: {text!r}); use e.g. EPSG:4326") from None
+
+
+def _read_csv(spec: LayerSpec, where: str) -> gpd.GeoDataFrame:
+    lon, lat = spec.lon or "lon", spec.lat or "lat"
+    try:
+        frame = pd.read_csv(spec.path, encoding="utf-8-sig", dtype={spec.id: str})
+    except UnicodeDecodeError:
+        raise DataError(f"{where}: not UTF-8 text; save the CSV as UTF-8") from None
+    except (OSError, pd.errors.ParserError) as exc:
+        raise DataError(f"{where}: cannot read the CSV: {exc}") from None
+    missing = [c for c in (lon, lat) if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{where}: coordinate column(s) {missing} not found; give `lon:` and `lat:` "
+            f"(columns: {_listing(frame.columns)})"
+        )
+    xs = pd.to_numeric(frame[lon], errors="coerce")
+    ys = pd.to_numeric(frame[lat], errors="coerce")
+    bad = frame.index[xs.isna() | ys.isna()]
+    if len(bad):
+        raise DataError(
+            f"{where}: {len(bad)} row(s) without numeric {lon}/{lat} (CSV rows "
+            f"{_listing(bad + 2)}); fill or delete them"
+        )
+    crs = _parse_crs(spec.crs, where) if spec.crs else CRS.from_epsg(4326)
+    geometry = gpd.points_from_xy(xs, ys)
+    return gpd.GeoDataFrame(frame.drop(columns=[lon, lat]), geometry=geometry, crs=crs)
+
+
+def working_crs(scenario: Scenario, demand: gpd.GeoDataFrame) -> CRS:
+    """The scenario's ``crs``, else the UTM zone of the demand layer; always metric."""
+    if scenario.crs is not None:
+        crs = _parse_crs(scenario.crs, "scenario → crs")
+        if not crs.is_projected:
+            raise DataError(
+                f"scenario → crs: {scenario.crs} is geographic (degrees); give a projected "
+                "CRS in metres, e.g. EPSG:32651, or leave `crs` out to use the UTM zone"
+            )
+        return crs
+    crs = demand.estimate_utm_crs()
+    return crs
+
+
+def _check_frame(frame: gpd.GeoDataFrame, spec: LayerSpec, columns: dict[str, str | None]) -> None:
+    """Columns present, ids unique, geometry present; every problem listed at once."""
+    where = _where(spec)
+    problems = []
+    wanted = {"id": spec.id, **columns}
+    for key, column in wanted.items():
+        if column is not None and column not in frame.columns:
+            problems.append(
+                f"{where}: column {column!r} (mapped by `{key}:`) not found; columns are "
+                f"{_listing(c for c in frame.columns if c != 'geometry')}"
+            )
+    if problems:
+        raise DataError(problems)
+    ids = frame[spec.id]
+    if ids.isna().any():
+        rows = frame.index[ids.isna()]
+        problems.append(f"{where}: column {spec.id!r} is empty in row(s) {_listing(rows)}")
+    dupes = ids[ids.duplicated()].astype(str).unique()
+    if len(dupes):
+        problems.append(f"{where}: column {spec.id!r} has duplicate id(s): {_listing(dupes)}")
+    empty = frame.geometry.isna() | frame.geometry.is_empty
+    if empty.any():
+        problems.append(
+            f"{where}: missing or empty geometry for id(s) {_listing(ids[empty].astype(str))}"
+        )
+    if problems:
+        raise DataError(problems)
+
+
+def _numeric(
+    frame: pd.DataFrame, column: str, ids: pd.Series, where: str, *, what: str
+) -> np.ndarray:
+    values = pd.to_numeric(frame[column], errors="coerce")
+    bad = values.isna() | (values < 0) | ~np.isfinite(values.fillna(0))
+    if bad.any():
+        shown = _listing(f"{i}={v!r}" for i, v in zip(ids[bad], frame[column][bad], strict=True))
+        raise DataError(
+            f"{where}: column {column!r} ({what}) must be a number ≥ 0; bad value(s) at id "
+            f"{shown}"
+        )
+    return values.to_numpy(dtype=float)
+
+
+def _to_points(frame: gpd.GeoDataFrame, crs: CRS) -> gpd.GeoSeries:
+    geometry = frame.geometry.to_crs(crs)
+    polygonal = ~geometry.geom_type.isin(["Point"])
+    if polygonal.any():
+        geometry = geometry.copy()
+        geometry[polygonal] = geometry[polygonal].representative_point()
+    return geometry
+
+
+def _demand_frame(scenario: Scenario, raw: gpd.GeoDataFrame, crs: CRS) -> gpd.GeoDataFrame:
+    spec: DemandSpec = scenario.demand
+    where = _where(spec)
+    ids = raw[spec.id].astype(str)
+    weight = _numeric(raw, spec.weight, ids, where, what="demand weight")
+    data = {
+        "id": ids.to_numpy(),
+        "weight": weight,
+        "region": _text(raw, spec.region),
+        "name": _text(raw, spec.name),
+    }
+    return gpd.GeoDataFrame(data, geometry=_to_points(raw, crs).to_numpy(), crs=crs)
+
+
+def _text(frame: pd.DataFrame, column: str | None) -> np.ndarray:
+    if column is None:
+        return np.full(len(frame), None, dtype=object)
+    values = frame[column]
+    return np.array([None if pd.isna(v) else str(v) for v in values], dtype=object)
+
+
+def _site_frame(
+    type_name: str,
+    facility: FacilitySpec,
+    spec: SiteSpec,
+    raw: gpd.GeoDataFrame,
+    crs: CRS,
+    *,
+    role: str,
+) -> gpd.GeoDataFrame:
+    where = _where(spec)
+    ids = raw[spec.id].astype(str)
+    problems = []
+    tier = _text(raw, spec.tier)
+    if facility.tiers:
+        known = set(facility.tiers)
+        unknown = [
+            (i, t) for i, t in zip(ids, tier, strict=True) if t is not None and t not in known
+        ]
+        if spec.tier is not None and role == "candidates":
+            unknown += [(i, t) for i, t in zip(ids, tier, strict=True) if t is None]
+        if unknown:
+            problems.append(
+                f"{where}: column {spec.tier!r} has tier(s) not in facilities.{type_name}.tiers "
+                f"({sorted(known)}) at id {_listing(f'{i}={t!r}' for i, t in unknown)}"
+            )
+    action = _text(raw, spec.action)
+    if spec.action is None:
+        action = np.full(len(raw), "new" if role == "candidates" else "existing", dtype=object)
+    else:
+        bad = [(i, a) for i, a in zip(ids, action, strict=True) if a not in ACTIONS]
+        if bad:
+            problems.append(
+                f"{where}: column {spec.action!r} must be 'new' or 'expand'; bad value(s) at id "
+                f"{_listing(f'{i}={a!r}' for i, a in bad)}"
+            )
+    if problems:
+        raise DataError(problems)
+    cost = (
+        _numeric(raw, spec.cost, ids, where, what="cost")
+        if spec.cost is not None
+        else np.zeros(len(raw))
+    )
+    beds = (
+        _numeric(raw, spec.beds, ids, where, what="beds")
+        if spec.beds is not None
+        else np.full(len(raw), np.nan)
+    )
+    radius = np.array([facility.radius_of(t) for t in tier], dtype=float)
+    data = {
+        "id": ids.to_numpy(),
+        "type": np.full(len(raw), type_name, dtype=object),
+        "name": _text(raw, spec.name),
+        "tier": tier,
+        "action": action,
+        "cost": cost,
+        "beds": beds,
+        "region": _text(raw, spec.region),
+        "radius_m": radius,
+    }
+    return gpd.GeoDataFrame(data, geometry=_to_points(raw, crs).to_numpy(), crs=crs)
+
+
+def load_layers(scenario: Scenario) -> Layers:
+    """Read, check and project every layer the scenario names.
+
+    Raises
+    ------
+    DataError
+        Naming the file, the column and the offending ids.
+    """
+    raw_demand = read_layer(scenario.demand)
+    spec = scenario.demand
+    _check_frame(raw_demand, spec, {"weight": spec.weight, "region": spec.region, "name": spec.name})
+    crs = working_crs(scenario, raw_demand)
+    demand = _demand_frame(scenario, raw_demand, crs)
+    facilities = {}
+    for type_name, facility in scenario.facilities.items():
+        frames = {}
+        for role in ("candidates", "existing"):
+            site_spec = getattr(facility, role)
+            if site_spec is None:
+                frames[role] = _empty_sites(crs)
+                continue
+            raw = read_layer(site_spec)
+            _check_frame(
+                raw,
+                site_spec,
+                {
+                    k: getattr(site_spec, k)
+                    for k in ("name", "tier", "action", "cost", "beds", "region")
+                },
+            )
+            frames[role] = _site_frame(type_name, facility, site_spec, raw, crs, role=role)
+        facilities[type_name] = FacilityLayers(frames["candidates"], frames["existing"])
+    return Layers(crs=crs, demand=demand, facilities=facilities)
+
+
+def _empty_sites(crs: CRS) -> gpd.GeoDataFrame:
+    columns = ["id", "type", "name", "tier", "action", "cost", "beds", "region", "radius_m"]
+    return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=crs)
+
+
+def xy(frame: gpd.GeoDataFrame) -> np.ndarray:
+    """Point coordinates as an (n, 2) float array."""
+    if len(frame) == 0:
+        return np.empty((0, 2))
+    return np.column_stack([frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy()])

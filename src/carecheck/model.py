@@ -1,0 +1,491 @@
+r"""The multi-type maximal covering model: problem data, exact reductions, and the MILP.
+
+Formulation
+-----------
+Sets and data: demand units :math:`i` with weight :math:`w_i \ge 0` and region :math:`r(i)`;
+facility types :math:`t` with objective weight :math:`\alpha_t \ge 0`; candidates
+:math:`j \in J_t` with cost :math:`c_j`, tier and region; :math:`N_t(i) \subseteq J_t` the
+candidates of type :math:`t` whose reach (that of their tier) includes :math:`i`;
+:math:`E_t` the existing facilities of type :math:`t`, always open, and
+:math:`C_t = \{ i : \text{some } e \in E_t \text{ reaches } i \}` the demand they already cover.
+
+Variables: :math:`x_j \in \{0, 1\}` opens candidate :math:`j`; :math:`y_{it} \in [0, 1]` marks
+demand :math:`i \notin C_t` as covered by type :math:`t`.
+
+.. math::
+
+    \max\ & \sum_t \alpha_t \Big( \sum_{i \in C_t} w_i + \sum_{i \notin C_t} w_i y_{it} \Big) \\
+    \text{s.t. } & y_{it} \le \sum_{j \in N_t(i)} x_j
+        && \forall t,\ i \notin C_t \quad \text{(link)} \\
+    & L_t \le \sum_{j \in J_t} x_j \le U_t && \forall t \quad \text{(count)} \\
+    & L_{tk} \le \sum_{j \in J_t,\ \mathrm{tier}(j) = k} x_j \le U_{tk}
+        && \forall t, k \quad \text{(tier count)} \\
+    & \sum_t \sum_{j \in J_t} c_j x_j \le B && \text{(budget)} \\
+    & \sum_{j \in J_t,\ \mathrm{region}(j) = r} x_j \ge m_{tr}
+        && \forall t, r \quad \text{(region minimum sites)} \\
+    & \sum_{i \in C_t,\ r(i) = r} w_i + \sum_{i \notin C_t,\ r(i) = r} w_i y_{it}
+        \ge \varphi_{tr} \sum_{r(i) = r} w_i && \forall t, r \quad
+        \text{(region minimum coverage)}
+
+``count`` sets :math:`L = U`, ``min_count`` / ``max_count`` one side each. Covered-before
+demand enters as a constant. The ``y`` are continuous: for binary ``x`` an optimal ``y`` is
+integral, and reported coverage is always recomputed from ``x``.
+
+Reductions (each keeps the optimal objective; tests prove it)
+--------------------------------------------------------------
+1. Demand already covered by :math:`E_t`, with zero weight, or with no candidate in reach is a
+   constant for type :math:`t` and gets no :math:`y`.
+2. Demand rows with identical reach sets (and, when the type has region coverage floors, the same
+   region) merge into one row whose weight is their sum.
+3. Candidates that reach no remaining row only matter through lower bounds on counts. Among
+   such "filler" candidates with the same tier and region, any solution can swap to the
+   cheapest ones, so only the cheapest ``m`` of each group are kept, where ``m`` is the largest
+   lower bound that could draw on that group (zero when there is none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+INF = float("inf")
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Lower and upper bound on a number of opened sites (upper None = unbounded)."""
+
+    lower: int = 0
+    upper: int | None = None
+
+
+@dataclass(frozen=True)
+class TypeProblem:
+    """One facility type as arrays: reach, covered-before state and candidate attributes.
+
+    ``reach`` is (n_demand × n_candidates); ``tier`` and ``region`` are integer codes into
+    ``tier_names`` and the problem's ``region_names`` (-1 = none).
+    """
+
+    name: str
+    reach: sp.csr_matrix
+    covered_before: np.ndarray
+    cost: np.ndarray
+    tier: np.ndarray
+    region: np.ndarray
+    tier_names: tuple[str, ...] = ()
+    alpha: float = 1.0
+    count: Bounds = field(default_factory=Bounds)
+    tier_counts: dict[int, Bounds] = field(default_factory=dict)
+    region_min_sites: dict[int, int] = field(default_factory=dict)
+    region_min_coverage: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def n_candidates(self) -> int:
+        return int(self.reach.shape[1])
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Everything the model needs, as arrays: no geometry, no file names."""
+
+    weight: np.ndarray
+    types: tuple[TypeProblem, ...]
+    region: np.ndarray | None = None
+    region_names: tuple[str, ...] = ()
+    budget: float | None = None
+
+    @property
+    def n_demand(self) -> int:
+        return len(self.weight)
+
+    def demand_region(self) -> np.ndarray:
+        if self.region is None:
+            return np.full(self.n_demand, -1, dtype=np.int64)
+        return np.asarray(self.region, dtype=np.int64)
+
+
+def problem_from_reach(
+    reach: sp.spmatrix,
+    weight: np.ndarray,
+    count: int,
+    *,
+    covered_before: np.ndarray | None = None,
+    cost: np.ndarray | None = None,
+    budget: float | None = None,
+) -> Problem:
+    """A single-type, exactly-``count`` maximal covering problem from a reach matrix.
+
+    The array-level entry point for benchmarks and researchers (no geometry needed).
+    """
+    reach = sp.csr_matrix(reach, dtype=bool)
+    n_demand, n_sites = reach.shape
+    type_problem = TypeProblem(
+        name="site",
+        reach=reach,
+        covered_before=(
+            np.zeros(n_demand, dtype=bool)
+            if covered_before is None
+            else np.asarray(covered_before, bool)
+        ),
+        cost=np.zeros(n_sites) if cost is None else np.asarray(cost, dtype=float),
+        tier=np.full(n_sites, -1),
+        region=np.full(n_sites, -1),
+        count=Bounds(count, count),
+    )
+    return Problem(weight=np.asarray(weight, dtype=float), types=(type_problem,), budget=budget)
+
+
+# --------------------------------------------------------------------------- reductions
+
+
+@dataclass(frozen=True)
+class ReducedType:
+    """A type after reductions: kept candidates, merged demand rows and the constants."""
+
+    source: TypeProblem
+    candidates: np.ndarray  # indices of kept candidates into the type's candidate list
+    reach: sp.csr_matrix  # merged rows × kept candidates
+    row_weight: np.ndarray
+    row_region: np.ndarray  # region code of each row (-1 when regions were not kept apart)
+    covered_before_weight: float
+    covered_before_by_region: np.ndarray
+    demand_rows: np.ndarray  # for each original demand unit, its merged row or -1
+
+
+@dataclass(frozen=True)
+class ReducedProblem:
+    problem: Problem
+    types: tuple[ReducedType, ...]
+    weight_by_region: np.ndarray
+
+    @property
+    def constant(self) -> float:
+        """Objective value of the covered-before demand."""
+        return float(sum(t.source.alpha * t.covered_before_weight for t in self.types))
+
+
+def _filler_quota(tp: TypeProblem, tier: int, region: int) -> int:
+    """Largest lower bound that fillers of this (tier, region) group might have to meet."""
+    lowers = [tp.count.lower]
+    if tier in tp.tier_counts:
+        lowers.append(tp.tier_counts[tier].lower)
+    if region >= 0:
+        lowers.append(tp.region_min_sites.get(region, 0))
+    return max(lowers)
+
+
+def _merge_rows(reach: sp.csr_matrix, region: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Group identical rows (and equal region when given): (group of each row, first row)."""
+    reach = reach.tocsr()
+    reach.sort_indices()
+    indices, indptr = reach.indices.astype(np.int64), reach.indptr
+    keys: dict[bytes, int] = {}
+    groups = np.empty(reach.shape[0], dtype=np.int64)
+    firsts: list[int] = []
+    suffix = region.astype(np.int64) if region is not None else None
+    for row in range(reach.shape[0]):
+        key = indices[indptr[row] : indptr[row + 1]].tobytes()
+        if suffix is not None:
+            key += b"r" + suffix[row].tobytes()
+        group = keys.setdefault(key, len(keys))
+        if group == len(firsts):
+            firsts.append(row)
+        groups[row] = group
+    return groups, np.asarray(firsts, dtype=np.int64)
+
+
+def reduce_type(
+    tp: TypeProblem, weight: np.ndarray, demand_region: np.ndarray, n_regions: int
+) -> ReducedType:
+    """Apply the three reductions to one type (see the module docstring)."""
+    reach = sp.csr_matrix(tp.reach, dtype=bool)
+    covered = np.asarray(tp.covered_before, dtype=bool)
+    region_valid = demand_region >= 0
+    covered_by_region = np.bincount(
+        demand_region[covered & region_valid],
+        weights=weight[covered & region_valid],
+        minlength=n_regions,
+    )
+    reachable = np.diff(reach.indptr) > 0
+    active = np.flatnonzero(~covered & (weight > 0) & reachable)
+    sub = reach[active]
+    useful = np.flatnonzero(np.diff(sp.csc_matrix(sub).indptr) > 0)
+    fillers = np.setdiff1d(np.arange(tp.n_candidates), useful)
+    kept_fillers = []
+    if len(fillers):
+        order = fillers[np.lexsort((fillers, tp.cost[fillers]))]
+        groups: dict[tuple[int, int], list[int]] = {}
+        for j in order:
+            groups.setdefault((int(tp.tier[j]), int(tp.region[j])), []).append(int(j))
+        for (tier, region), members in groups.items():
+            kept_fillers.extend(members[: _filler_quota(tp, tier, region)])
+    candidates = np.sort(np.concatenate([useful, np.asarray(kept_fillers, dtype=np.int64)]))
+    sub = sub[:, candidates]
+    by_region = demand_region[active] if tp.region_min_coverage else None
+    groups_of_rows, firsts = _merge_rows(sub, by_region)
+    row_weight = np.bincount(groups_of_rows, weights=weight[active], minlength=len(firsts))
+    row_region = (
+        demand_region[active][firsts]
+        if by_region is not None
+        else np.full(len(firsts), -1, dtype=np.int64)
+    )
+    demand_rows = np.full(len(weight), -1, dtype=np.int64)
+    demand_rows[active] = groups_of_rows
+    return ReducedType(
+        source=tp,
+        candidates=candidates,
+        reach=sp.csr_matrix(sub[firsts], dtype=bool),
+        row_weight=row_weight,
+        row_region=row_region,
+        covered_before_weight=float(weight[covered].sum()),
+        covered_before_by_region=covered_by_region,
+        demand_rows=demand_rows,
+    )
+
+
+def reduce_problem(problem: Problem) -> ReducedProblem:
+    """Exact reductions of every type (see the module docstring)."""
+    weight = np.asarray(problem.weight, dtype=float)
+    region = problem.demand_region()
+    n_regions = len(problem.region_names)
+    types = tuple(reduce_type(tp, weight, region, n_regions) for tp in problem.types)
+    valid = region >= 0
+    weight_by_region = np.bincount(region[valid], weights=weight[valid], minlength=n_regions)
+    return ReducedProblem(problem=problem, types=types, weight_by_region=weight_by_region)
+
+
+def identity_reduction(problem: Problem) -> ReducedProblem:
+    """The problem as it is, in reduced form but with nothing merged or dropped (for tests)."""
+    weight = np.asarray(problem.weight, dtype=float)
+    region = problem.demand_region()
+    n_regions = len(problem.region_names)
+    types = []
+    for tp in problem.types:
+        covered = np.asarray(tp.covered_before, dtype=bool)
+        active = np.flatnonzero(~covered)
+        valid = region >= 0
+        demand_rows = np.full(len(weight), -1, dtype=np.int64)
+        demand_rows[active] = np.arange(len(active))
+        types.append(
+            ReducedType(
+                source=tp,
+                candidates=np.arange(tp.n_candidates),
+                reach=sp.csr_matrix(tp.reach, dtype=bool)[active],
+                row_weight=weight[active],
+                row_region=region[active],
+                covered_before_weight=float(weight[covered].sum()),
+                covered_before_by_region=np.bincount(
+                    region[covered & valid], weights=weight[covered & valid], minlength=n_regions
+                ),
+                demand_rows=demand_rows,
+            )
+        )
+    valid = region >= 0
+    return ReducedProblem(
+        problem=problem,
+        types=tuple(types),
+        weight_by_region=np.bincount(region[valid], weights=weight[valid], minlength=n_regions),
+    )
+
+
+# --------------------------------------------------------------------------- the MILP
+
+
+@dataclass(frozen=True)
+class Milp:
+    """A maximisation MILP in arrays: ``row_lower ≤ A x ≤ row_upper``, ``lb ≤ x ≤ ub``.
+
+    ``row_group`` gives each row's constraint group (an index into ``groups``); groups are
+    tuples such as ``("budget",)`` or ``("region_min_sites", type, region_code)``.
+    """
+
+    objective: np.ndarray
+    integer: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    matrix: sp.csr_matrix
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    row_group: np.ndarray
+    groups: tuple[tuple, ...]
+    x_offset: tuple[int, ...]  # first column of each type's x block
+    constant: float = 0.0
+
+    @property
+    def n_cols(self) -> int:
+        return len(self.objective)
+
+    @property
+    def n_rows(self) -> int:
+        return self.matrix.shape[0]
+
+    def without_groups(self, dropped: set[int], *, zero_objective: bool = False) -> Milp:
+        """The same MILP without the rows of the ``dropped`` groups."""
+        keep = ~np.isin(self.row_group, list(dropped))
+        return Milp(
+            objective=np.zeros_like(self.objective) if zero_objective else self.objective,
+            integer=self.integer,
+            lower=self.lower,
+            upper=self.upper,
+            matrix=self.matrix[keep],
+            row_lower=self.row_lower[keep],
+            row_upper=self.row_upper[keep],
+            row_group=self.row_group[keep],
+            groups=self.groups,
+            x_offset=self.x_offset,
+            constant=self.constant,
+        )
+
+
+class _RowBuilder:
+    def __init__(self) -> None:
+        self.blocks: list[sp.csr_matrix] = []
+        self.lower: list[np.ndarray] = []
+        self.upper: list[np.ndarray] = []
+        self.group_ids: list[np.ndarray] = []
+        self.groups: list[tuple] = []
+
+    def add(self, group: tuple, block: sp.spmatrix, lower: np.ndarray, upper: np.ndarray) -> None:
+        gid = len(self.groups)
+        self.groups.append(group)
+        n = block.shape[0]
+        self.blocks.append(sp.csr_matrix(block))
+        self.lower.append(np.broadcast_to(np.asarray(lower, float), (n,)))
+        self.upper.append(np.broadcast_to(np.asarray(upper, float), (n,)))
+        self.group_ids.append(np.full(n, gid, dtype=np.int64))
+
+    def row(self, group: tuple, cols: np.ndarray, coefs: np.ndarray, lower: float, upper: float,
+            n_cols: int) -> None:
+        block = sp.csr_matrix(
+            (np.asarray(coefs, float), (np.zeros(len(cols), dtype=np.int64), cols)),
+            shape=(1, n_cols),
+        )
+        self.add(group, block, np.array([lower]), np.array([upper]))
+
+
+def build_milp(reduced: ReducedProblem) -> Milp:
+    """The MILP of the module docstring over the reduced problem."""
+    problem = reduced.problem
+    x_offset, y_offset = [], []
+    n_cols = 0
+    for rt in reduced.types:
+        x_offset.append(n_cols)
+        n_cols += len(rt.candidates)
+        y_offset.append(n_cols)
+        n_cols += len(rt.row_weight)
+    objective = np.zeros(n_cols)
+    integer = np.zeros(n_cols, dtype=bool)
+    rows = _RowBuilder()
+    for rt, x0, y0 in zip(reduced.types, x_offset, y_offset, strict=True):
+        tp = rt.source
+        n_x, n_y = len(rt.candidates), len(rt.row_weight)
+        integer[x0 : x0 + n_x] = True
+        objective[y0 : y0 + n_y] = tp.alpha * rt.row_weight
+        if n_y:
+            # y_k - sum_{j in N(k)} x_j <= 0
+            link = sp.hstack(
+                [
+                    sp.csr_matrix((n_y, x0)),
+                    -sp.csr_matrix(rt.reach, dtype=float),
+                    sp.csr_matrix((n_y, y0 - x0 - n_x)),
+                    sp.identity(n_y, format="csr"),
+                    sp.csr_matrix((n_y, n_cols - y0 - n_y)),
+                ],
+                format="csr",
+            )
+            rows.add(("link", tp.name), link, -INF, 0.0)
+        x_cols = x0 + np.arange(n_x)
+        ones = np.ones(n_x)
+        _bounds_row(rows, ("count", tp.name), x_cols, ones, tp.count, n_cols)
+        cand_tier = tp.tier[rt.candidates]
+        for tier_code, bounds in sorted(tp.tier_counts.items()):
+            members = cand_tier == tier_code
+            tier_name = tp.tier_names[tier_code]
+            _bounds_row(
+                rows, ("tier_count", tp.name, tier_name), x_cols[members], ones[members], bounds,
+                n_cols,
+            )
+        cand_region = tp.region[rt.candidates]
+        for region_code, minimum in sorted(tp.region_min_sites.items()):
+            if minimum <= 0:
+                continue
+            members = cand_region == region_code
+            rows.row(
+                ("region_min_sites", tp.name, region_code),
+                x_cols[members], ones[members], minimum, INF, n_cols,
+            )
+        for region_code, share in sorted(tp.region_min_coverage.items()):
+            need = share * reduced.weight_by_region[region_code] - (
+                rt.covered_before_by_region[region_code]
+            )
+            if need <= 1e-9 * max(1.0, reduced.weight_by_region[region_code]):
+                continue
+            members = np.flatnonzero(rt.row_region == region_code)
+            rows.row(
+                ("region_min_coverage", tp.name, region_code),
+                y0 + members, rt.row_weight[members], need, INF, n_cols,
+            )
+    if problem.budget is not None:
+        cols = np.concatenate(
+            [x0 + np.arange(len(rt.candidates)) for rt, x0 in zip(reduced.types, x_offset,
+                                                                  strict=True)]
+        )
+        costs = np.concatenate([rt.source.cost[rt.candidates] for rt in reduced.types])
+        rows.row(("budget",), cols, costs, -INF, problem.budget, n_cols)
+    if rows.blocks:
+        matrix = sp.vstack(rows.blocks, format="csr")
+        row_lower = np.concatenate(rows.lower)
+        row_upper = np.concatenate(rows.upper)
+        row_group = np.concatenate(rows.group_ids)
+    else:
+        matrix = sp.csr_matrix((0, n_cols))
+        row_lower = row_upper = np.zeros(0)
+        row_group = np.zeros(0, dtype=np.int64)
+    matrix.eliminate_zeros()
+    return Milp(
+        objective=objective,
+        integer=integer,
+        lower=np.zeros(n_cols),
+        upper=np.ones(n_cols),
+        matrix=matrix,
+        row_lower=row_lower,
+        row_upper=row_upper,
+        row_group=row_group,
+        groups=tuple(rows.groups),
+        x_offset=tuple(x_offset),
+        constant=reduced.constant,
+    )
+
+
+def _bounds_row(
+    rows: _RowBuilder, group: tuple, cols: np.ndarray, coefs: np.ndarray, bounds: Bounds,
+    n_cols: int,
+) -> None:
+    upper = INF if bounds.upper is None else float(bounds.upper)
+    if bounds.lower <= 0 and upper == INF:
+        return
+    rows.row(group, cols, coefs, float(bounds.lower), upper, n_cols)
+
+
+def selection_from_solution(reduced: ReducedProblem, values: np.ndarray) -> list[np.ndarray]:
+    """Opened candidate indices (into each type's full candidate list) from MILP values."""
+    opened = []
+    offset = 0
+    for rt in reduced.types:
+        x = values[offset : offset + len(rt.candidates)]
+        opened.append(np.sort(rt.candidates[x > 0.5]))
+        offset += len(rt.candidates) + len(rt.row_weight)
+    return opened
+
+
+def covered_weight(problem: Problem, opened: list[np.ndarray]) -> np.ndarray:
+    """Per type: weight covered after opening ``opened`` (existing coverage included)."""
+    weight = np.asarray(problem.weight, float)
+    result = []
+    for tp, sites in zip(problem.types, opened, strict=True):
+        reached = np.asarray(sp.csc_matrix(tp.reach)[:, sites].sum(axis=1)).ravel() > 0
+        result.append(float(weight[reached | np.asarray(tp.covered_before, bool)].sum()))
+    return np.asarray(result)

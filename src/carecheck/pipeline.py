@@ -1,0 +1,603 @@
+"""Run a scenario end to end: layers → reach → reductions → model → solve → verify → outputs."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy.spatial import cKDTree
+
+from carecheck import __version__
+from carecheck.config import Scenario, load_scenario
+from carecheck.coverage import covered_by, reach_matrix
+from carecheck.data import Layers, load_layers, xy
+from carecheck.errors import (
+    DataError,
+    InfeasibleError,
+    NoSolutionError,
+    ScenarioError,
+    VerificationError,
+)
+from carecheck.model import (
+    Bounds,
+    Milp,
+    Problem,
+    ReducedProblem,
+    TypeProblem,
+    build_milp,
+    reduce_problem,
+    selection_from_solution,
+)
+from carecheck.solve import (
+    SolverOptions,
+    conflicting_groups,
+    feasible_without,
+    solve_milp,
+)
+from carecheck.verify import TypePlan, Verification, verify_plan
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything a run produced. ``out_dir`` is None when nothing was written."""
+
+    scenario: Scenario
+    status: str
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    selected: pd.DataFrame
+    coverage: dict
+    demand: pd.DataFrame
+    verification: Verification
+    timings: dict[str, float]
+    model_size: dict[str, int]
+    total_cost: float
+    layers: Layers = field(repr=False)
+    out_dir: Path | None = None
+
+    def to_json(self) -> dict:
+        """The ``result.json`` document."""
+        scenario = self.scenario
+        types = {}
+        for name, spec in scenario.facilities.items():
+            opened = int((self.selected["type"] == name).sum())
+            types[name] = {
+                "radius_m": spec.radius_m,
+                "tier_radius_m": {t: spec.radius_of(t) for t in (spec.tiers or {})},
+                "count_asked": {"count": spec.count, "min_count": spec.min_count,
+                                "max_count": spec.max_count},
+                "tier_count_asked": {
+                    t: {"count": ts.count, "min_count": ts.min_count, "max_count": ts.max_count}
+                    for t, ts in (spec.tiers or {}).items()
+                },
+                "count_opened": opened,
+                "tier_count_opened": {
+                    t: int(((self.selected["type"] == name) & (self.selected["tier"] == t)).sum())
+                    for t in (spec.tiers or {})
+                },
+                "candidates": len(self.layers.facilities[name].candidates),
+                "existing": len(self.layers.facilities[name].existing),
+                "objective_weight": scenario.alpha(name),
+            }
+        selected = [
+            {k: _plain(v) for k, v in row.items()}
+            for row in self.selected.drop(columns=["x", "y"]).to_dict(orient="records")
+        ]
+        return {
+            "scenario": scenario.name,
+            "title": scenario.title,
+            "scenario_file": str(scenario.source) if scenario.source else None,
+            "objective_kind": scenario.objective.kind,
+            "status": self.status,
+            "objective": self.objective,
+            "bound": self.bound,
+            "gap": self.gap,
+            "solver": scenario.solver.name,
+            "solver_settings": scenario.solver.model_dump(),
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "types": types,
+            "selected": selected,
+            "coverage": self.coverage,
+            "total_cost": self.total_cost,
+            "budget": scenario.constraints.budget,
+            "constraints": scenario.constraints.model_dump(),
+            "model_size": self.model_size,
+            "crs": self.layers.crs.to_string(),
+            "verification": {"ok": self.verification.ok, "problems": self.verification.problems},
+            "carecheck_version": __version__,
+        }
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+# --------------------------------------------------------------------------- problem adapter
+
+
+def _region_codes(values: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    index = {name: k for k, name in enumerate(names)}
+    return np.array([index.get(v, -1) if v is not None else -1 for v in values], dtype=np.int64)
+
+
+def _per_region(
+    setting: int | float | dict, names: tuple[str, ...], key: str
+) -> dict[int, float]:
+    if isinstance(setting, dict):
+        unknown = [r for r in setting if r not in names]
+        if unknown:
+            raise ScenarioError(
+                [
+                    f"constraints.{key}: unknown region(s) {unknown}; regions in the demand "
+                    f"layer are {list(names)}"
+                ]
+            )
+        return {names.index(r): v for r, v in setting.items()}
+    return dict.fromkeys(range(len(names)), setting)
+
+
+def problem_from_layers(
+    scenario: Scenario, layers: Layers, *, progress: Progress | None = None
+) -> tuple[Problem, list[sp.csr_matrix]]:
+    """The array problem of a scenario, plus each type's reach matrix of existing facilities."""
+    demand = layers.demand
+    demand_xy = xy(demand)
+    tree = cKDTree(demand_xy) if len(demand_xy) else None
+    region_values = demand["region"].to_numpy()
+    region_names = tuple(sorted({r for r in region_values if r is not None}))
+    demand_region = _region_codes(region_values, region_names)
+    constraints = scenario.constraints
+    types = []
+    existing_reach = []
+    for name, spec in scenario.facilities.items():
+        if progress:
+            progress(f"reach: {name}")
+        cand = layers.facilities[name].candidates
+        existing = layers.facilities[name].existing
+        reach = reach_matrix(demand_xy, xy(cand), cand["radius_m"].to_numpy(float),
+                             demand_tree=tree)
+        before = reach_matrix(demand_xy, xy(existing), existing["radius_m"].to_numpy(float),
+                              demand_tree=tree)
+        existing_reach.append(before)
+        tier_names = tuple(spec.tiers or {})
+        tier_index = {t: k for k, t in enumerate(tier_names)}
+        tier = np.array([tier_index.get(t, -1) for t in cand["tier"]], dtype=np.int64)
+        types.append(
+            TypeProblem(
+                name=name,
+                reach=reach,
+                covered_before=covered_by(before),
+                cost=cand["cost"].to_numpy(float),
+                tier=tier,
+                region=_region_codes(cand["region"].to_numpy(), region_names),
+                tier_names=tier_names,
+                alpha=scenario.alpha(name),
+                count=Bounds(spec.lower, spec.upper),
+                tier_counts={
+                    tier_index[t]: Bounds(ts.lower, ts.upper)
+                    for t, ts in (spec.tiers or {}).items()
+                    if ts.lower > 0 or ts.upper is not None
+                },
+                region_min_sites={
+                    k: int(v)
+                    for k, v in _per_region(
+                        constraints.region_min_sites.get(name, 0), region_names,
+                        f"region_min_sites.{name}",
+                    ).items()
+                },
+                region_min_coverage={
+                    k: float(v)
+                    for k, v in _per_region(
+                        constraints.region_min_coverage.get(name, 0.0), region_names,
+                        f"region_min_coverage.{name}",
+                    ).items()
+                    if v > 0
+                },
+            )
+        )
+    problem = Problem(
+        weight=demand["weight"].to_numpy(float),
+        types=tuple(types),
+        region=demand_region if region_names else None,
+        region_names=region_names,
+        budget=constraints.budget,
+    )
+    return problem, existing_reach
+
+
+# --------------------------------------------------------------------------- diagnosis
+
+
+def _family_label(group: tuple, problem: Problem, scenario: Scenario) -> str:
+    kind = group[0]
+    if kind == "count":
+        spec = scenario.facilities[group[1]]
+        asked = spec.count if spec.count is not None else f"{spec.min_count}..{spec.max_count}"
+        return f"facilities.{group[1]} count ({asked})"
+    if kind == "tier_count":
+        return f"facilities.{group[1]}.tiers.{group[2]} count"
+    if kind == "budget":
+        return f"constraints.budget ({scenario.constraints.budget:g})"
+    return f"constraints.{kind}.{group[1]}"
+
+
+def diagnose(
+    milp: Milp, reduced: ReducedProblem, scenario: Scenario, options: SolverOptions
+) -> list[str]:
+    """Name the constraint groups (and regions) whose relaxation makes the scenario feasible."""
+    problem = reduced.problem
+    families: dict[tuple, list[int]] = {}
+    for gid, group in enumerate(milp.groups):
+        if group[0] == "link":
+            continue
+        key = group[:2] if group[0].startswith("region_") else group
+        families.setdefault(key, []).append(gid)
+    keys = list(families)
+    found = conflicting_groups(milp, options, families=[families[k] for k in keys])
+    lines = []
+    for combo in found:
+        labels = [_family_label(keys[k], problem, scenario) for k in combo]
+        line = "relax " + " together with ".join(labels)
+        if len(combo) == 1:
+            key = keys[combo[0]]
+            detail = _family_detail(key, families[key], milp, reduced, scenario, options)
+            if detail:
+                line += f": {detail}"
+        lines.append(line)
+    if not lines:
+        lines.append(
+            "no single constraint group or pair explains it; check counts against the number "
+            "of candidates, the budget against costs, and the regional quotas and floors"
+        )
+    return lines
+
+
+def _family_detail(
+    key: tuple,
+    gids: list[int],
+    milp: Milp,
+    reduced: ReducedProblem,
+    scenario: Scenario,
+    options: SolverOptions,
+) -> str:
+    problem = reduced.problem
+    kind = key[0]
+    if kind == "budget":
+        cheapest = _cheapest_plan(milp, gids, options)
+        return (
+            f"the cheapest plan meeting the other constraints costs {cheapest:g}; raise the "
+            f"budget to at least that or lower the counts"
+            if cheapest is not None
+            else "lower the counts or raise the budget"
+        )
+    if kind == "count":
+        tp = next(t for t in problem.types if t.name == key[1])
+        return f"{tp.n_candidates} candidate(s) exist for this type"
+    if not kind.startswith("region_"):
+        return ""
+    blamed = []
+    for gid in gids:
+        region = milp.groups[gid][2]
+        if feasible_without(milp, {gid}, options):
+            blamed.append(_region_fact(kind, key[1], region, reduced))
+    if not blamed:
+        return "the regions' quotas conflict jointly; lower them"
+    return "; ".join(blamed)
+
+
+def _region_fact(kind: str, type_name: str, region: int, reduced: ReducedProblem) -> str:
+    problem = reduced.problem
+    name = problem.region_names[region]
+    tp = next(t for t in problem.types if t.name == type_name)
+    if kind == "region_min_sites":
+        have = int((tp.region == region).sum())
+        return (
+            f"region {name} needs {tp.region_min_sites[region]} site(s) and has {have} "
+            "candidate(s)"
+        )
+    weight = np.asarray(problem.weight, float)
+    in_region = problem.demand_region() == region
+    reachable = covered_by(tp.reach) | np.asarray(tp.covered_before, bool)
+    total = float(weight[in_region].sum())
+    best = float(weight[in_region & reachable].sum()) / total if total else 0.0
+    return (
+        f"region {name} asks for {tp.region_min_coverage[region]:.0%} covered; even every "
+        f"candidate open reaches {best:.1%}, and the counts may allow less"
+    )
+
+
+def _cheapest_plan(milp: Milp, budget_groups: list[int], options: SolverOptions) -> float | None:
+    budget_row = np.flatnonzero(np.isin(milp.row_group, budget_groups))
+    if len(budget_row) != 1:
+        return None
+    costs = milp.matrix[budget_row[0]].toarray().ravel()
+    relaxed = milp.without_groups(set(budget_groups))
+    cheapest = Milp(
+        objective=-costs,
+        integer=relaxed.integer,
+        lower=relaxed.lower,
+        upper=relaxed.upper,
+        matrix=relaxed.matrix,
+        row_lower=relaxed.row_lower,
+        row_upper=relaxed.row_upper,
+        row_group=relaxed.row_group,
+        groups=relaxed.groups,
+        x_offset=relaxed.x_offset,
+    )
+    outcome = solve_milp(cheapest, options)
+    if outcome.status != "optimal" or outcome.objective is None:
+        return None
+    return -outcome.objective
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def plans_from_layers(
+    scenario: Scenario, layers: Layers, selected: dict[str, list[str]]
+) -> list[TypePlan]:
+    """The verifier's view of a plan: raw coordinates, reaches and attributes per type."""
+    plans = []
+    regions = scenario.constraints
+    region_names = sorted({r for r in layers.demand["region"] if r is not None})
+    for name, spec in scenario.facilities.items():
+        cand = layers.facilities[name].candidates
+        existing = layers.facilities[name].existing
+        min_sites = regions.region_min_sites.get(name)
+        min_cover = regions.region_min_coverage.get(name)
+        plans.append(
+            TypePlan(
+                name=name,
+                candidate_ids=cand["id"].to_numpy(object),
+                candidate_xy=xy(cand),
+                candidate_reach=cand["radius_m"].to_numpy(float),
+                existing_ids=existing["id"].to_numpy(object),
+                existing_xy=xy(existing),
+                existing_reach=existing["radius_m"].to_numpy(float),
+                selected_ids=list(selected.get(name, [])),
+                candidate_tier=cand["tier"].to_numpy(object),
+                candidate_cost=cand["cost"].to_numpy(float),
+                candidate_region=cand["region"].to_numpy(object),
+                alpha=scenario.alpha(name),
+                count=(spec.lower, spec.upper),
+                tier_counts={t: (ts.lower, ts.upper) for t, ts in (spec.tiers or {}).items()},
+                region_min_sites=(
+                    min_sites if isinstance(min_sites, dict)
+                    else dict.fromkeys(region_names, min_sites) if min_sites else {}
+                ),
+                region_min_coverage=(
+                    min_cover if isinstance(min_cover, dict)
+                    else dict.fromkeys(region_names, min_cover) if min_cover else {}
+                ),
+            )
+        )
+    return plans
+
+
+def solver_options(scenario: Scenario) -> SolverOptions:
+    s = scenario.solver
+    return SolverOptions(name=s.name, time_limit_s=s.time_limit_s, mip_gap=s.mip_gap,
+                         threads=s.threads)
+
+
+def run_scenario(
+    scenario: Scenario | str | Path,
+    *,
+    out: str | Path | None = None,
+    solver: str | None = None,
+    time_limit_s: float | None = None,
+    mip_gap: float | None = None,
+    write: bool = True,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Solve a scenario, verify the plan independently and write the outputs.
+
+    Parameters
+    ----------
+    scenario
+        A :class:`Scenario` or the path of a scenario YAML.
+    out
+        Output folder (default ``outputs/<name>/`` beside the working directory).
+    solver, time_limit_s, mip_gap
+        Override the scenario's solver settings.
+    write
+        Write the output files (``False`` returns the result only).
+
+    Raises
+    ------
+    ScenarioError, DataError
+        Bad input (exit code 2 in the CLI).
+    InfeasibleError
+        No plan meets the constraints; ``diagnosis`` names what to relax.
+    NoSolutionError
+        The time limit passed before any plan was found.
+    VerificationError
+        The independent check disagrees with the solution (a bug: please report it).
+    """
+    from carecheck.report import coverage_tables, write_outputs
+
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    scenario = scenario.with_solver(name=solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def stage(name: str) -> None:
+        nonlocal clock
+        clock = time.perf_counter()
+        if progress:
+            progress(name)
+
+    def done(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = now - clock
+        clock = now
+
+    stage("load layers")
+    layers = load_layers(scenario)
+    done("load")
+    stage("reach")
+    problem, _ = problem_from_layers(scenario, layers, progress=progress)
+    done("reach")
+    stage("reduce")
+    reduced = reduce_problem(problem)
+    done("reduce")
+    stage("build model")
+    milp = build_milp(reduced)
+    done("build")
+    options = solver_options(scenario)
+    stage(f"solve ({options.name})")
+    outcome = solve_milp(milp, options)
+    done("solve")
+    if outcome.status == "infeasible":
+        stage("diagnose infeasibility")
+        lines = diagnose(milp, reduced, scenario, options)
+        raise InfeasibleError(f"scenario {scenario.name} is infeasible: no plan meets all "
+                              "constraints. To make it feasible:", lines)
+    if outcome.status == "no_solution" or outcome.values is None:
+        raise NoSolutionError(
+            f"scenario {scenario.name}: the solver found no plan within "
+            f"{options.time_limit_s} s; raise --time-limit"
+        )
+    opened = selection_from_solution(reduced, outcome.values)
+    stage("verify")
+    selected, coverage, demand_table, masks, total_cost = coverage_tables(
+        scenario, layers, problem, opened
+    )
+    verification = verify_plan(
+        xy(layers.demand),
+        layers.demand["weight"].to_numpy(float),
+        plans_from_layers(
+            scenario, layers,
+            {t: selected.loc[selected["type"] == t, "id"].tolist() for t in scenario.facilities},
+        ),
+        region=layers.demand["region"].to_numpy(object),
+        budget=scenario.constraints.budget,
+        claimed={"coverage": coverage, "objective": outcome.objective},
+        claimed_masks=masks,
+    )
+    done("verify")
+    if not verification.ok:
+        raise VerificationError(verification.problems)
+    demand_table = _add_nearest(demand_table, verification, scenario)
+    model_size = {
+        "demand_units": problem.n_demand,
+        "demand_rows_after_reduction": int(sum(len(t.row_weight) for t in reduced.types)),
+        "candidates": int(sum(t.n_candidates for t in problem.types)),
+        "candidates_after_reduction": int(sum(len(t.candidates) for t in reduced.types)),
+        "variables": milp.n_cols,
+        "constraints": milp.n_rows,
+        "nonzeros": int(milp.matrix.nnz),
+    }
+    result = RunResult(
+        scenario=scenario,
+        status=outcome.status,
+        objective=outcome.objective,
+        bound=outcome.bound,
+        gap=outcome.gap,
+        selected=selected,
+        coverage=coverage,
+        demand=demand_table,
+        verification=verification,
+        timings=timings,
+        model_size=model_size,
+        total_cost=total_cost,
+        layers=layers,
+    )
+    if not write:
+        return result
+    stage("write outputs")
+    out_dir = Path(out) if out is not None else Path("outputs") / scenario.name
+    write_outputs(result, out_dir)
+    done("write")
+    return _with(result, out_dir=out_dir, timings=timings)
+
+
+def _with(result: RunResult, **changes: object) -> RunResult:
+    from dataclasses import replace
+
+    return replace(result, **changes)  # type: ignore[arg-type]
+
+
+def _add_nearest(table: pd.DataFrame, verification: Verification, scenario: Scenario
+                 ) -> pd.DataFrame:
+    table = table.copy()
+    for name in scenario.facilities:
+        cov = verification.coverage[name]
+        table[f"nearest_{name}_id"] = cov.nearest_id
+        table[f"nearest_{name}_m"] = np.where(np.isfinite(cov.nearest_m),
+                                              np.round(cov.nearest_m, 1), np.nan)
+    return table
+
+
+# --------------------------------------------------------------------------- verify OUTDIR
+
+
+def verify_outputs(out_dir: str | Path) -> Verification:
+    """Re-check a finished run from its files against the scenario's layers.
+
+    Raises
+    ------
+    DataError
+        When the folder is not a complete carecheck run.
+    """
+    out_dir = Path(out_dir)
+    result_path = out_dir / "result.json"
+    try:
+        result = json.loads(result_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{result_path}: not found; is {out_dir} a carecheck output folder?"
+                        ) from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{result_path}: not valid JSON ({exc.msg} at line {exc.lineno})"
+                        ) from None
+    scenario_file = result.get("scenario_file")
+    if not scenario_file or not Path(scenario_file).exists():
+        raise DataError(
+            f"{result_path}: the scenario file {scenario_file!r} it was made from is not found; "
+            "verify needs the scenario and its data"
+        )
+    scenario = load_scenario(scenario_file)
+    layers = load_layers(scenario)
+    selected: dict[str, list[str]] = {}
+    for site in result.get("selected", []):
+        selected.setdefault(site["type"], []).append(str(site["id"]))
+    masks = None
+    csv_path = out_dir / "demand_coverage.csv"
+    if csv_path.exists():
+        table = pd.read_csv(csv_path, encoding="utf-8-sig", dtype={"demand_id": str})
+        order = layers.demand["id"].astype(str)
+        table = table.set_index("demand_id").reindex(order)
+        if table.index.isna().any() or len(table) != len(order):
+            raise DataError(f"{csv_path}: demand ids do not match the demand layer")
+        masks = {
+            t: (
+                table[f"covered_before_{t}"].fillna(0).astype(int).to_numpy() > 0,
+                table[f"covered_after_{t}"].fillna(0).astype(int).to_numpy() > 0,
+            )
+            for t in scenario.facilities
+            if f"covered_after_{t}" in table.columns
+        }
+    return verify_plan(
+        xy(layers.demand),
+        layers.demand["weight"].to_numpy(float),
+        plans_from_layers(scenario, layers, selected),
+        region=layers.demand["region"].to_numpy(object),
+        budget=scenario.constraints.budget,
+        claimed={"coverage": result.get("coverage", {}), "objective": result.get("objective")},
+        claimed_masks=masks,
+    )

@@ -1,0 +1,307 @@
+"""Turn a solved plan into the output contract, and write the files atomically.
+
+``result.json``, ``selected_sites.geojson``, ``demand_coverage.csv`` (UTF-8 with BOM, for Excel
+on Chinese Windows) and ``report.md`` are written into a temporary folder beside the target
+and moved into place only when all are complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from carecheck.config import Scenario
+from carecheck.data import Layers
+from carecheck.model import Problem
+
+if TYPE_CHECKING:
+    from carecheck.pipeline import RunResult
+
+OUTPUT_FILES = ("result.json", "selected_sites.geojson", "demand_coverage.csv", "report.md")
+
+
+def coverage_tables(
+    scenario: Scenario, layers: Layers, problem: Problem, opened: list[np.ndarray]
+) -> tuple[pd.DataFrame, dict, pd.DataFrame, dict, float]:
+    """Selected sites, the coverage summary, the per-demand table and coverage masks.
+
+    Returns (selected, coverage, demand_table, masks, total_cost); coverage is computed from
+    the reach matrices (the verifier recomputes it from plain distances).
+    """
+    weight = np.asarray(problem.weight, float)
+    demand = layers.demand
+    masks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    frames = []
+    for tp, sites in zip(problem.types, opened, strict=True):
+        before = np.asarray(tp.covered_before, bool)
+        reach = sp.csc_matrix(tp.reach)[:, sites]
+        reached = np.asarray(reach.sum(axis=1)).ravel() > 0
+        after = before | reached
+        masks[tp.name] = (before, after)
+        newly = (~before).astype(float) * weight
+        reached_count = np.asarray(reach.sum(axis=1)).ravel()
+        only = ((reached_count == 1) & ~before).astype(float) * weight
+        cand = layers.facilities[tp.name].candidates.iloc[sites]
+        lonlat = cand.geometry.to_crs(4326)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "id": cand["id"].to_numpy(object),
+                    "type": tp.name,
+                    "tier": cand["tier"].to_numpy(object),
+                    "action": cand["action"].to_numpy(object),
+                    "name": cand["name"].to_numpy(object),
+                    "region": cand["region"].to_numpy(object),
+                    "cost": cand["cost"].to_numpy(float),
+                    "beds": cand["beds"].to_numpy(float),
+                    "radius_m": cand["radius_m"].to_numpy(float),
+                    "lon": np.round(lonlat.x.to_numpy(), 6),
+                    "lat": np.round(lonlat.y.to_numpy(), 6),
+                    "new_covered_weight": np.asarray(reach.T @ newly).ravel(),
+                    "unique_covered_weight": np.asarray(reach.T @ only).ravel(),
+                    "x": cand.geometry.x.to_numpy(),
+                    "y": cand.geometry.y.to_numpy(),
+                }
+            )
+        )
+    selected = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    region = demand["region"].to_numpy(object)
+    region_names = sorted({r for r in region if r is not None})
+
+    def block(mask: np.ndarray) -> dict:
+        return {
+            name: {
+                "covered_before": float(weight[mask & before].sum()),
+                "covered_after": float(weight[mask & after].sum()),
+            }
+            for name, (before, after) in masks.items()
+        }
+
+    everything = np.ones(len(weight), dtype=bool)
+    coverage = {
+        "demand_total": float(weight.sum()),
+        "types": block(everything),
+        "by_region": [
+            {
+                "region": name,
+                "demand_total": float(weight[region == name].sum()),
+                "types": block(region == name),
+            }
+            for name in region_names
+        ],
+    }
+    table = pd.DataFrame(
+        {
+            "demand_id": demand["id"].to_numpy(object),
+            "name": demand["name"].to_numpy(object),
+            "weight": weight,
+            "region": region,
+        }
+    )
+    for name, (before, after) in masks.items():
+        table[f"covered_before_{name}"] = before.astype(int)
+        table[f"covered_after_{name}"] = after.astype(int)
+    total_cost = float(selected["cost"].sum()) if len(selected) else 0.0
+    return selected, coverage, table, masks, total_cost
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_outputs(result: RunResult, out_dir: str | Path) -> Path:
+    """Write every output into ``out_dir``, replacing what was there only once all are done."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        _write_all(result, tmp)
+        _replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Move ``new`` to ``target``; an old ``target`` is kept until the move succeeded."""
+    if not target.exists():
+        os.replace(new, target)
+        return
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if old.exists():
+        shutil.rmtree(old)
+    os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_all(result: RunResult, folder: Path) -> None:
+    document = result.to_json()
+    (folder / "result.json").write_text(
+        json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False), encoding="utf-8"
+    )
+    _write_geojson(result, folder / "selected_sites.geojson")
+    result.demand.to_csv(folder / "demand_coverage.csv", index=False, encoding="utf-8-sig")
+    (folder / "report.md").write_text(render_report(result, document), encoding="utf-8")
+
+
+def _write_geojson(result: RunResult, path: Path) -> None:
+    selected = result.selected
+    features = []
+    for row in selected.drop(columns=["x", "y"]).to_dict(orient="records"):
+        properties = {k: _json_value(v) for k, v in row.items() if k not in ("lon", "lat")}
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [row["lon"], row["lat"]]},
+                "properties": properties,
+            }
+        )
+    document = {"type": "FeatureCollection", "features": features}
+    path.write_text(json.dumps(document, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def selected_frame(result: RunResult) -> gpd.GeoDataFrame:
+    """The selected sites as a GeoDataFrame in EPSG:4326."""
+    selected = result.selected.drop(columns=["x", "y"])
+    return gpd.GeoDataFrame(
+        selected, geometry=gpd.points_from_xy(selected["lon"], selected["lat"]), crs=4326
+    )
+
+
+# --------------------------------------------------------------------------- report.md
+
+
+def _n(value: float | None, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def _share(part: float, total: float) -> str:
+    return f"{part / total:.1%}" if total else "–"
+
+
+def _cell(value: object) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "–"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def render_report(result: RunResult, document: dict) -> str:
+    """The planner's Markdown summary."""
+    scenario = result.scenario
+    coverage = result.coverage
+    total = coverage["demand_total"]
+    lines = [f"# {scenario.title or scenario.name}", ""]
+    lines += [
+        f"Scenario `{scenario.name}` — objective {scenario.objective.kind}, solver "
+        f"{scenario.solver.name}: **{result.status}**"
+        + (f", gap {result.gap:.4%}" if result.gap is not None else "")
+        + f", objective {_n(result.objective, 1)} (bound {_n(result.bound, 1)}).",
+        "",
+        "## Coverage before → after",
+        "",
+        "| type | reach | elderly covered before | after | share before → after | newly covered |",
+        "|---|---|---:|---:|---|---:|",
+    ]
+    for name, spec in scenario.facilities.items():
+        c = coverage["types"][name]
+        reach = (
+            f"{spec.radius_m:,.0f} m" if spec.radius_m and not spec.tiers
+            else ", ".join(f"{t} {spec.radius_of(t):,.0f} m" for t in (spec.tiers or {}))
+        )
+        lines.append(
+            f"| {name} | {reach} | {_n(c['covered_before'])} | {_n(c['covered_after'])} | "
+            f"{_share(c['covered_before'], total)} → {_share(c['covered_after'], total)} | "
+            f"{_n(c['covered_after'] - c['covered_before'])} |"
+        )
+    lines += ["", f"Elderly in the demand layer: {_n(total)}.", ""]
+    lines += ["## Sites to open", ""]
+    selected = result.selected
+    for name in scenario.facilities:
+        rows = selected[selected["type"] == name]
+        lines += [f"### {name}: {len(rows)} site(s)", ""]
+        if not len(rows):
+            lines += ["(none)", ""]
+            continue
+        lines += [
+            "| id | name | tier | action | region | cost | beds | elderly newly covered | "
+            "only this site |",
+            "|---|---|---|---|---|---:|---:|---:|---:|",
+        ]
+        rows = rows.sort_values(["tier", "new_covered_weight"], ascending=[True, False],
+                                na_position="last")
+        for row in rows.itertuples(index=False):
+            lines.append(
+                f"| {_cell(row.id)} | {_cell(row.name)} | {_cell(row.tier)} | "
+                f"{_cell(row.action)} | {_cell(row.region)} | {_n(row.cost, 1)} | "
+                f"{_n(row.beds)} | {_n(row.new_covered_weight)} | "
+                f"{_n(row.unique_covered_weight)} |"
+            )
+        lines.append("")
+    if scenario.constraints.budget is not None or result.total_cost:
+        budget = scenario.constraints.budget
+        lines += [
+            f"Total cost of opened sites: {_n(result.total_cost, 1)}"
+            + (f" of a budget of {_n(budget, 1)}." if budget is not None else "."),
+            "",
+        ]
+    if coverage["by_region"]:
+        names = list(scenario.facilities)
+        lines += ["## By region", ""]
+        header = "| region | elderly | " + " | ".join(
+            f"{n} before → after" for n in names
+        ) + " |"
+        lines += [header, "|---|---:|" + "---|" * len(names)]
+        for block in coverage["by_region"]:
+            cells = [
+                f"{_share(block['types'][n]['covered_before'], block['demand_total'])} → "
+                f"{_share(block['types'][n]['covered_after'], block['demand_total'])}"
+                for n in names
+            ]
+            lines.append(
+                f"| {_cell(block['region'])} | {_n(block['demand_total'])} | "
+                + " | ".join(cells) + " |"
+            )
+        lines.append("")
+    size = result.model_size
+    lines += [
+        "## How this was computed",
+        "",
+        f"- Demand units: {size['demand_units']:,} ({size['demand_rows_after_reduction']:,} "
+        f"model rows after merging identical reach sets); candidates: {size['candidates']:,} "
+        f"({size['candidates_after_reduction']:,} after reductions).",
+        f"- MILP: {size['variables']:,} variables, {size['constraints']:,} constraints, "
+        f"{size['nonzeros']:,} nonzeros; solver {scenario.solver.name}, time limit "
+        f"{scenario.solver.time_limit_s} s, relative gap {scenario.solver.mip_gap}.",
+        "- Coverage: straight-line distance ≤ the reach of the site's tier, in "
+        f"{document['crs']}.",
+        "- Verified independently by brute-force distances: "
+        + ("all constraints and coverage figures check out." if result.verification.ok
+           else "PROBLEMS: " + "; ".join(result.verification.problems)),
+        "- Timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()),
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,292 @@
+"""Solve a :class:`~carecheck.model.Milp` with CBC (through PuLP) or HiGHS (highspy).
+
+The returned status never trusts a solver's headline: PuLP calls a CBC run stopped at its time
+limit "Optimal", and HiGHS stops at a relative gap of 1e-4 by default. Status here is
+``optimal`` only when the solver proved optimality within the requested gap (default 0),
+``time_limit`` when it stopped with an incumbent (bound and gap reported), ``infeasible`` or
+``no_solution``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import stat
+import tempfile
+import time
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+
+from carecheck.model import INF, Milp
+
+STATUSES = ("optimal", "time_limit", "infeasible", "no_solution")
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """Which solver and when to stop. ``mip_gap`` is relative; 0 asks for a proof."""
+
+    name: str = "cbc"
+    time_limit_s: float | None = None
+    mip_gap: float = 0.0
+    threads: int | None = None
+    log_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class SolveOutcome:
+    """What the solver found. ``objective`` and ``bound`` include the MILP's constant."""
+
+    status: str
+    values: np.ndarray | None
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    seconds: float
+    solver: str
+
+
+def relative_gap(objective: float | None, bound: float | None) -> float | None:
+    """|bound − objective| / max(|objective|, 1e-10), None when either is unknown."""
+    if objective is None or bound is None or not math.isfinite(bound):
+        return None
+    return abs(bound - objective) / max(abs(objective), 1e-10)
+
+
+def solve_milp(milp: Milp, options: SolverOptions | None = None) -> SolveOutcome:
+    """Solve ``milp`` (a maximisation) and report an honest status."""
+    options = options or SolverOptions()
+    start = time.perf_counter()
+    if options.name == "cbc":
+        outcome = _solve_cbc(milp, options)
+    elif options.name == "highs":
+        outcome = _solve_highs(milp, options)
+    else:
+        raise ValueError(f"unknown solver {options.name!r}; use 'cbc' or 'highs'")
+    status, values, objective, bound = outcome
+    if objective is not None:
+        objective += milp.constant
+    if bound is not None:
+        bound += milp.constant
+    if status == "optimal" and bound is None:
+        bound = objective
+    return SolveOutcome(
+        status=status,
+        values=values,
+        objective=objective,
+        bound=bound,
+        gap=relative_gap(objective, bound) if status in ("optimal", "time_limit") else None,
+        seconds=time.perf_counter() - start,
+        solver=options.name,
+    )
+
+
+# --------------------------------------------------------------------------- CBC via PuLP
+
+
+def _cbc_path() -> str:
+    from pulp.apis import coin_api
+
+    path = coin_api.COIN_CMD.executableExtension(coin_api.pulp_cbc_path)
+    if os.path.exists(path) and not os.access(path, os.X_OK):
+        os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+def to_pulp(milp: Milp, name: str = "carecheck"):  # noqa: ANN201 (pulp has no stubs)
+    """The MILP as a PuLP problem; returns (problem, variables)."""
+    import pulp
+
+    problem = pulp.LpProblem(name, pulp.LpMaximize)
+    variables = [
+        problem.add_variable(
+            f"v{k}",
+            lowBound=float(milp.lower[k]),
+            upBound=float(milp.upper[k]),
+            cat=pulp.LpBinary if milp.integer[k] and milp.upper[k] == 1 else (
+                pulp.LpInteger if milp.integer[k] else pulp.LpContinuous
+            ),
+        )
+        for k in range(milp.n_cols)
+    ]
+    nz = np.flatnonzero(milp.objective)
+    problem.setObjective(
+        pulp.LpAffineExpression(
+            zip([variables[k] for k in nz], milp.objective[nz].tolist(), strict=True)
+        )
+    )
+    matrix = milp.matrix
+    indptr, indices, data = matrix.indptr, matrix.indices.tolist(), matrix.data.tolist()
+    for row in range(milp.n_rows):
+        lo, hi = indptr[row], indptr[row + 1]
+        expr = pulp.LpAffineExpression(
+            zip([variables[k] for k in indices[lo:hi]], data[lo:hi], strict=True)
+        )
+        lower, upper = float(milp.row_lower[row]), float(milp.row_upper[row])
+        if lower == upper:
+            problem.addConstraint(pulp.LpConstraint(expr, pulp.LpConstraintEQ, rhs=lower),
+                                  name=f"r{row}")
+            continue
+        if upper < INF:
+            problem.addConstraint(pulp.LpConstraint(expr, pulp.LpConstraintLE, rhs=upper),
+                                  name=f"r{row}u")
+        if lower > -INF:
+            problem.addConstraint(pulp.LpConstraint(expr, pulp.LpConstraintGE, rhs=lower),
+                                  name=f"r{row}l")
+    return problem, variables
+
+
+_CBC_RESULT = re.compile(r"^Result - (.*)$", re.MULTILINE)
+_CBC_OBJECTIVE = re.compile(r"^Objective value:\s+(\S+)", re.MULTILINE)
+_CBC_BOUND = re.compile(r"^Lower bound:\s+(\S+)", re.MULTILINE)
+
+
+def _solve_cbc(milp: Milp, options: SolverOptions):  # noqa: ANN202
+    import pulp
+
+    if milp.n_cols == 0:
+        return "optimal", np.zeros(0), 0.0, 0.0
+    problem, variables = to_pulp(milp)
+    with tempfile.TemporaryDirectory(prefix="carecheck-cbc-") as tmp:
+        log = Path(tmp) / "cbc.log"
+        solver = pulp.COIN_CMD(
+            path=_cbc_path(),
+            msg=False,
+            timeLimit=options.time_limit_s,
+            gapRel=options.mip_gap,
+            gapAbs=0 if options.mip_gap == 0 else None,
+            threads=options.threads,
+            logPath=str(log),
+        )
+        problem.solve(solver)
+        text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+    if options.log_path is not None:
+        Path(options.log_path).write_text(text, encoding="utf-8")
+    result = _CBC_RESULT.findall(text)
+    result_line = result[-1] if result else ""
+    sol_status = problem.sol_status
+    if sol_status in (pulp.LpSolutionInfeasible,) or "infeasible" in result_line.lower():
+        return "infeasible", None, None, None
+    if sol_status == pulp.LpSolutionNoSolutionFound or sol_status == pulp.LpSolutionUnbounded:
+        return "no_solution", None, None, None
+    values = np.array([v.varValue or 0.0 for v in variables])
+    objective = float(milp.objective @ values)
+    bound = _cbc_bound(text)
+    proved = sol_status == pulp.LpSolutionOptimal and result_line.startswith("Optimal")
+    if proved:
+        return "optimal", values, objective, bound if bound is not None else objective
+    return "time_limit", values, objective, bound
+
+
+def _cbc_bound(text: str) -> float | None:
+    """CBC's best bound on the (maximised) objective, from its log; None when not printed."""
+    match = _CBC_BOUND.findall(text)
+    if not match:
+        return None
+    try:
+        # CBC minimises internally; for a maximisation it prints the bound with flipped sign
+        return -float(match[-1]) if float(match[-1]) <= 0 else float(match[-1])
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------- HiGHS
+
+
+def _solve_highs(milp: Milp, options: SolverOptions):  # noqa: ANN202
+    import highspy
+
+    if milp.n_cols == 0:
+        return "optimal", np.zeros(0), 0.0, 0.0
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("mip_rel_gap", float(options.mip_gap))
+    if options.mip_gap == 0:
+        h.setOptionValue("mip_abs_gap", 0.0)
+    if options.time_limit_s is not None:
+        h.setOptionValue("time_limit", float(options.time_limit_s))
+    if options.threads is not None:
+        h.setOptionValue("threads", int(options.threads))
+    if options.log_path is not None:
+        h.setOptionValue("log_file", str(options.log_path))
+    lp = highspy.HighsLp()
+    lp.num_col_ = milp.n_cols
+    lp.num_row_ = milp.n_rows
+    lp.col_cost_ = milp.objective.astype(float)
+    lp.col_lower_ = milp.lower.astype(float)
+    lp.col_upper_ = milp.upper.astype(float)
+    lp.row_lower_ = np.where(np.isfinite(milp.row_lower), milp.row_lower, -highspy.kHighsInf)
+    lp.row_upper_ = np.where(np.isfinite(milp.row_upper), milp.row_upper, highspy.kHighsInf)
+    lp.sense_ = highspy.ObjSense.kMaximize
+    csc = milp.matrix.tocsc()
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = csc.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = csc.indices.astype(np.int32)
+    lp.a_matrix_.value_ = csc.data.astype(float)
+    lp.integrality_ = [
+        highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
+        for flag in milp.integer
+    ]
+    h.passModel(lp)
+    h.run()
+    model_status = h.getModelStatus()
+    info = h.getInfo()
+    status_enum = highspy.HighsModelStatus
+    if model_status in (status_enum.kInfeasible, status_enum.kUnboundedOrInfeasible):
+        return "infeasible", None, None, None
+    has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    if not has_solution:
+        return "no_solution", None, None, None
+    values = np.asarray(h.getSolution().col_value, dtype=float)
+    objective = float(milp.objective @ values)
+    bound = float(info.mip_dual_bound) if milp.integer.any() else objective
+    if not math.isfinite(bound):
+        bound = None
+    if model_status == status_enum.kOptimal:
+        return "optimal", values, objective, bound if bound is not None else objective
+    return "time_limit", values, objective, bound
+
+
+# --------------------------------------------------------------------------- diagnosis
+
+
+def conflicting_groups(
+    milp: Milp,
+    options: SolverOptions,
+    *,
+    families: list[list[int]],
+    max_pairs: int = 30,
+) -> list[tuple[int, ...]]:
+    """Which families of constraint groups, dropped alone (or in pairs), restore feasibility.
+
+    ``families`` lists groups that belong together (e.g. every region's row of one quota).
+    Returns the smallest combinations found: single families first, pairs only if no single
+    family is enough. Each entry is a tuple of family indices.
+    """
+    probe = SolverOptions(name=options.name, time_limit_s=options.time_limit_s or 60,
+                          mip_gap=0.0, threads=options.threads)
+
+    def feasible(dropped: set[int]) -> bool:
+        outcome = solve_milp(milp.without_groups(dropped, zero_objective=True), probe)
+        return outcome.status in ("optimal", "time_limit")
+
+    singles = [(k,) for k, fam in enumerate(families) if feasible(set(fam))]
+    if singles:
+        return singles
+    pairs = []
+    for a, b in list(combinations(range(len(families)), 2))[:max_pairs]:
+        if feasible(set(families[a]) | set(families[b])):
+            pairs.append((a, b))
+    return pairs
+
+
+def feasible_without(milp: Milp, dropped: set[int], options: SolverOptions) -> bool:
+    """True when the MILP is feasible once the ``dropped`` groups are removed."""
+    probe = SolverOptions(name=options.name, time_limit_s=options.time_limit_s or 60,
+                          mip_gap=0.0, threads=options.threads)
+    outcome = solve_milp(milp.without_groups(dropped, zero_objective=True), probe)
+    return outcome.status in ("optimal", "time_limit")

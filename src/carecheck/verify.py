@@ -1,0 +1,299 @@
+"""Check a plan independently: coverage from plain distances, every constraint, every claim.
+
+Nothing here uses the reach matrices, the reductions or the solver. Coverage is recomputed
+by brute force — the distance from every demand point to every open site, in chunks — so a bug
+in the KD-tree reach, a reduction or the model shows up as a disagreement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# A pair whose distance lies this close to the reach counts as a tie: either verdict is accepted.
+TIE_TOLERANCE_M = 1e-6
+_CHUNK_ELEMENTS = 4_000_000
+
+
+@dataclass(frozen=True)
+class TypePlan:
+    """One facility type: all candidates, the existing facilities, and what was opened."""
+
+    name: str
+    candidate_ids: np.ndarray
+    candidate_xy: np.ndarray
+    candidate_reach: np.ndarray
+    existing_ids: np.ndarray
+    existing_xy: np.ndarray
+    existing_reach: np.ndarray
+    selected_ids: list[str]
+    candidate_tier: np.ndarray | None = None
+    candidate_cost: np.ndarray | None = None
+    candidate_region: np.ndarray | None = None
+    alpha: float = 1.0
+    count: tuple[int, int | None] = (0, None)
+    tier_counts: Mapping[str, tuple[int, int | None]] = field(default_factory=dict)
+    region_min_sites: Mapping[str, int] = field(default_factory=dict)
+    region_min_coverage: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TypeCoverage:
+    """Recomputed per-demand state of one type."""
+
+    covered_before: np.ndarray
+    covered_after: np.ndarray
+    ambiguous: np.ndarray  # demand whose verdict rests on a distance tie
+    nearest_id: np.ndarray  # nearest open site (existing or selected), None when none
+    nearest_m: np.ndarray
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The verdict: ``problems`` is empty when the plan and every claim check out."""
+
+    problems: list[str]
+    coverage: dict[str, TypeCoverage]
+    summary: dict
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def nearest_and_margin(
+    demand_xy: np.ndarray, site_xy: np.ndarray, site_reach: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each demand point: index of the nearest site, its distance, and min(d − reach).
+
+    Brute force over all pairs, ``_CHUNK_ELEMENTS`` at a time. Index −1 and infinite
+    distance/margin when there are no sites.
+    """
+    n = len(demand_xy)
+    nearest = np.full(n, -1, dtype=np.int64)
+    distance = np.full(n, np.inf)
+    margin = np.full(n, np.inf)
+    if len(site_xy) == 0 or n == 0:
+        return nearest, distance, margin
+    step = max(1, _CHUNK_ELEMENTS // len(site_xy))
+    sx, sy = site_xy[:, 0][None, :], site_xy[:, 1][None, :]
+    reach = np.asarray(site_reach, dtype=float)[None, :]
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        dx = demand_xy[start:stop, 0][:, None] - sx
+        dy = demand_xy[start:stop, 1][:, None] - sy
+        d = np.sqrt(dx * dx + dy * dy)
+        nearest[start:stop] = np.argmin(d, axis=1)
+        distance[start:stop] = d[np.arange(stop - start), nearest[start:stop]]
+        margin[start:stop] = np.min(d - reach, axis=1)
+    return nearest, distance, margin
+
+
+def _bounds_problem(label: str, opened: int, bounds: tuple[int, int | None]) -> str | None:
+    lower, upper = bounds
+    if upper is not None and lower == upper and opened != lower:
+        return f"{label}: {opened} opened, exactly {lower} required"
+    if opened < lower:
+        return f"{label}: {opened} opened, at least {lower} required"
+    if upper is not None and opened > upper:
+        return f"{label}: {opened} opened, at most {upper} allowed"
+    return None
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-6 * max(1.0, abs(a), abs(b))
+
+
+def verify_plan(
+    demand_xy: np.ndarray,
+    weight: np.ndarray,
+    types: list[TypePlan],
+    *,
+    region: np.ndarray | None = None,
+    budget: float | None = None,
+    claimed: Mapping | None = None,
+    claimed_masks: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> Verification:
+    """Recompute coverage of the plan and check every constraint and every claim.
+
+    Parameters
+    ----------
+    demand_xy, weight, region
+        Projected demand points, weights and region labels (None = no regions).
+    types
+        The plan per facility type.
+    budget
+        Upper bound on the total cost of opened candidates.
+    claimed
+        What the run reports: ``{"objective": …, "coverage": {…}}`` in the result.json shape.
+    claimed_masks
+        Per type, the run's (covered_before, covered_after) boolean vectors.
+    """
+    weight = np.asarray(weight, dtype=float)
+    problems: list[str] = []
+    coverage: dict[str, TypeCoverage] = {}
+    total_cost = 0.0
+    labels = None if region is None else np.asarray(region, dtype=object)
+    region_names = [] if labels is None else sorted({str(r) for r in labels if r is not None})
+    for tp in types:
+        cand_index = {str(c): k for k, c in enumerate(tp.candidate_ids)}
+        unknown = [s for s in tp.selected_ids if str(s) not in cand_index]
+        if unknown:
+            problems.append(f"{tp.name}: selected id(s) not among the candidates: {unknown[:5]}")
+        if len(set(map(str, tp.selected_ids))) != len(tp.selected_ids):
+            problems.append(f"{tp.name}: a selected id appears more than once")
+        chosen = np.array([cand_index[str(s)] for s in tp.selected_ids if str(s) in cand_index],
+                          dtype=np.int64)
+        problem = _bounds_problem(f"{tp.name} count", len(chosen), tp.count)
+        if problem:
+            problems.append(problem)
+        if tp.candidate_tier is not None:
+            chosen_tiers = [tp.candidate_tier[k] for k in chosen]
+            for tier, bounds in tp.tier_counts.items():
+                problem = _bounds_problem(
+                    f"{tp.name} tier {tier} count", chosen_tiers.count(tier), bounds
+                )
+                if problem:
+                    problems.append(problem)
+        if tp.candidate_cost is not None:
+            total_cost += float(np.asarray(tp.candidate_cost, float)[chosen].sum())
+        if tp.region_min_sites:
+            chosen_regions = [str(tp.candidate_region[k]) for k in chosen]  # type: ignore[index]
+            for name, minimum in tp.region_min_sites.items():
+                got = chosen_regions.count(str(name))
+                if got < minimum:
+                    problems.append(
+                        f"{tp.name} in region {name}: {got} site(s) opened, at least {minimum} "
+                        "required"
+                    )
+        _, _, before_margin = nearest_and_margin(
+            demand_xy, tp.existing_xy, tp.existing_reach
+        )
+        open_xy = np.vstack([tp.existing_xy.reshape(-1, 2), tp.candidate_xy[chosen]])
+        open_reach = np.concatenate([tp.existing_reach, tp.candidate_reach[chosen]])
+        open_ids = np.concatenate(
+            [np.asarray(tp.existing_ids, dtype=object), np.asarray(tp.candidate_ids,
+                                                                    dtype=object)[chosen]]
+        )
+        after_idx, after_d, after_margin = nearest_and_margin(demand_xy, open_xy, open_reach)
+        nearest_id = np.full(len(demand_xy), None, dtype=object)
+        has_site = after_idx >= 0
+        nearest_id[has_site] = open_ids[after_idx[has_site]]
+        cov = TypeCoverage(
+            covered_before=before_margin <= 0,
+            covered_after=after_margin <= 0,
+            ambiguous=(np.abs(before_margin) <= TIE_TOLERANCE_M)
+            | (np.abs(after_margin) <= TIE_TOLERANCE_M),
+            nearest_id=nearest_id,
+            nearest_m=after_d,
+        )
+        coverage[tp.name] = cov
+        if tp.region_min_coverage and labels is not None:
+            for name, share in tp.region_min_coverage.items():
+                in_region = labels == name
+                total = float(weight[in_region].sum())
+                got = float(weight[in_region & cov.covered_after].sum())
+                slack = float(weight[in_region & cov.ambiguous].sum())
+                if got + slack < share * total - 1e-6 * max(1.0, total):
+                    problems.append(
+                        f"{tp.name} in region {name}: {got / total if total else 0:.4f} of the "
+                        f"elderly covered, at least {share} required"
+                    )
+        if claimed_masks is not None and tp.name in claimed_masks:
+            for label, mine, theirs in zip(
+                ("covered_before", "covered_after"),
+                (cov.covered_before, cov.covered_after),
+                claimed_masks[tp.name],
+                strict=True,
+            ):
+                differ = (mine != np.asarray(theirs, bool)) & ~cov.ambiguous
+                if differ.any():
+                    problems.append(
+                        f"{tp.name}: {label} disagrees with plain distances for "
+                        f"{int(differ.sum())} demand unit(s) (first rows: "
+                        f"{np.flatnonzero(differ)[:5].tolist()})"
+                    )
+    if budget is not None and total_cost > budget * (1 + 1e-9) + 1e-9:
+        problems.append(f"budget: opened sites cost {total_cost:g}, the budget is {budget:g}")
+    summary = coverage_summary(weight, labels, region_names, types, coverage)
+    summary["total_cost"] = total_cost
+    if claimed is not None:
+        problems += _compare_claims(claimed, summary, types, coverage, weight)
+    return Verification(problems=problems, coverage=coverage, summary=summary)
+
+
+def coverage_summary(
+    weight: np.ndarray,
+    region: np.ndarray | None,
+    region_names: list[str],
+    types: list[TypePlan],
+    coverage: Mapping[str, TypeCoverage],
+) -> dict:
+    """Weights covered before/after per type, overall and per region (result.json shape)."""
+
+    def block(mask: np.ndarray) -> dict:
+        return {
+            tp.name: {
+                "covered_before": float(weight[mask & coverage[tp.name].covered_before].sum()),
+                "covered_after": float(weight[mask & coverage[tp.name].covered_after].sum()),
+            }
+            for tp in types
+        }
+
+    everything = np.ones(len(weight), dtype=bool)
+    summary: dict = {"demand_total": float(weight.sum()), "types": block(everything)}
+    by_region = []
+    if region is not None:
+        for name in region_names:
+            mask = region == name
+            by_region.append(
+                {"region": name, "demand_total": float(weight[mask].sum()), "types": block(mask)}
+            )
+    summary["by_region"] = by_region
+    summary["objective"] = float(
+        sum(tp.alpha * summary["types"][tp.name]["covered_after"] for tp in types)
+    )
+    return summary
+
+
+def _compare_claims(
+    claimed: Mapping,
+    summary: dict,
+    types: list[TypePlan],
+    coverage: Mapping[str, TypeCoverage],
+    weight: np.ndarray,
+) -> list[str]:
+    problems = []
+    slack = {tp.name: float(weight[coverage[tp.name].ambiguous].sum()) for tp in types}
+    theirs = claimed.get("coverage", {})
+
+    def check(label: str, mine: float, their: float | None, tolerance: float) -> None:
+        if their is None:
+            problems.append(f"{label}: missing from the result")
+        elif abs(mine - their) > tolerance + 1e-6 * max(1.0, abs(mine)):
+            problems.append(f"{label}: result says {their:g}, plain distances give {mine:g}")
+
+    check("demand_total", summary["demand_total"], theirs.get("demand_total"), 0.0)
+    for tp in types:
+        for key in ("covered_before", "covered_after"):
+            their = theirs.get("types", {}).get(tp.name, {}).get(key)
+            check(f"{tp.name} {key}", summary["types"][tp.name][key], their, slack[tp.name])
+    their_regions = {r.get("region"): r for r in theirs.get("by_region", [])}
+    for block in summary["by_region"]:
+        other = their_regions.get(block["region"])
+        if other is None:
+            problems.append(f"region {block['region']}: missing from the result")
+            continue
+        for tp in types:
+            for key in ("covered_before", "covered_after"):
+                their = other.get("types", {}).get(tp.name, {}).get(key)
+                check(
+                    f"{tp.name} {key} in region {block['region']}",
+                    block["types"][tp.name][key], their, slack[tp.name],
+                )
+    if "objective" in claimed and claimed["objective"] is not None:
+        total_slack = sum(tp.alpha * slack[tp.name] for tp in types)
+        check("objective", summary["objective"], float(claimed["objective"]), total_slack)
+    return problems
