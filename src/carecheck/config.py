@@ -349,7 +349,8 @@ def scenario_from_dict(
     if base_dir is not None:
         scenario = _resolve_paths(scenario, base_dir)
     problems = [_format(source, *p) for p in _cross_checks(scenario)]
-    problems += [_format(source, *p) for p in _missing_files(scenario)]
+    if base_dir is not None:
+        problems += [_format(source, *p) for p in _missing_files(scenario)]
     if problems:
         raise ScenarioError(problems)
     return scenario
