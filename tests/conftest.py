@@ -50,15 +50,20 @@ def make_case(tmp_path: Path):
         demand_spec: dict[str, Any] = {"path": "demand.geojson", "id": "id", "weight": "w"}
         if any("region" in r for r in demand):
             demand_spec["region"] = "region"
-        body: dict[str, Any] = {"name": "case", "crs": METRIC, "demand": demand_spec,
-                                "facilities": {}}
+        body: dict[str, Any] = {
+            "name": "case",
+            "crs": METRIC,
+            "demand": demand_spec,
+            "facilities": {},
+        }
         for type_name, spec in facilities.items():
             spec = dict(spec)
             cand_rows = spec.pop("candidates")
             existing_rows = spec.pop("existing", None)
             cand_file = f"{type_name}_candidates.geojson"
-            points_layer(cand_rows).to_file(tmp_path / cand_file, driver="GeoJSON",
-                                            engine="pyogrio")
+            points_layer(cand_rows).to_file(
+                tmp_path / cand_file, driver="GeoJSON", engine="pyogrio"
+            )
             mapping = {"path": cand_file, "id": "id"}
             for key in ("tier", "cost", "region", "action", "beds", "name"):
                 if any(key in r for r in cand_rows):
@@ -66,8 +71,9 @@ def make_case(tmp_path: Path):
             entry: dict[str, Any] = {**spec, "candidates": mapping}
             if existing_rows:
                 existing_file = f"{type_name}_existing.geojson"
-                points_layer(existing_rows).to_file(tmp_path / existing_file, driver="GeoJSON",
-                                                    engine="pyogrio")
+                points_layer(existing_rows).to_file(
+                    tmp_path / existing_file, driver="GeoJSON", engine="pyogrio"
+                )
                 existing_mapping = {"path": existing_file, "id": "id"}
                 if any("tier" in r for r in existing_rows):
                     existing_mapping["tier"] = "tier"

@@ -20,15 +20,26 @@ SITES = [{"id": "s0", "x": 0.0, "y": 0.0}, {"id": "s1", "x": 3000.0, "y": 0.0}]
 def scenario(tmp_path, demand_file, sites_file, **extra):
     demand = {"path": demand_file, "id": "id", "weight": "w", **extra.pop("demand", {})}
     candidates = {"path": sites_file, "id": "id", **extra.pop("candidates", {})}
-    body = {"name": "t", "crs": extra.pop("crs", "EPSG:32651"), "demand": demand,
-            "facilities": {"home": {"radius_m": 500, "count": 1, "candidates": candidates,
-                                    **extra.pop("facility", {})}},
-            **extra}
+    body = {
+        "name": "t",
+        "crs": extra.pop("crs", "EPSG:32651"),
+        "demand": demand,
+        "facilities": {
+            "home": {
+                "radius_m": 500,
+                "count": 1,
+                "candidates": candidates,
+                **extra.pop("facility", {}),
+            }
+        },
+        **extra,
+    }
     return write_scenario(tmp_path, body)
 
 
-@pytest.mark.parametrize("suffix,driver", [(".gpkg", "GPKG"), (".geojson", "GeoJSON"),
-                                           (".shp", "ESRI Shapefile")])
+@pytest.mark.parametrize(
+    "suffix,driver", [(".gpkg", "GPKG"), (".geojson", "GeoJSON"), (".shp", "ESRI Shapefile")]
+)
 def test_vector_formats(tmp_path, suffix, driver):
     points_layer(DEMAND).to_file(tmp_path / f"demand{suffix}", driver=driver, engine="pyogrio")
     points_layer(SITES).to_file(tmp_path / f"sites{suffix}", driver=driver, engine="pyogrio")
@@ -42,14 +53,33 @@ def test_csv_with_lon_lat_and_chinese_path_with_spaces(tmp_path):
     folder = tmp_path / "宁波 数据"
     folder.mkdir()
     demand = points_layer(DEMAND).to_crs(4326)
-    frame = pd.DataFrame({"编号": [r["id"] for r in DEMAND], "老人": [10, 20, 30, 40],
-                          "经度": demand.geometry.x, "纬度": demand.geometry.y})
+    frame = pd.DataFrame(
+        {
+            "编号": [r["id"] for r in DEMAND],
+            "老人": [10, 20, 30, 40],
+            "经度": demand.geometry.x,
+            "纬度": demand.geometry.y,
+        }
+    )
     frame.to_csv(folder / "需求.csv", index=False, encoding="utf-8-sig")
     points_layer(SITES).to_file(folder / "候选 点.geojson", driver="GeoJSON", engine="pyogrio")
-    body = {"name": "t", "demand": {"path": "需求.csv", "id": "编号", "weight": "老人",
-                                    "lon": "经度", "lat": "纬度"},
-            "facilities": {"home": {"radius_m": 500, "count": 1,
-                                    "candidates": {"path": "候选 点.geojson", "id": "id"}}}}
+    body = {
+        "name": "t",
+        "demand": {
+            "path": "需求.csv",
+            "id": "编号",
+            "weight": "老人",
+            "lon": "经度",
+            "lat": "纬度",
+        },
+        "facilities": {
+            "home": {
+                "radius_m": 500,
+                "count": 1,
+                "candidates": {"path": "候选 点.geojson", "id": "id"},
+            }
+        },
+    }
     path = write_scenario(folder, body, name="情景 1.yaml")
     out = folder / "输出 结果"
     result = run_scenario(path, out=out)
@@ -67,8 +97,9 @@ def test_polygons_become_representative_points(tmp_path):
     )
     squares.to_file(tmp_path / "d.gpkg", layer="blocks", engine="pyogrio")
     points_layer(SITES).to_file(tmp_path / "s.geojson", driver="GeoJSON", engine="pyogrio")
-    path = scenario(tmp_path, "d.gpkg", "s.geojson", demand={"layer": "blocks"},
-                    facility={"count": 2})
+    path = scenario(
+        tmp_path, "d.gpkg", "s.geojson", demand={"layer": "blocks"}, facility={"count": 2}
+    )
     layers = load_layers(load_scenario(path))
     assert set(layers.demand.geometry.geom_type) == {"Point"}
     assert run_scenario(path, write=False).objective == 12
@@ -103,7 +134,7 @@ def test_layer_without_crs_is_refused(tmp_path):
 
 
 def test_duplicate_ids_named(tmp_path):
-    rows = DEMAND + [{"id": "d1", "x": 5.0, "y": 5.0, "w": 1}]
+    rows = [*DEMAND, {"id": "d1", "x": 5.0, "y": 5.0, "w": 1}]
     message = bad_case(tmp_path, rows, SITES)
     assert "d.gpkg: column 'id' has duplicate id(s): d1" in message
 
@@ -133,11 +164,17 @@ def test_empty_geometry_named(tmp_path):
 
 
 def test_unknown_tier_bad_action_negative_cost(tmp_path):
-    sites = [{"id": "s0", "x": 0.0, "y": 0.0, "tier": "town", "action": "new", "cost": 1},
-             {"id": "s1", "x": 1.0, "y": 0.0, "tier": "city", "action": "build", "cost": 2}]
-    message = bad_case(tmp_path, DEMAND, sites,
-                       candidates={"tier": "tier", "action": "action"},
-                       facility={"tiers": {"town": {}, "village": {}}})
+    sites = [
+        {"id": "s0", "x": 0.0, "y": 0.0, "tier": "town", "action": "new", "cost": 1},
+        {"id": "s1", "x": 1.0, "y": 0.0, "tier": "city", "action": "build", "cost": 2},
+    ]
+    message = bad_case(
+        tmp_path,
+        DEMAND,
+        sites,
+        candidates={"tier": "tier", "action": "action"},
+        facility={"tiers": {"town": {}, "village": {}}},
+    )
     assert "tier(s) not in facilities.home.tiers (['town', 'village']) at id s1='city'" in message
     assert "must be 'new' or 'expand'; bad value(s) at id s1='build'" in message
     sites[1].update(tier="town", action="expand", cost=-2)
@@ -157,7 +194,7 @@ def test_unreadable_layer_names_file_and_layer(tmp_path):
     points_layer(DEMAND).to_file(tmp_path / "d.gpkg", layer="demand", engine="pyogrio")
     points_layer(SITES).to_file(tmp_path / "s.gpkg", engine="pyogrio")
     path = scenario(tmp_path, "d.gpkg", "s.gpkg", demand={"layer": "missing"})
-    with pytest.raises(DataError, match="d.gpkg \\(layer missing\\): cannot read the layer"):
+    with pytest.raises(DataError, match=r"d\.gpkg \(layer missing\): cannot read the layer"):
         load_layers(load_scenario(path))
 
 
@@ -167,5 +204,6 @@ def test_inputs_are_not_modified(tmp_path):
     before = (tmp_path / "d.gpkg").read_bytes()
     run_scenario(scenario(tmp_path, "d.gpkg", "s.gpkg"), write=False)
     assert (tmp_path / "d.gpkg").read_bytes() == before
-    assert np.isclose(load_layers(load_scenario(tmp_path / "scenario.yaml")).demand
-                      .geometry.x.iloc[1], 1000.0)
+    assert np.isclose(
+        load_layers(load_scenario(tmp_path / "scenario.yaml")).demand.geometry.x.iloc[1], 1000.0
+    )

@@ -29,20 +29,20 @@ S1, S2, S3 = site("s1", 500), site("s2", 1500), site("s3", 5000)
 def solve(path, solver="cbc"):
     result = run_scenario(path, write=False, solver=solver)
     assert result.verification.ok, result.verification.problems
-    opened = {t: sorted(result.selected.loc[result.selected["type"] == t, "id"])
-              for t in result.scenario.facilities}
+    opened = {
+        t: sorted(result.selected.loc[result.selected["type"] == t, "id"])
+        for t in result.scenario.facilities
+    }
     return result, opened
 
 
 @pytest.mark.parametrize("solver", ["cbc", "highs"])
 def test_exact_count(make_case, solver):
     # p=1: s1 8 > s2 7 > s3 6.  p=2: s1+s3 = 14 > s2+s3 = 13 > s1+s2 = 12.
-    path = make_case(DEMAND, {"home": {"radius_m": 600, "count": 1,
-                                       "candidates": [S1, S2, S3]}})
+    path = make_case(DEMAND, {"home": {"radius_m": 600, "count": 1, "candidates": [S1, S2, S3]}})
     result, opened = solve(path, solver)
     assert (result.objective, opened["home"]) == (8, ["s1"])
-    path = make_case(DEMAND, {"home": {"radius_m": 600, "count": 2,
-                                       "candidates": [S1, S2, S3]}})
+    path = make_case(DEMAND, {"home": {"radius_m": 600, "count": 2, "candidates": [S1, S2, S3]}})
     result, opened = solve(path, solver)
     assert (result.objective, opened["home"]) == (14, ["s1", "s3"])
     assert result.coverage["types"]["home"] == {"covered_before": 0.0, "covered_after": 14.0}
@@ -50,8 +50,9 @@ def test_exact_count(make_case, solver):
 
 def test_reach_is_inclusive(make_case):
     # s at 300 with radius 300 reaches A (d=300, on the boundary) but not B (d=700)
-    path = make_case(DEMAND, {"home": {"radius_m": 300, "count": 1,
-                                       "candidates": [site("s", 300)]}})
+    path = make_case(
+        DEMAND, {"home": {"radius_m": 300, "count": 1, "candidates": [site("s", 300)]}}
+    )
     result, _ = solve(path)
     assert result.objective == 5
 
@@ -59,8 +60,17 @@ def test_reach_is_inclusive(make_case):
 def test_existing_coverage_is_a_constant(make_case):
     # An existing home at 0 (radius 600) covers A (5). Then s1 adds B: 8; s2 adds B, C: 12;
     # s3 adds D: 11.  Optimum: s2, objective 12 (the 5 already covered included).
-    path = make_case(DEMAND, {"home": {"radius_m": 600, "count": 1, "candidates": [S1, S2, S3],
-                                       "existing": [site("e", 0)]}})
+    path = make_case(
+        DEMAND,
+        {
+            "home": {
+                "radius_m": 600,
+                "count": 1,
+                "candidates": [S1, S2, S3],
+                "existing": [site("e", 0)],
+            }
+        },
+    )
     result, opened = solve(path)
     assert (result.objective, opened["home"]) == (12, ["s2"])
     assert result.coverage["types"]["home"] == {"covered_before": 5.0, "covered_after": 12.0}
@@ -85,8 +95,11 @@ def test_tier_radii_and_tier_counts(make_case):
 
 def test_tiers_without_type_count_open_sum_of_tier_counts(make_case):
     # one town and one village: s4 (10) + s1 (8) = 18 (all demand)
-    cands = [site("s1", 500, tier="village"), site("s2", 1500, tier="village"),
-             site("s4", 3500, tier="town")]
+    cands = [
+        site("s1", 500, tier="village"),
+        site("s2", 1500, tier="village"),
+        site("s4", 3500, tier="town"),
+    ]
     tiers = {"town": {"radius_m": 1600, "count": 1}, "village": {"radius_m": 600, "count": 1}}
     path = make_case(DEMAND, {"home": {"tiers": tiers, "candidates": cands}})
     result, opened = solve(path)
@@ -97,8 +110,11 @@ def test_budget(make_case):
     # costs s1 5, s2 3, s3 4; budget 7; at most 3 sites. Affordable: s1 (8), s2+s3 (13),
     # s2 (7), s3 (6). s1+s2 costs 8, s1+s3 costs 9. Optimum s2+s3: 13.
     cands = [site("s1", 500, cost=5), site("s2", 1500, cost=3), site("s3", 5000, cost=4)]
-    path = make_case(DEMAND, {"home": {"radius_m": 600, "max_count": 3, "candidates": cands}},
-                     constraints={"budget": 7})
+    path = make_case(
+        DEMAND,
+        {"home": {"radius_m": 600, "max_count": 3, "candidates": cands}},
+        constraints={"budget": 7},
+    )
     result, opened = solve(path)
     assert (result.objective, opened["home"]) == (13, ["s2", "s3"])
     assert result.total_cost == 7
@@ -106,13 +122,16 @@ def test_budget(make_case):
 
 def test_min_and_max_count(make_case):
     # min_count 2, max_count 2 behaves like count 2: 14
-    path = make_case(DEMAND, {"home": {"radius_m": 600, "min_count": 2, "max_count": 2,
-                                       "candidates": [S1, S2, S3]}})
+    path = make_case(
+        DEMAND,
+        {"home": {"radius_m": 600, "min_count": 2, "max_count": 2, "candidates": [S1, S2, S3]}},
+    )
     result, opened = solve(path)
     assert (result.objective, opened["home"]) == (14, ["s1", "s3"])
     # max_count 3 without a budget opens all three: 18
-    path = make_case(DEMAND, {"home": {"radius_m": 600, "max_count": 3,
-                                       "candidates": [S1, S2, S3]}})
+    path = make_case(
+        DEMAND, {"home": {"radius_m": 600, "max_count": 3, "candidates": [S1, S2, S3]}}
+    )
     result, _ = solve(path)
     assert result.objective == 18
 
@@ -120,15 +139,25 @@ def test_min_and_max_count(make_case):
 def test_region_min_sites_keeps_a_useless_site(make_case):
     # s5 (north) reaches nothing; s1, s2, s3 are in the south. Two sites, at least one per
     # region: s5 is forced, plus the best single other site s1 (8). Unconstrained: 14.
-    cands = [site("s1", 500, region="south"), site("s2", 1500, region="south"),
-             site("s3", 5000, region="south"), site("s5", -3000, region="north")]
-    path = make_case(DEMAND, {"home": {"radius_m": 600, "count": 2, "candidates": cands}},
-                     constraints={"region_min_sites": {"home": 1}})
+    cands = [
+        site("s1", 500, region="south"),
+        site("s2", 1500, region="south"),
+        site("s3", 5000, region="south"),
+        site("s5", -3000, region="north"),
+    ]
+    path = make_case(
+        DEMAND,
+        {"home": {"radius_m": 600, "count": 2, "candidates": cands}},
+        constraints={"region_min_sites": {"home": 1}},
+    )
     result, opened = solve(path)
     assert (result.objective, opened["home"]) == (8, ["s1", "s5"])
     # per-region form: only the south needs one → the unconstrained optimum s1 + s3 (14)
-    path = make_case(DEMAND, {"home": {"radius_m": 600, "count": 2, "candidates": cands}},
-                     constraints={"region_min_sites": {"home": {"south": 1}}})
+    path = make_case(
+        DEMAND,
+        {"home": {"radius_m": 600, "count": 2, "candidates": cands}},
+        constraints={"region_min_sites": {"home": {"south": 1}}},
+    )
     result, opened = solve(path)
     assert (result.objective, opened["home"]) == (14, ["s1", "s3"])
 
@@ -136,9 +165,11 @@ def test_region_min_sites_keeps_a_useless_site(make_case):
 def test_region_min_coverage(make_case):
     # one site; the south (C 4 + D 6 = 10) must be ≥ 50 % covered: s2 gives 4 (40 %),
     # s3 gives 6 (60 %). So s3 (objective 6), although s1 alone would cover 8.
-    path = make_case(DEMAND, {"home": {"radius_m": 600, "count": 1,
-                                       "candidates": [S1, S2, S3]}},
-                     constraints={"region_min_coverage": {"home": {"south": 0.5}}})
+    path = make_case(
+        DEMAND,
+        {"home": {"radius_m": 600, "count": 1, "candidates": [S1, S2, S3]}},
+        constraints={"region_min_coverage": {"home": {"south": 0.5}}},
+    )
     result, opened = solve(path)
     assert (result.objective, opened["home"]) == (6, ["s3"])
 
@@ -170,8 +201,7 @@ def diagnosis_of(path) -> str:
 
 
 def test_infeasible_count(make_case):
-    path = make_case(DEMAND, {"home": {"radius_m": 600, "count": 5,
-                                       "candidates": [S1, S2, S3]}})
+    path = make_case(DEMAND, {"home": {"radius_m": 600, "count": 5, "candidates": [S1, S2, S3]}})
     text = diagnosis_of(path)
     assert "relax facilities.home count (5)" in text
     assert "3 candidate(s) exist" in text
@@ -180,8 +210,11 @@ def test_infeasible_count(make_case):
 def test_infeasible_budget_names_cheapest_plan(make_case):
     # two sites must open; the cheapest pair is s2 + s3 = 7 > budget 6
     cands = [site("s1", 500, cost=5), site("s2", 1500, cost=3), site("s3", 5000, cost=4)]
-    path = make_case(DEMAND, {"home": {"radius_m": 600, "count": 2, "candidates": cands}},
-                     constraints={"budget": 6})
+    path = make_case(
+        DEMAND,
+        {"home": {"radius_m": 600, "count": 2, "candidates": cands}},
+        constraints={"budget": 6},
+    )
     text = diagnosis_of(path)
     assert "constraints.budget (6)" in text
     assert "cheapest plan meeting the other constraints costs 7" in text
@@ -189,8 +222,11 @@ def test_infeasible_budget_names_cheapest_plan(make_case):
 
 def test_infeasible_region_min_sites_names_region(make_case):
     cands = [site("s1", 500, region="south"), site("s2", 1500, region="south")]
-    path = make_case(DEMAND, {"home": {"radius_m": 600, "count": 1, "candidates": cands}},
-                     constraints={"region_min_sites": {"home": 1}})
+    path = make_case(
+        DEMAND,
+        {"home": {"radius_m": 600, "count": 1, "candidates": cands}},
+        constraints={"region_min_sites": {"home": 1}},
+    )
     text = diagnosis_of(path)
     assert "constraints.region_min_sites.home" in text
     assert "region north needs 1 site(s) and has 0 candidate(s)" in text
@@ -198,9 +234,11 @@ def test_infeasible_region_min_sites_names_region(make_case):
 
 def test_infeasible_region_min_coverage_names_region(make_case):
     # one site cannot reach half of both regions: north needs s1, south needs s3
-    path = make_case(DEMAND, {"home": {"radius_m": 600, "count": 1,
-                                       "candidates": [S1, S2, S3]}},
-                     constraints={"region_min_coverage": {"home": 0.5}})
+    path = make_case(
+        DEMAND,
+        {"home": {"radius_m": 600, "count": 1, "candidates": [S1, S2, S3]}},
+        constraints={"region_min_coverage": {"home": 0.5}},
+    )
     text = diagnosis_of(path)
     assert "constraints.region_min_coverage.home" in text
     assert "region north" in text and "region south" in text

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from carecheck.config import Scenario, load_scenario  # noqa: E402
-from carecheck.errors import (  # noqa: E402
+from carecheck.config import Scenario, load_scenario
+from carecheck.errors import (
     CarecheckError,
     DataError,
     InfeasibleError,
@@ -13,7 +13,7 @@ from carecheck.errors import (  # noqa: E402
     ScenarioError,
     VerificationError,
 )
-from carecheck.pipeline import RunResult, run_scenario, verify_outputs  # noqa: E402
+from carecheck.pipeline import RunResult, run_scenario, verify_outputs
 
 __all__ = [
     "CarecheckError",

@@ -23,8 +23,8 @@ from carecheck.data import load_layers
 from carecheck.errors import CarecheckError, ScenarioError
 from carecheck.pipeline import RunResult, run_scenario, verify_outputs
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
 _PATH = click.Path(path_type=Path)
 
 
@@ -37,14 +37,29 @@ def cli() -> None:
 @cli.command()
 @click.argument("scenario", type=_PATH)
 @click.option("--out", type=_PATH, default=None, help="Output folder [default: outputs/<name>].")
-@click.option("--solver", type=click.Choice(["cbc", "highs"]), default=None,
-              help="MILP solver (overrides the scenario).")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Solver time limit in seconds.")
-@click.option("--gap", type=click.FloatRange(0, 1, max_open=True), default=None,
-              help="Relative MIP gap at which to stop (0 = prove optimality).")
+@click.option(
+    "--solver",
+    type=click.Choice(["cbc", "highs"]),
+    default=None,
+    help="MILP solver (overrides the scenario).",
+)
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Solver time limit in seconds.",
+)
+@click.option(
+    "--gap",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=None,
+    help="Relative MIP gap at which to stop (0 = prove optimality).",
+)
 def run(
-    scenario: Path, out: Path | None, solver: str | None, time_limit: float | None,
+    scenario: Path,
+    out: Path | None,
+    solver: str | None,
+    time_limit: float | None,
     gap: float | None,
 ) -> None:
     """Solve SCENARIO, verify the plan and write the outputs."""
@@ -74,7 +89,8 @@ def _summary(result: RunResult) -> None:
         opened = int((result.selected["type"] == name).sum())
         share = (
             f"{c['covered_before'] / total:.1%} → {c['covered_after'] / total:.1%}"
-            if total else "–"
+            if total
+            else "–"
         )
         table.add_row(
             name, str(opened), f"{c['covered_before']:,.0f}", f"{c['covered_after']:,.0f}", share
@@ -120,8 +136,7 @@ def verify(out_dir: Path) -> None:
     """Re-check OUT_DIR, a finished run, against its scenario and data."""
     verification = verify_outputs(out_dir)
     if verification.ok:
-        console.print(f"✓ {out_dir}: every constraint and coverage figure checks out",
-                      markup=False)
+        console.print(f"✓ {out_dir}: every constraint and coverage figure checks out", markup=False)
         return
     errors.print(f"✗ {out_dir}: verification failed", markup=False)
     for problem in verification.problems:
@@ -163,7 +178,8 @@ def main(argv: list[str] | None = None) -> None:
         code = 130
     except Exception as exc:  # the one boundary for bugs: one line, traceback in a log
         log = _log_traceback()
-        errors.print(f"unexpected error: {type(exc).__name__}: {exc} (details: {log})",
-                     markup=False)
+        errors.print(
+            f"unexpected error: {type(exc).__name__}: {exc} (details: {log})", markup=False
+        )
         code = 1
     sys.exit(code if isinstance(code, int) else 0)

@@ -130,8 +130,7 @@ class FacilitySpec(CountSpec):
                 raise ValueError(f"give `radius_m` for the type, or one for every tier{where}")
             if self.existing is not None and self.existing.tier is None:
                 raise ValueError(
-                    "existing facilities have no `tier` column, so they need the type's "
-                    "`radius_m`"
+                    "existing facilities have no `tier` column, so they need the type's `radius_m`"
                 )
         if self.tiers and self.candidates.tier is None:
             raise ValueError("`tiers` are given, so `candidates` needs a `tier` column mapping")

@@ -158,8 +158,7 @@ def _numeric(
     if bad.any():
         shown = _listing(f"{i}={v!r}" for i, v in zip(ids[bad], frame[column][bad], strict=True))
         raise DataError(
-            f"{where}: column {column!r} ({what}) must be a number ≥ 0; bad value(s) at id "
-            f"{shown}"
+            f"{where}: column {column!r} ({what}) must be a number ≥ 0; bad value(s) at id {shown}"
         )
     return values.to_numpy(dtype=float)
 
@@ -266,7 +265,9 @@ def load_layers(scenario: Scenario) -> Layers:
     """
     raw_demand = read_layer(scenario.demand)
     spec = scenario.demand
-    _check_frame(raw_demand, spec, {"weight": spec.weight, "region": spec.region, "name": spec.name})
+    _check_frame(
+        raw_demand, spec, {"weight": spec.weight, "region": spec.region, "name": spec.name}
+    )
     crs = working_crs(scenario, raw_demand)
     demand = _demand_frame(scenario, raw_demand, crs)
     facilities = {}

@@ -357,8 +357,15 @@ class _RowBuilder:
         self.upper.append(np.broadcast_to(np.asarray(upper, float), (n,)))
         self.group_ids.append(np.full(n, gid, dtype=np.int64))
 
-    def row(self, group: tuple, cols: np.ndarray, coefs: np.ndarray, lower: float, upper: float,
-            n_cols: int) -> None:
+    def row(
+        self,
+        group: tuple,
+        cols: np.ndarray,
+        coefs: np.ndarray,
+        lower: float,
+        upper: float,
+        n_cols: int,
+    ) -> None:
         block = sp.csr_matrix(
             (np.asarray(coefs, float), (np.zeros(len(cols), dtype=np.int64), cols)),
             shape=(1, n_cols),
@@ -405,7 +412,11 @@ def build_milp(reduced: ReducedProblem) -> Milp:
             members = cand_tier == tier_code
             tier_name = tp.tier_names[tier_code]
             _bounds_row(
-                rows, ("tier_count", tp.name, tier_name), x_cols[members], ones[members], bounds,
+                rows,
+                ("tier_count", tp.name, tier_name),
+                x_cols[members],
+                ones[members],
+                bounds,
                 n_cols,
             )
         cand_region = tp.region[rt.candidates]
@@ -415,23 +426,34 @@ def build_milp(reduced: ReducedProblem) -> Milp:
             members = cand_region == region_code
             rows.row(
                 ("region_min_sites", tp.name, region_code),
-                x_cols[members], ones[members], minimum, INF, n_cols,
+                x_cols[members],
+                ones[members],
+                minimum,
+                INF,
+                n_cols,
             )
         for region_code, share in sorted(tp.region_min_coverage.items()):
-            need = share * reduced.weight_by_region[region_code] - (
-                rt.covered_before_by_region[region_code]
+            need = (
+                share * reduced.weight_by_region[region_code]
+                - (rt.covered_before_by_region[region_code])
             )
             if need <= 1e-9 * max(1.0, reduced.weight_by_region[region_code]):
                 continue
             members = np.flatnonzero(rt.row_region == region_code)
             rows.row(
                 ("region_min_coverage", tp.name, region_code),
-                y0 + members, rt.row_weight[members], need, INF, n_cols,
+                y0 + members,
+                rt.row_weight[members],
+                need,
+                INF,
+                n_cols,
             )
     if problem.budget is not None:
         cols = np.concatenate(
-            [x0 + np.arange(len(rt.candidates)) for rt, x0 in zip(reduced.types, x_offset,
-                                                                  strict=True)]
+            [
+                x0 + np.arange(len(rt.candidates))
+                for rt, x0 in zip(reduced.types, x_offset, strict=True)
+            ]
         )
         costs = np.concatenate([rt.source.cost[rt.candidates] for rt in reduced.types])
         rows.row(("budget",), cols, costs, -INF, problem.budget, n_cols)
@@ -461,7 +483,11 @@ def build_milp(reduced: ReducedProblem) -> Milp:
 
 
 def _bounds_row(
-    rows: _RowBuilder, group: tuple, cols: np.ndarray, coefs: np.ndarray, bounds: Bounds,
+    rows: _RowBuilder,
+    group: tuple,
+    cols: np.ndarray,
+    coefs: np.ndarray,
+    bounds: Bounds,
     n_cols: int,
 ) -> None:
     upper = INF if bounds.upper is None else float(bounds.upper)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,6 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from carecheck import __version__
 from carecheck.config import Scenario, load_scenario
 from carecheck.coverage import covered_by, reach_matrix
 from carecheck.data import Layers, load_layers, xy
@@ -34,6 +32,7 @@ from carecheck.model import (
     reduce_problem,
     selection_from_solution,
 )
+from carecheck.result import RunResult
 from carecheck.solve import (
     SolverOptions,
     conflicting_groups,
@@ -45,86 +44,6 @@ from carecheck.verify import TypePlan, Verification, verify_plan
 Progress = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class RunResult:
-    """Everything a run produced. ``out_dir`` is None when nothing was written."""
-
-    scenario: Scenario
-    status: str
-    objective: float | None
-    bound: float | None
-    gap: float | None
-    selected: pd.DataFrame
-    coverage: dict
-    demand: pd.DataFrame
-    verification: Verification
-    timings: dict[str, float]
-    model_size: dict[str, int]
-    total_cost: float
-    layers: Layers = field(repr=False)
-    out_dir: Path | None = None
-
-    def to_json(self) -> dict:
-        """The ``result.json`` document."""
-        scenario = self.scenario
-        types = {}
-        for name, spec in scenario.facilities.items():
-            opened = int((self.selected["type"] == name).sum())
-            types[name] = {
-                "radius_m": spec.radius_m,
-                "tier_radius_m": {t: spec.radius_of(t) for t in (spec.tiers or {})},
-                "count_asked": {"count": spec.count, "min_count": spec.min_count,
-                                "max_count": spec.max_count},
-                "tier_count_asked": {
-                    t: {"count": ts.count, "min_count": ts.min_count, "max_count": ts.max_count}
-                    for t, ts in (spec.tiers or {}).items()
-                },
-                "count_opened": opened,
-                "tier_count_opened": {
-                    t: int(((self.selected["type"] == name) & (self.selected["tier"] == t)).sum())
-                    for t in (spec.tiers or {})
-                },
-                "candidates": len(self.layers.facilities[name].candidates),
-                "existing": len(self.layers.facilities[name].existing),
-                "objective_weight": scenario.alpha(name),
-            }
-        selected = [
-            {k: _plain(v) for k, v in row.items()}
-            for row in self.selected.drop(columns=["x", "y"]).to_dict(orient="records")
-        ]
-        return {
-            "scenario": scenario.name,
-            "title": scenario.title,
-            "scenario_file": str(scenario.source) if scenario.source else None,
-            "objective_kind": scenario.objective.kind,
-            "status": self.status,
-            "objective": self.objective,
-            "bound": self.bound,
-            "gap": self.gap,
-            "solver": scenario.solver.name,
-            "solver_settings": scenario.solver.model_dump(),
-            "timings": {k: round(v, 4) for k, v in self.timings.items()},
-            "types": types,
-            "selected": selected,
-            "coverage": self.coverage,
-            "total_cost": self.total_cost,
-            "budget": scenario.constraints.budget,
-            "constraints": scenario.constraints.model_dump(),
-            "model_size": self.model_size,
-            "crs": self.layers.crs.to_string(),
-            "verification": {"ok": self.verification.ok, "problems": self.verification.problems},
-            "carecheck_version": __version__,
-        }
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
-
 # --------------------------------------------------------------------------- problem adapter
 
 
@@ -133,9 +52,7 @@ def _region_codes(values: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     return np.array([index.get(v, -1) if v is not None else -1 for v in values], dtype=np.int64)
 
 
-def _per_region(
-    setting: int | float | dict, names: tuple[str, ...], key: str
-) -> dict[int, float]:
+def _per_region(setting: int | float | dict, names: tuple[str, ...], key: str) -> dict[int, float]:
     if isinstance(setting, dict):
         unknown = [r for r in setting if r not in names]
         if unknown:
@@ -167,10 +84,12 @@ def problem_from_layers(
             progress(f"reach: {name}")
         cand = layers.facilities[name].candidates
         existing = layers.facilities[name].existing
-        reach = reach_matrix(demand_xy, xy(cand), cand["radius_m"].to_numpy(float),
-                             demand_tree=tree)
-        before = reach_matrix(demand_xy, xy(existing), existing["radius_m"].to_numpy(float),
-                              demand_tree=tree)
+        reach = reach_matrix(
+            demand_xy, xy(cand), cand["radius_m"].to_numpy(float), demand_tree=tree
+        )
+        before = reach_matrix(
+            demand_xy, xy(existing), existing["radius_m"].to_numpy(float), demand_tree=tree
+        )
         existing_reach.append(before)
         tier_names = tuple(spec.tiers or {})
         tier_index = {t: k for k, t in enumerate(tier_names)}
@@ -194,14 +113,16 @@ def problem_from_layers(
                 region_min_sites={
                     k: int(v)
                     for k, v in _per_region(
-                        constraints.region_min_sites.get(name, 0), region_names,
+                        constraints.region_min_sites.get(name, 0),
+                        region_names,
                         f"region_min_sites.{name}",
                     ).items()
                 },
                 region_min_coverage={
                     k: float(v)
                     for k, v in _per_region(
-                        constraints.region_min_coverage.get(name, 0.0), region_names,
+                        constraints.region_min_coverage.get(name, 0.0),
+                        region_names,
                         f"region_min_coverage.{name}",
                     ).items()
                     if v > 0
@@ -305,8 +226,7 @@ def _region_fact(kind: str, type_name: str, region: int, reduced: ReducedProblem
     if kind == "region_min_sites":
         have = int((tp.region == region).sum())
         return (
-            f"region {name} needs {tp.region_min_sites[region]} site(s) and has {have} "
-            "candidate(s)"
+            f"region {name} needs {tp.region_min_sites[region]} site(s) and has {have} candidate(s)"
         )
     weight = np.asarray(problem.weight, float)
     in_region = problem.demand_region() == region
@@ -375,12 +295,18 @@ def plans_from_layers(
                 count=(spec.lower, spec.upper),
                 tier_counts={t: (ts.lower, ts.upper) for t, ts in (spec.tiers or {}).items()},
                 region_min_sites=(
-                    min_sites if isinstance(min_sites, dict)
-                    else dict.fromkeys(region_names, min_sites) if min_sites else {}
+                    min_sites
+                    if isinstance(min_sites, dict)
+                    else dict.fromkeys(region_names, min_sites)
+                    if min_sites
+                    else {}
                 ),
                 region_min_coverage=(
-                    min_cover if isinstance(min_cover, dict)
-                    else dict.fromkeys(region_names, min_cover) if min_cover else {}
+                    min_cover
+                    if isinstance(min_cover, dict)
+                    else dict.fromkeys(region_names, min_cover)
+                    if min_cover
+                    else {}
                 ),
             )
         )
@@ -389,8 +315,9 @@ def plans_from_layers(
 
 def solver_options(scenario: Scenario) -> SolverOptions:
     s = scenario.solver
-    return SolverOptions(name=s.name, time_limit_s=s.time_limit_s, mip_gap=s.mip_gap,
-                         threads=s.threads)
+    return SolverOptions(
+        name=s.name, time_limit_s=s.time_limit_s, mip_gap=s.mip_gap, threads=s.threads
+    )
 
 
 def run_scenario(
@@ -466,8 +393,11 @@ def run_scenario(
     if outcome.status == "infeasible":
         stage("diagnose infeasibility")
         lines = diagnose(milp, reduced, scenario, options)
-        raise InfeasibleError(f"scenario {scenario.name} is infeasible: no plan meets all "
-                              "constraints. To make it feasible:", lines)
+        raise InfeasibleError(
+            f"scenario {scenario.name} is infeasible: no plan meets all "
+            "constraints. To make it feasible:",
+            lines,
+        )
     if outcome.status == "no_solution" or outcome.values is None:
         raise NoSolutionError(
             f"scenario {scenario.name}: the solver found no plan within "
@@ -482,7 +412,8 @@ def run_scenario(
         xy(layers.demand),
         layers.demand["weight"].to_numpy(float),
         plans_from_layers(
-            scenario, layers,
+            scenario,
+            layers,
             {t: selected.loc[selected["type"] == t, "id"].tolist() for t in scenario.facilities},
         ),
         region=layers.demand["region"].to_numpy(object),
@@ -533,14 +464,16 @@ def _with(result: RunResult, **changes: object) -> RunResult:
     return replace(result, **changes)  # type: ignore[arg-type]
 
 
-def _add_nearest(table: pd.DataFrame, verification: Verification, scenario: Scenario
-                 ) -> pd.DataFrame:
+def _add_nearest(
+    table: pd.DataFrame, verification: Verification, scenario: Scenario
+) -> pd.DataFrame:
     table = table.copy()
     for name in scenario.facilities:
         cov = verification.coverage[name]
         table[f"nearest_{name}_id"] = cov.nearest_id
-        table[f"nearest_{name}_m"] = np.where(np.isfinite(cov.nearest_m),
-                                              np.round(cov.nearest_m, 1), np.nan)
+        table[f"nearest_{name}_m"] = np.where(
+            np.isfinite(cov.nearest_m), np.round(cov.nearest_m, 1), np.nan
+        )
     return table
 
 
@@ -560,11 +493,11 @@ def verify_outputs(out_dir: str | Path) -> Verification:
     try:
         result = json.loads(result_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DataError(f"{result_path}: not found; is {out_dir} a carecheck output folder?"
-                        ) from None
+        raise DataError(
+            f"{result_path}: not found; is {out_dir} a carecheck output folder?"
+        ) from None
     except json.JSONDecodeError as exc:
-        raise DataError(f"{result_path}: not valid JSON ({exc.msg} at line {exc.lineno})"
-                        ) from None
+        raise DataError(f"{result_path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     scenario_file = result.get("scenario_file")
     if not scenario_file or not Path(scenario_file).exists():
         raise DataError(

@@ -12,7 +12,6 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -22,9 +21,7 @@ import scipy.sparse as sp
 from carecheck.config import Scenario
 from carecheck.data import Layers
 from carecheck.model import Problem
-
-if TYPE_CHECKING:
-    from carecheck.pipeline import RunResult
+from carecheck.result import RunResult
 
 OUTPUT_FILES = ("result.json", "selected_sites.geojson", "demand_coverage.csv", "report.md")
 
@@ -229,7 +226,8 @@ def render_report(result: RunResult, document: dict) -> str:
     for name, spec in scenario.facilities.items():
         c = coverage["types"][name]
         reach = (
-            f"{spec.radius_m:,.0f} m" if spec.radius_m and not spec.tiers
+            f"{spec.radius_m:,.0f} m"
+            if spec.radius_m and not spec.tiers
             else ", ".join(f"{t} {spec.radius_of(t):,.0f} m" for t in (spec.tiers or {}))
         )
         lines.append(
@@ -251,8 +249,9 @@ def render_report(result: RunResult, document: dict) -> str:
             "only this site |",
             "|---|---|---|---|---|---:|---:|---:|---:|",
         ]
-        rows = rows.sort_values(["tier", "new_covered_weight"], ascending=[True, False],
-                                na_position="last")
+        rows = rows.sort_values(
+            ["tier", "new_covered_weight"], ascending=[True, False], na_position="last"
+        )
         for row in rows.itertuples(index=False):
             lines.append(
                 f"| {_cell(row.id)} | {_cell(row.name)} | {_cell(row.tier)} | "
@@ -271,9 +270,7 @@ def render_report(result: RunResult, document: dict) -> str:
     if coverage["by_region"]:
         names = list(scenario.facilities)
         lines += ["## By region", ""]
-        header = "| region | elderly | " + " | ".join(
-            f"{n} before → after" for n in names
-        ) + " |"
+        header = "| region | elderly | " + " | ".join(f"{n} before → after" for n in names) + " |"
         lines += [header, "|---|---:|" + "---|" * len(names)]
         for block in coverage["by_region"]:
             cells = [
@@ -283,7 +280,8 @@ def render_report(result: RunResult, document: dict) -> str:
             ]
             lines.append(
                 f"| {_cell(block['region'])} | {_n(block['demand_total'])} | "
-                + " | ".join(cells) + " |"
+                + " | ".join(cells)
+                + " |"
             )
         lines.append("")
     size = result.model_size
@@ -296,11 +294,13 @@ def render_report(result: RunResult, document: dict) -> str:
         f"- MILP: {size['variables']:,} variables, {size['constraints']:,} constraints, "
         f"{size['nonzeros']:,} nonzeros; solver {scenario.solver.name}, time limit "
         f"{scenario.solver.time_limit_s} s, relative gap {scenario.solver.mip_gap}.",
-        "- Coverage: straight-line distance ≤ the reach of the site's tier, in "
-        f"{document['crs']}.",
+        f"- Coverage: straight-line distance ≤ the reach of the site's tier, in {document['crs']}.",
         "- Verified independently by brute-force distances: "
-        + ("all constraints and coverage figures check out." if result.verification.ok
-           else "PROBLEMS: " + "; ".join(result.verification.problems)),
+        + (
+            "all constraints and coverage figures check out."
+            if result.verification.ok
+            else "PROBLEMS: " + "; ".join(result.verification.problems)
+        ),
         "- Timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()),
         "",
     ]

@@ -97,7 +97,7 @@ def _cbc_path() -> str:
     return path
 
 
-def to_pulp(milp: Milp, name: str = "carecheck"):  # noqa: ANN201 (pulp has no stubs)
+def to_pulp(milp: Milp, name: str = "carecheck"):
     """The MILP as a PuLP problem; returns (problem, variables)."""
     import pulp
 
@@ -107,9 +107,9 @@ def to_pulp(milp: Milp, name: str = "carecheck"):  # noqa: ANN201 (pulp has no s
             f"v{k}",
             lowBound=float(milp.lower[k]),
             upBound=float(milp.upper[k]),
-            cat=pulp.LpBinary if milp.integer[k] and milp.upper[k] == 1 else (
-                pulp.LpInteger if milp.integer[k] else pulp.LpContinuous
-            ),
+            cat=pulp.LpBinary
+            if milp.integer[k] and milp.upper[k] == 1
+            else (pulp.LpInteger if milp.integer[k] else pulp.LpContinuous),
         )
         for k in range(milp.n_cols)
     ]
@@ -128,15 +128,18 @@ def to_pulp(milp: Milp, name: str = "carecheck"):  # noqa: ANN201 (pulp has no s
         )
         lower, upper = float(milp.row_lower[row]), float(milp.row_upper[row])
         if lower == upper:
-            problem.addConstraint(pulp.LpConstraint(expr, pulp.LpConstraintEQ, rhs=lower),
-                                  name=f"r{row}")
+            problem.addConstraint(
+                pulp.LpConstraint(expr, pulp.LpConstraintEQ, rhs=lower), name=f"r{row}"
+            )
             continue
         if upper < INF:
-            problem.addConstraint(pulp.LpConstraint(expr, pulp.LpConstraintLE, rhs=upper),
-                                  name=f"r{row}u")
+            problem.addConstraint(
+                pulp.LpConstraint(expr, pulp.LpConstraintLE, rhs=upper), name=f"r{row}u"
+            )
         if lower > -INF:
-            problem.addConstraint(pulp.LpConstraint(expr, pulp.LpConstraintGE, rhs=lower),
-                                  name=f"r{row}l")
+            problem.addConstraint(
+                pulp.LpConstraint(expr, pulp.LpConstraintGE, rhs=lower), name=f"r{row}l"
+            )
     return problem, variables
 
 
@@ -145,7 +148,7 @@ _CBC_OBJECTIVE = re.compile(r"^Objective value:\s+(\S+)", re.MULTILINE)
 _CBC_BOUND = re.compile(r"^Lower bound:\s+(\S+)", re.MULTILINE)
 
 
-def _solve_cbc(milp: Milp, options: SolverOptions):  # noqa: ANN202
+def _solve_cbc(milp: Milp, options: SolverOptions):
     import pulp
 
     if milp.n_cols == 0:
@@ -197,7 +200,7 @@ def _cbc_bound(text: str) -> float | None:
 # --------------------------------------------------------------------------- HiGHS
 
 
-def _solve_highs(milp: Milp, options: SolverOptions):  # noqa: ANN202
+def _solve_highs(milp: Milp, options: SolverOptions):
     import highspy
 
     if milp.n_cols == 0:
@@ -267,8 +270,12 @@ def conflicting_groups(
     Returns the smallest combinations found: single families first, pairs only if no single
     family is enough. Each entry is a tuple of family indices.
     """
-    probe = SolverOptions(name=options.name, time_limit_s=options.time_limit_s or 60,
-                          mip_gap=0.0, threads=options.threads)
+    probe = SolverOptions(
+        name=options.name,
+        time_limit_s=options.time_limit_s or 60,
+        mip_gap=0.0,
+        threads=options.threads,
+    )
 
     def feasible(dropped: set[int]) -> bool:
         outcome = solve_milp(milp.without_groups(dropped, zero_objective=True), probe)
@@ -286,7 +293,11 @@ def conflicting_groups(
 
 def feasible_without(milp: Milp, dropped: set[int], options: SolverOptions) -> bool:
     """True when the MILP is feasible once the ``dropped`` groups are removed."""
-    probe = SolverOptions(name=options.name, time_limit_s=options.time_limit_s or 60,
-                          mip_gap=0.0, threads=options.threads)
+    probe = SolverOptions(
+        name=options.name,
+        time_limit_s=options.time_limit_s or 60,
+        mip_gap=0.0,
+        threads=options.threads,
+    )
     outcome = solve_milp(milp.without_groups(dropped, zero_objective=True), probe)
     return outcome.status in ("optimal", "time_limit")

@@ -144,8 +144,9 @@ def verify_plan(
             problems.append(f"{tp.name}: selected id(s) not among the candidates: {unknown[:5]}")
         if len(set(map(str, tp.selected_ids))) != len(tp.selected_ids):
             problems.append(f"{tp.name}: a selected id appears more than once")
-        chosen = np.array([cand_index[str(s)] for s in tp.selected_ids if str(s) in cand_index],
-                          dtype=np.int64)
+        chosen = np.array(
+            [cand_index[str(s)] for s in tp.selected_ids if str(s) in cand_index], dtype=np.int64
+        )
         problem = _bounds_problem(f"{tp.name} count", len(chosen), tp.count)
         if problem:
             problems.append(problem)
@@ -168,14 +169,14 @@ def verify_plan(
                         f"{tp.name} in region {name}: {got} site(s) opened, at least {minimum} "
                         "required"
                     )
-        _, _, before_margin = nearest_and_margin(
-            demand_xy, tp.existing_xy, tp.existing_reach
-        )
+        _, _, before_margin = nearest_and_margin(demand_xy, tp.existing_xy, tp.existing_reach)
         open_xy = np.vstack([tp.existing_xy.reshape(-1, 2), tp.candidate_xy[chosen]])
         open_reach = np.concatenate([tp.existing_reach, tp.candidate_reach[chosen]])
         open_ids = np.concatenate(
-            [np.asarray(tp.existing_ids, dtype=object), np.asarray(tp.candidate_ids,
-                                                                    dtype=object)[chosen]]
+            [
+                np.asarray(tp.existing_ids, dtype=object),
+                np.asarray(tp.candidate_ids, dtype=object)[chosen],
+            ]
         )
         after_idx, after_d, after_margin = nearest_and_margin(demand_xy, open_xy, open_reach)
         nearest_id = np.full(len(demand_xy), None, dtype=object)
@@ -291,7 +292,9 @@ def _compare_claims(
                 their = other.get("types", {}).get(tp.name, {}).get(key)
                 check(
                     f"{tp.name} {key} in region {block['region']}",
-                    block["types"][tp.name][key], their, slack[tp.name],
+                    block["types"][tp.name][key],
+                    their,
+                    slack[tp.name],
                 )
     if "objective" in claimed and claimed["objective"] is not None:
         total_slack = sum(tp.alpha * slack[tp.name] for tp in types)

@@ -1,0 +1,97 @@
+"""The value a run returns: the plan, its coverage, the verification and the timings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from carecheck import __version__
+from carecheck.config import Scenario
+from carecheck.data import Layers
+from carecheck.verify import Verification
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything a run produced. ``out_dir`` is None when nothing was written."""
+
+    scenario: Scenario
+    status: str
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    selected: pd.DataFrame
+    coverage: dict
+    demand: pd.DataFrame
+    verification: Verification
+    timings: dict[str, float]
+    model_size: dict[str, int]
+    total_cost: float
+    layers: Layers = field(repr=False)
+    out_dir: Path | None = None
+
+    def to_json(self) -> dict:
+        """The ``result.json`` document."""
+        scenario = self.scenario
+        types = {}
+        for name, spec in scenario.facilities.items():
+            opened = int((self.selected["type"] == name).sum())
+            types[name] = {
+                "radius_m": spec.radius_m,
+                "tier_radius_m": {t: spec.radius_of(t) for t in (spec.tiers or {})},
+                "count_asked": {
+                    "count": spec.count,
+                    "min_count": spec.min_count,
+                    "max_count": spec.max_count,
+                },
+                "tier_count_asked": {
+                    t: {"count": ts.count, "min_count": ts.min_count, "max_count": ts.max_count}
+                    for t, ts in (spec.tiers or {}).items()
+                },
+                "count_opened": opened,
+                "tier_count_opened": {
+                    t: int(((self.selected["type"] == name) & (self.selected["tier"] == t)).sum())
+                    for t in (spec.tiers or {})
+                },
+                "candidates": len(self.layers.facilities[name].candidates),
+                "existing": len(self.layers.facilities[name].existing),
+                "objective_weight": scenario.alpha(name),
+            }
+        selected = [
+            {k: _plain(v) for k, v in row.items()}
+            for row in self.selected.drop(columns=["x", "y"]).to_dict(orient="records")
+        ]
+        return {
+            "scenario": scenario.name,
+            "title": scenario.title,
+            "scenario_file": str(scenario.source) if scenario.source else None,
+            "objective_kind": scenario.objective.kind,
+            "status": self.status,
+            "objective": self.objective,
+            "bound": self.bound,
+            "gap": self.gap,
+            "solver": scenario.solver.name,
+            "solver_settings": scenario.solver.model_dump(),
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "types": types,
+            "selected": selected,
+            "coverage": self.coverage,
+            "total_cost": self.total_cost,
+            "budget": scenario.constraints.budget,
+            "constraints": scenario.constraints.model_dump(),
+            "model_size": self.model_size,
+            "crs": self.layers.crs.to_string(),
+            "verification": {"ok": self.verification.ok, "problems": self.verification.problems},
+            "carecheck_version": __version__,
+        }
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
