@@ -348,7 +348,9 @@ class _RowBuilder:
         self.group_ids: list[np.ndarray] = []
         self.groups: list[tuple] = []
 
-    def add(self, group: tuple, block: sp.spmatrix, lower: np.ndarray, upper: np.ndarray) -> None:
+    def add(
+        self, group: tuple, block: sp.spmatrix, lower: np.ndarray | float, upper: np.ndarray | float
+    ) -> None:
         gid = len(self.groups)
         self.groups.append(group)
         n = block.shape[0]

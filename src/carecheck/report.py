@@ -190,10 +190,10 @@ def selected_frame(result: RunResult) -> gpd.GeoDataFrame:
 # --------------------------------------------------------------------------- report.md
 
 
-def _n(value: float | None, digits: int = 0) -> str:
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+def _n(value: object, digits: int = 0) -> str:
+    if not isinstance(value, int | float | np.number) or not np.isfinite(float(value)):
         return "–"
-    return f"{value:,.{digits}f}"
+    return f"{float(value):,.{digits}f}"
 
 
 def _share(part: float, total: float) -> str:

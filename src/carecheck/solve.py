@@ -246,8 +246,8 @@ def _solve_highs(milp: Milp, options: SolverOptions):
         return "no_solution", None, None, None
     values = np.asarray(h.getSolution().col_value, dtype=float)
     objective = float(milp.objective @ values)
-    bound = float(info.mip_dual_bound) if milp.integer.any() else objective
-    if not math.isfinite(bound):
+    bound: float | None = float(info.mip_dual_bound) if milp.integer.any() else objective
+    if bound is not None and not math.isfinite(bound):
         bound = None
     if model_status == status_enum.kOptimal:
         return "optimal", values, objective, bound if bound is not None else objective
@@ -281,10 +281,10 @@ def conflicting_groups(
         outcome = solve_milp(milp.without_groups(dropped, zero_objective=True), probe)
         return outcome.status in ("optimal", "time_limit")
 
-    singles = [(k,) for k, fam in enumerate(families) if feasible(set(fam))]
+    singles: list[tuple[int, ...]] = [(k,) for k, fam in enumerate(families) if feasible(set(fam))]
     if singles:
         return singles
-    pairs = []
+    pairs: list[tuple[int, ...]] = []
     for a, b in list(combinations(range(len(families)), 2))[:max_pairs]:
         if feasible(set(families[a]) | set(families[b])):
             pairs.append((a, b))

@@ -194,13 +194,14 @@ def verify_plan(
         if tp.region_min_coverage and labels is not None:
             for name, share in tp.region_min_coverage.items():
                 in_region = labels == name
-                total = float(weight[in_region].sum())
-                got = float(weight[in_region & cov.covered_after].sum())
+                region_total = float(weight[in_region].sum())
+                reached = float(weight[in_region & cov.covered_after].sum())
                 slack = float(weight[in_region & cov.ambiguous].sum())
-                if got + slack < share * total - 1e-6 * max(1.0, total):
+                if reached + slack < share * region_total - 1e-6 * max(1.0, region_total):
+                    fraction = reached / region_total if region_total else 0.0
                     problems.append(
-                        f"{tp.name} in region {name}: {got / total if total else 0:.4f} of the "
-                        f"elderly covered, at least {share} required"
+                        f"{tp.name} in region {name}: {fraction:.4f} of the elderly covered, "
+                        f"at least {share} required"
                     )
         if claimed_masks is not None and tp.name in claimed_masks:
             for label, mine, theirs in zip(
