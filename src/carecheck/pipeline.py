@@ -37,6 +37,7 @@ from carecheck.solve import (
     SolverOptions,
     conflicting_groups,
     feasible_without,
+    relative_gap,
     solve_milp,
 )
 from carecheck.verify import TypePlan, Verification, verify_plan
@@ -408,6 +409,11 @@ def run_scenario(
     selected, coverage, demand_table, masks, total_cost = coverage_tables(
         scenario, layers, problem, opened
     )
+    # the exact objective of the chosen sites (the solver's value carries float noise)
+    objective = float(
+        sum(scenario.alpha(t) * c["covered_after"] for t, c in coverage["types"].items())
+    )
+    bound = None if outcome.bound is None else max(outcome.bound, objective)
     verification = verify_plan(
         xy(layers.demand),
         layers.demand["weight"].to_numpy(float),
@@ -418,7 +424,7 @@ def run_scenario(
         ),
         region=layers.demand["region"].to_numpy(object),
         budget=scenario.constraints.budget,
-        claimed={"coverage": coverage, "objective": outcome.objective},
+        claimed={"coverage": coverage, "objective": objective},
         claimed_masks=masks,
     )
     done("verify")
@@ -437,9 +443,9 @@ def run_scenario(
     result = RunResult(
         scenario=scenario,
         status=outcome.status,
-        objective=outcome.objective,
-        bound=outcome.bound,
-        gap=outcome.gap,
+        objective=objective,
+        bound=bound,
+        gap=relative_gap(objective, bound),
         selected=selected,
         coverage=coverage,
         demand=demand_table,

@@ -9,12 +9,15 @@ limit "Optimal", and HiGHS stops at a relative gap of 1e-4 by default. Status he
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
 import stat
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -68,6 +71,9 @@ def solve_milp(milp: Milp, options: SolverOptions | None = None) -> SolveOutcome
     else:
         raise ValueError(f"unknown solver {options.name!r}; use 'cbc' or 'highs'")
     status, values, objective, bound = outcome
+    if values is not None:
+        values = values.copy()
+        values[milp.integer] = np.round(values[milp.integer])
     if objective is not None:
         objective += milp.constant
     if bound is not None:
@@ -200,12 +206,34 @@ def _cbc_bound(text: str) -> float | None:
 # --------------------------------------------------------------------------- HiGHS
 
 
+@contextlib.contextmanager
+def _stdout_silenced() -> Iterator[None]:
+    """Send what C code writes to file descriptor 1 to the null device for a moment."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stdout (e.g. captured)
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w", encoding="utf-8") as null:
+            os.dup2(null.fileno(), fd)
+            try:
+                yield
+            finally:
+                os.dup2(saved, fd)
+    finally:
+        os.close(saved)
+
+
 def _solve_highs(milp: Milp, options: SolverOptions):
     import highspy
 
     if milp.n_cols == 0:
         return "optimal", np.zeros(0), 0.0, 0.0
-    h = highspy.Highs()
+    with _stdout_silenced():  # the constructor prints a banner before options can stop it
+        h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("mip_rel_gap", float(options.mip_gap))
     if options.mip_gap == 0:
