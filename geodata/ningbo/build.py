@@ -60,6 +60,9 @@ LON0, LAT0 = 121.55, 29.85
 M_PER_DEG = 6_371_008.8 * math.pi / 180.0
 KX = math.cos(math.radians(LAT0))
 
+# Existing urban-core institutions that count as county tier (the largest, per county).
+COUNTY_TIER_PER_COUNTY = 2
+
 # Cost model in 万元 (10,000 yuan): construction per bed and land/site lump sum by tier.
 NEW_COST_PER_BED = {"county": 28.0, "town": 24.0, "village": 20.0}
 NEW_COST_LAND = {"county": 3000.0, "town": 800.0, "village": 200.0}
@@ -524,6 +527,11 @@ def build_institutions(rng, ctx: Context) -> gpd.GeoDataFrame:
                     "name": f"{short_name(county.name)}第{k}养老院",
                 }
             )
+        # Only the largest urban-core homes serve the whole county; the others are
+        # street-level (township tier) institutions.
+        core = sorted((r for r in here if r["tier"] == "county"), key=lambda r: -r["beds"])
+        for row in core[COUNTY_TIER_PER_COUNTY:]:
+            row["tier"] = "town"
         here.sort(key=lambda r: TIER_ORDER.index(r["tier"]))
         rows.extend(here)
     for i, row in enumerate(rows, start=1):

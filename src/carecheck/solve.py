@@ -184,23 +184,32 @@ def _solve_cbc(milp: Milp, options: SolverOptions):
         return "no_solution", None, None, None
     values = np.array([v.varValue or 0.0 for v in variables])
     objective = float(milp.objective @ values)
-    bound = _cbc_bound(text)
+    bound = _cbc_bound(text, objective)
     proved = sol_status == pulp.LpSolutionOptimal and result_line.startswith("Optimal")
     if proved:
         return "optimal", values, objective, bound if bound is not None else objective
     return "time_limit", values, objective, bound
 
 
-def _cbc_bound(text: str) -> float | None:
-    """CBC's best bound on the (maximised) objective, from its log; None when not printed."""
-    match = _CBC_BOUND.findall(text)
-    if not match:
+def _cbc_bound(text: str, objective: float) -> float | None:
+    """CBC's best bound on the maximised objective, read from its log.
+
+    CBC prints the final objective and bound in one sense; whether that is the original
+    (maximisation) sense or its internal minimisation of the negated objective is read off by
+    comparing the printed objective with ``objective``.
+    """
+    bounds = _CBC_BOUND.findall(text)
+    printed = _CBC_OBJECTIVE.findall(text)
+    if not bounds:
         return None
     try:
-        # CBC minimises internally; for a maximisation it prints the bound with flipped sign
-        return -float(match[-1]) if float(match[-1]) <= 0 else float(match[-1])
+        bound = float(bounds[-1])
+        flipped = bool(printed) and abs(float(printed[-1]) + objective) < abs(
+            float(printed[-1]) - objective
+        )
     except ValueError:
         return None
+    return -bound if flipped else bound
 
 
 # --------------------------------------------------------------------------- HiGHS
