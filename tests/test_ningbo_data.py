@@ -237,8 +237,12 @@ def test_tiers_actions_beds_and_costs(layers):
         assert ((frame["nursing_beds"] >= 0) & (frame["nursing_beds"] <= frame["beds"])).all()
     assert embedded["beds"].between(10, 40).all()
     assert embedded_existing["beds"].between(10, 40).all()
-    assert existing.loc[existing["tier"] == "town", "beds"].between(60, 150).all()
+    # township nursing homes (one per 镇/乡) 60–150 beds; urban-core homes 200–600 beds, of
+    # which the two largest per county are county tier and the rest street-level (town tier)
+    town = existing[existing["tier"] == "town"]
+    assert (town["beds"].between(60, 150) | town["beds"].between(200, 600)).all()
     assert existing.loc[existing["tier"] == "county", "beds"].between(200, 600).all()
+    assert (existing[existing["tier"] == "county"].groupby("county").size() == 2).all()
     # Candidates in every county, rural ones included.
     counties = set(layers["counties"]["name"])
     assert set(sites["county"]) == counties and set(embedded["county"]) == counties
