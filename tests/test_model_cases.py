@@ -203,7 +203,7 @@ def diagnosis_of(path) -> str:
 def test_infeasible_count(make_case):
     path = make_case(DEMAND, {"home": {"radius_m": 600, "count": 5, "candidates": [S1, S2, S3]}})
     text = diagnosis_of(path)
-    assert "relax facilities.home count (5)" in text
+    assert "relax facilities.home count (exactly 5)" in text
     assert "3 candidate(s) exist" in text
 
 
@@ -242,3 +242,33 @@ def test_infeasible_region_min_coverage_names_region(make_case):
     text = diagnosis_of(path)
     assert "constraints.region_min_coverage.home" in text
     assert "region north" in text and "region south" in text
+
+
+def test_min_beds_keeps_an_expansion_that_reaches_nobody_new(make_case):
+    # An existing home at 0 covers A. x (an expansion at 0, 100 beds) reaches nobody new;
+    # s1, s2, s3 add 10 beds each. Two sites and ≥ 100 new beds: x is forced, plus the best
+    # other site: s2 adds B, C (7) → 5 + 7 = 12. Without the bed minimum: s2 + s3 → 18.
+    cands = [
+        site("x", 0, beds=100, action="expand"),
+        site("s1", 500, beds=10),
+        site("s2", 1500, beds=10),
+        site("s3", 5000, beds=10),
+    ]
+    facility = {
+        "home": {"radius_m": 600, "count": 2, "candidates": cands, "existing": [site("e", 0)]}
+    }
+    result, opened = solve(make_case(DEMAND, facility, constraints={"min_beds": {"home": 100}}))
+    assert (result.objective, opened["home"]) == (12, ["s2", "x"])
+    result, opened = solve(make_case(DEMAND, facility))
+    assert (result.objective, opened["home"]) == (18, ["s2", "s3"])
+
+
+def test_infeasible_min_beds(make_case):
+    cands = [site("s1", 500, beds=10), site("s2", 1500, beds=10)]
+    path = make_case(
+        DEMAND,
+        {"home": {"radius_m": 600, "max_count": 2, "candidates": cands}},
+        constraints={"min_beds": {"home": 50}},
+    )
+    text = diagnosis_of(path)
+    assert "constraints.min_beds.home (50): all 2 candidates together add 20 beds" in text

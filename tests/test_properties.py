@@ -66,9 +66,13 @@ def problems(draw, *, max_candidates: int = 7):
             if draw(st.booleans())
             else {}
         )
+        beds = rng.integers(0, 4, n_cand).astype(float)
+        min_beds = float(rng.integers(1, 6)) if draw(st.booleans()) else 0.0
         types.append(
             TypeProblem(
                 name=f"t{t}",
+                beds=beds,
+                min_beds=min_beds,
                 reach=reach,
                 covered_before=covered_before,
                 cost=rng.integers(0, 6, n_cand).astype(float),
@@ -122,6 +126,8 @@ def _counts_ok(tp: TypeProblem, chosen: np.ndarray, region: np.ndarray) -> bool:
         return n >= b.lower and (b.upper is None or n <= b.upper)
 
     if not within(len(chosen), tp.count):
+        return False
+    if tp.beds is not None and tp.beds[chosen].sum() < tp.min_beds:
         return False
     for tier, bounds in tp.tier_counts.items():
         if not within(int((tp.tier[chosen] == tier).sum()), bounds):

@@ -168,6 +168,7 @@ class ConstraintsSpec(_Strict):
     budget: Annotated[float, Field(ge=0)] | None = None
     region_min_sites: dict[str, Count | dict[str, Count]] = Field(default_factory=dict)
     region_min_coverage: dict[str, Share | dict[str, Share]] = Field(default_factory=dict)
+    min_beds: dict[str, Count] = Field(default_factory=dict)
 
 
 class SolverSpec(_Strict):
@@ -190,6 +191,7 @@ class Scenario(_Strict):
     objective: ObjectiveSpec = Field(default_factory=ObjectiveSpec)
     constraints: ConstraintsSpec = Field(default_factory=ConstraintsSpec)
     solver: SolverSpec = Field(default_factory=SolverSpec)
+    compare_with: Path | None = None
     source: Path | None = Field(default=None, exclude=True)
 
     @field_validator("objective", mode="before")
@@ -245,7 +247,7 @@ def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:
                 (f"objective.weights.{key}", f"unknown facility type; known: {sorted(types)}", key)
             )
     constraints = scenario.constraints
-    for group in ("region_min_sites", "region_min_coverage"):
+    for group in ("region_min_sites", "region_min_coverage", "min_beds"):
         for type_name in getattr(constraints, group):
             if type_name not in types:
                 problems.append(
@@ -272,6 +274,16 @@ def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:
                 (
                     f"facilities.{type_name}.candidates.region",
                     "constraints.region_min_sites needs the candidates' region column",
+                    None,
+                )
+            )
+    for type_name in constraints.min_beds:
+        spec = scenario.facilities.get(type_name)
+        if spec is not None and spec.candidates.beds is None:
+            problems.append(
+                (
+                    f"facilities.{type_name}.candidates.beds",
+                    "constraints.min_beds needs the candidates' beds column",
                     None,
                 )
             )
@@ -365,11 +377,20 @@ def _layer_specs(scenario: Scenario) -> list[tuple[str, LayerSpec]]:
 
 
 def _missing_files(scenario: Scenario) -> list[tuple[str, str, Any]]:
-    return [
+    missing = [
         (f"{key}.path", "file not found; paths are relative to the scenario file", str(spec.path))
         for key, spec in _layer_specs(scenario)
         if not spec.path.exists()
     ]
+    if scenario.compare_with is not None and not scenario.compare_with.exists():
+        missing.append(
+            (
+                "compare_with",
+                "scenario file not found; paths are relative to the scenario file",
+                str(scenario.compare_with),
+            )
+        )
+    return missing
 
 
 def _resolve_paths(scenario: Scenario, base_dir: Path) -> Scenario:
@@ -385,7 +406,16 @@ def _resolve_paths(scenario: Scenario, base_dir: Path) -> Scenario:
         )
         for name, spec in scenario.facilities.items()
     }
-    return scenario.model_copy(update={"demand": fix(scenario.demand), "facilities": facilities})
+    compare_with = (
+        (base_dir / scenario.compare_with).resolve() if scenario.compare_with is not None else None
+    )
+    return scenario.model_copy(
+        update={
+            "demand": fix(scenario.demand),
+            "facilities": facilities,
+            "compare_with": compare_with,
+        }
+    )
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -222,6 +222,8 @@ def _site_frame(
     if spec.action is None:
         action = np.full(len(raw), "new" if role == "candidates" else "existing", dtype=object)
     else:
+        # a blank cell means a new site
+        action = np.array([a if a is not None else "new" for a in action], dtype=object)
         bad = [(i, a) for i, a in zip(ids, action, strict=True) if a not in ACTIONS]
         if bad:
             problems.append(

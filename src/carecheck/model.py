@@ -25,7 +25,9 @@ demand :math:`i \notin C_t` as covered by type :math:`t`.
         && \forall t, r \quad \text{(region minimum sites)} \\
     & \sum_{i \in C_t,\ r(i) = r} w_i + \sum_{i \notin C_t,\ r(i) = r} w_i y_{it}
         \ge \varphi_{tr} \sum_{r(i) = r} w_i && \forall t, r \quad
-        \text{(region minimum coverage)}
+        \text{(region minimum coverage)} \\
+    & \sum_{j \in J_t} b_j x_j \ge \beta_t && \forall t \quad
+        \text{(minimum new beds; } b_j \text{ beds added by } j)
 
 ``count`` sets :math:`L = U`, ``min_count`` / ``max_count`` one side each. Covered-before
 demand enters as a constant. The ``y`` are continuous: for binary ``x`` an optimal ``y`` is
@@ -40,7 +42,9 @@ Reductions (each keeps the optimal objective; tests prove it)
 3. Candidates that reach no remaining row only matter through lower bounds on counts. Among
    such "filler" candidates with the same tier and region, any solution can swap to the
    cheapest ones, so only the cheapest ``m`` of each group are kept, where ``m`` is the largest
-   lower bound that could draw on that group (zero when there is none).
+   lower bound that could draw on that group (zero when there is none). A type with a
+   minimum of new beds keeps every filler that adds beds (an expansion of an existing home
+   reaches nobody new but adds beds).
 """
 
 from __future__ import annotations
@@ -81,6 +85,8 @@ class TypeProblem:
     tier_counts: dict[int, Bounds] = field(default_factory=dict)
     region_min_sites: dict[int, int] = field(default_factory=dict)
     region_min_coverage: dict[int, float] = field(default_factory=dict)
+    beds: np.ndarray | None = None
+    min_beds: float = 0.0
 
     @property
     def n_candidates(self) -> int:
@@ -222,6 +228,9 @@ def reduce_type(
             groups.setdefault((int(tp.tier[j]), int(tp.region[j])), []).append(int(j))
         for (tier, region), members in groups.items():
             kept_fillers.extend(members[: _filler_quota(tp, tier, region)])
+        if tp.min_beds > 0 and tp.beds is not None:
+            kept_fillers.extend(int(j) for j in fillers if tp.beds[j] > 0)
+        kept_fillers = sorted(set(kept_fillers))
     candidates = np.sort(np.concatenate([useful, np.asarray(kept_fillers, dtype=np.int64)]))
     sub = sub[:, candidates]
     by_region = demand_region[active] if tp.region_min_coverage else None
@@ -434,6 +443,13 @@ def build_milp(reduced: ReducedProblem) -> Milp:
                 INF,
                 n_cols,
             )
+        if tp.min_beds > 0:
+            beds = (
+                np.nan_to_num(np.asarray(tp.beds, float)[rt.candidates])
+                if tp.beds is not None
+                else np.zeros(n_x)
+            )
+            rows.row(("min_beds", tp.name), x_cols, beds, tp.min_beds, INF, n_cols)
         for region_code, share in sorted(tp.region_min_coverage.items()):
             need = (
                 share * reduced.weight_by_region[region_code]

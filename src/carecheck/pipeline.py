@@ -12,7 +12,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from carecheck.config import Scenario, load_scenario
+from carecheck.config import CountSpec, Scenario, load_scenario
 from carecheck.coverage import covered_by, reach_matrix
 from carecheck.data import Layers, load_layers, xy
 from carecheck.errors import (
@@ -101,6 +101,8 @@ def problem_from_layers(
                 reach=reach,
                 covered_before=covered_by(before),
                 cost=cand["cost"].to_numpy(float),
+                beds=np.nan_to_num(cand["beds"].to_numpy(float)),
+                min_beds=float(constraints.min_beds.get(name, 0)),
                 tier=tier,
                 region=_region_codes(cand["region"].to_numpy(), region_names),
                 tier_names=tier_names,
@@ -143,16 +145,28 @@ def problem_from_layers(
 # --------------------------------------------------------------------------- diagnosis
 
 
+def _asked(spec: CountSpec) -> str:
+    if spec.count is not None:
+        return f"exactly {spec.count}"
+    parts = []
+    if spec.min_count is not None:
+        parts.append(f"at least {spec.min_count}")
+    if spec.max_count is not None:
+        parts.append(f"at most {spec.max_count}")
+    return " and ".join(parts) or "any number"
+
+
 def _family_label(group: tuple, problem: Problem, scenario: Scenario) -> str:
     kind = group[0]
     if kind == "count":
-        spec = scenario.facilities[group[1]]
-        asked = spec.count if spec.count is not None else f"{spec.min_count}..{spec.max_count}"
-        return f"facilities.{group[1]} count ({asked})"
+        return f"facilities.{group[1]} count ({_asked(scenario.facilities[group[1]])})"
     if kind == "tier_count":
-        return f"facilities.{group[1]}.tiers.{group[2]} count"
+        tier = (scenario.facilities[group[1]].tiers or {})[group[2]]
+        return f"facilities.{group[1]}.tiers.{group[2]} count ({_asked(tier)})"
     if kind == "budget":
         return f"constraints.budget ({scenario.constraints.budget:g})"
+    if kind == "min_beds":
+        return f"constraints.min_beds.{group[1]} ({scenario.constraints.min_beds[group[1]]:g})"
     return f"constraints.{kind}.{group[1]}"
 
 
@@ -208,16 +222,43 @@ def _family_detail(
     if kind == "count":
         tp = next(t for t in problem.types if t.name == key[1])
         return f"{tp.n_candidates} candidate(s) exist for this type"
+    if kind == "min_beds":
+        tp = next(t for t in problem.types if t.name == key[1])
+        total = float(np.nansum(tp.beds)) if tp.beds is not None else 0.0
+        return f"all {tp.n_candidates} candidates together add {total:g} beds"
     if not kind.startswith("region_"):
         return ""
-    blamed = []
-    for gid in gids:
-        region = milp.groups[gid][2]
-        if feasible_without(milp, {gid}, options):
-            blamed.append(_region_fact(kind, key[1], region, reduced))
-    if not blamed:
-        return "the regions' quotas conflict jointly; lower them"
-    return "; ".join(blamed)
+
+    def facts(members: list[int]) -> str:
+        return "; ".join(_region_fact(kind, key[1], milp.groups[g][2], reduced) for g in members)
+
+    # a region that cannot meet its own requirement even when no other region has one
+    alone = [g for g in gids if not feasible_without(milp, set(gids) - {g}, options)]
+    if alone:
+        return "impossible even on its own: " + facts(alone)
+    singles = [g for g in gids if feasible_without(milp, {g}, options)]
+    if singles:
+        return "relaxing any one of these is enough: " + facts(singles)
+    # jointly infeasible: drop requirements, largest first, until the rest can be met
+    order = sorted(gids, key=lambda g: -_requirement(kind, key[1], milp.groups[g][2], reduced))
+    dropped: list[int] = []
+    for g in order:
+        dropped.append(g)
+        if feasible_without(milp, set(dropped), options):
+            break
+    return "they cannot all be met together; relaxing these together is enough: " + facts(dropped)
+
+
+def _requirement(kind: str, type_name: str, region: int, reduced: ReducedProblem) -> float:
+    """How much a region's requirement asks beyond what it has (for ordering)."""
+    problem = reduced.problem
+    tp = next(t for t in problem.types if t.name == type_name)
+    if kind == "region_min_sites":
+        return float(tp.region_min_sites[region])
+    weight = np.asarray(problem.weight, float)
+    in_region = problem.demand_region() == region
+    before = float(weight[in_region & np.asarray(tp.covered_before, bool)].sum())
+    return tp.region_min_coverage[region] * float(weight[in_region].sum()) - before
 
 
 def _region_fact(kind: str, type_name: str, region: int, reduced: ReducedProblem) -> str:
@@ -231,12 +272,14 @@ def _region_fact(kind: str, type_name: str, region: int, reduced: ReducedProblem
         )
     weight = np.asarray(problem.weight, float)
     in_region = problem.demand_region() == region
-    reachable = covered_by(tp.reach) | np.asarray(tp.covered_before, bool)
+    before = np.asarray(tp.covered_before, bool)
+    reachable = covered_by(tp.reach) | before
     total = float(weight[in_region].sum())
+    now = float(weight[in_region & before].sum()) / total if total else 0.0
     best = float(weight[in_region & reachable].sum()) / total if total else 0.0
     return (
-        f"region {name} asks for {tp.region_min_coverage[region]:.0%} covered; even every "
-        f"candidate open reaches {best:.1%}, and the counts may allow less"
+        f"region {name} asks for {tp.region_min_coverage[region]:.0%} covered (now {now:.1%}; "
+        f"every candidate open would reach {best:.1%})"
     )
 
 
@@ -291,6 +334,8 @@ def plans_from_layers(
                 selected_ids=list(selected.get(name, [])),
                 candidate_tier=cand["tier"].to_numpy(object),
                 candidate_cost=cand["cost"].to_numpy(float),
+                candidate_beds=np.nan_to_num(cand["beds"].to_numpy(float)),
+                min_beds=float(regions.min_beds.get(name, 0)),
                 candidate_region=cand["region"].to_numpy(object),
                 alpha=scenario.alpha(name),
                 count=(spec.lower, spec.upper),
@@ -329,6 +374,7 @@ def run_scenario(
     time_limit_s: float | None = None,
     mip_gap: float | None = None,
     write: bool = True,
+    compare: bool = True,
     progress: Progress | None = None,
 ) -> RunResult:
     """Solve a scenario, verify the plan independently and write the outputs.
@@ -343,6 +389,8 @@ def run_scenario(
         Override the scenario's solver settings.
     write
         Write the output files (``False`` returns the result only).
+    compare
+        Also solve the scenario's ``compare_with`` baseline and compare (default True).
 
     Raises
     ------
@@ -455,6 +503,13 @@ def run_scenario(
         total_cost=total_cost,
         layers=layers,
     )
+    if compare and scenario.compare_with is not None:
+        stage("solve the baseline scenario")
+        baseline = run_scenario(
+            scenario.compare_with, write=False, compare=False, solver=scenario.solver.name
+        )
+        result = _with(result, comparison=compare_results(baseline, result))
+        done("baseline")
     if not write:
         return result
     stage("write outputs")
@@ -468,6 +523,56 @@ def _with(result: RunResult, **changes: object) -> RunResult:
     from dataclasses import replace
 
     return replace(result, **changes)  # type: ignore[arg-type]
+
+
+def compare_results(baseline: RunResult, other: RunResult) -> dict:
+    """Coverage, cost and sites of ``other`` side by side with ``baseline``."""
+
+    def pair(a: float | None, b: float | None) -> dict:
+        return {"baseline": a, "this": b}
+
+    types = [t for t in other.coverage["types"] if t in baseline.coverage["types"]]
+    base_regions = {r["region"]: r for r in baseline.coverage["by_region"]}
+    by_region = []
+    for block in other.coverage["by_region"]:
+        base = base_regions.get(block["region"])
+        if base is None:
+            continue
+        by_region.append(
+            {
+                "region": block["region"],
+                "demand_total": block["demand_total"],
+                "types": {
+                    t: pair(base["types"][t]["covered_after"], block["types"][t]["covered_after"])
+                    for t in types
+                },
+            }
+        )
+
+    def keys(result: RunResult) -> set[tuple[str, str]]:
+        return set(zip(result.selected["type"], result.selected["id"].astype(str), strict=True))
+
+    mine, theirs = keys(other), keys(baseline)
+    return {
+        "baseline": baseline.scenario.name,
+        "baseline_title": baseline.scenario.title,
+        "baseline_file": str(baseline.scenario.source) if baseline.scenario.source else None,
+        "objective": pair(baseline.objective, other.objective),
+        "total_cost": pair(baseline.total_cost, other.total_cost),
+        "types": {
+            t: pair(
+                baseline.coverage["types"][t]["covered_after"],
+                other.coverage["types"][t]["covered_after"],
+            )
+            for t in types
+        },
+        "by_region": by_region,
+        "sites": {
+            "common": len(mine & theirs),
+            "only_baseline": sorted(f"{t}:{i}" for t, i in theirs - mine),
+            "only_this": sorted(f"{t}:{i}" for t, i in mine - theirs),
+        },
+    }
 
 
 def _add_nearest(

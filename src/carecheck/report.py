@@ -206,6 +206,62 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def _signed(value: float) -> str:
+    return f"{value:+,.0f}"
+
+
+def _comparison_lines(comparison: dict, total: float) -> list[str]:
+    name = comparison["baseline"]
+    lines = [
+        f"## Against `{name}`",
+        "",
+        f"What this scenario's constraints change compared with `{name}`"
+        + (f" ({comparison['baseline_title']})" if comparison.get("baseline_title") else "")
+        + ": elderly covered after each plan, and the difference.",
+        "",
+        f"| type | {name} | this scenario | difference |",
+        "|---|---:|---:|---:|",
+    ]
+    for t, v in comparison["types"].items():
+        lines.append(
+            f"| {t} | {_n(v['baseline'])} ({_share(v['baseline'], total)}) | {_n(v['this'])} "
+            f"({_share(v['this'], total)}) | {_signed(v['this'] - v['baseline'])} |"
+        )
+    cost = comparison["total_cost"]
+    lines += [
+        "",
+        f"Cost: {_n(cost['baseline'], 1)} → {_n(cost['this'], 1)}. Sites in common: "
+        f"{comparison['sites']['common']}; only in `{name}`: "
+        f"{len(comparison['sites']['only_baseline'])}; only here: "
+        f"{len(comparison['sites']['only_this'])}.",
+        "",
+    ]
+    if comparison["by_region"]:
+        types = list(comparison["types"])
+        lines += [
+            "| region | elderly | "
+            + " | ".join(f"{t}: {name} → this (difference)" for t in types)
+            + " |",
+            "|---|---:|" + "---|" * len(types),
+        ]
+        for block in comparison["by_region"]:
+            cells = []
+            for t in types:
+                v = block["types"][t]
+                cells.append(
+                    f"{_share(v['baseline'], block['demand_total'])} → "
+                    f"{_share(v['this'], block['demand_total'])} "
+                    f"({_signed(v['this'] - v['baseline'])})"
+                )
+            lines.append(
+                f"| {_cell(block['region'])} | {_n(block['demand_total'])} | "
+                + " | ".join(cells)
+                + " |"
+            )
+        lines.append("")
+    return lines
+
+
 def render_report(result: RunResult, document: dict) -> str:
     """The planner's Markdown summary."""
     scenario = result.scenario
@@ -240,7 +296,11 @@ def render_report(result: RunResult, document: dict) -> str:
     selected = result.selected
     for name in scenario.facilities:
         rows = selected[selected["type"] == name]
-        lines += [f"### {name}: {len(rows)} site(s)", ""]
+        beds = float(np.nansum(rows["beds"])) if len(rows) else 0.0
+        cost = float(rows["cost"].sum()) if len(rows) else 0.0
+        extra = f", {beds:,.0f} beds added" if beds else ""
+        extra += f", cost {cost:,.1f}" if cost else ""
+        lines += [f"### {name}: {len(rows)} site(s){extra}", ""]
         if not len(rows):
             lines += ["(none)", ""]
             continue
@@ -284,6 +344,8 @@ def render_report(result: RunResult, document: dict) -> str:
                 + " |"
             )
         lines.append("")
+    if result.comparison is not None:
+        lines += _comparison_lines(result.comparison, total)
     size = result.model_size
     lines += [
         "## How this was computed",

@@ -32,6 +32,7 @@ class RunResult:
     total_cost: float
     layers: Layers = field(repr=False)
     out_dir: Path | None = None
+    comparison: dict | None = None
 
     def to_json(self) -> dict:
         """The ``result.json`` document."""
@@ -85,6 +86,7 @@ class RunResult:
             "model_size": self.model_size,
             "crs": self.layers.crs.to_string(),
             "verification": {"ok": self.verification.ok, "problems": self.verification.problems},
+            "comparison": self.comparison,
             "carecheck_version": __version__,
         }
 

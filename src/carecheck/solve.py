@@ -64,6 +64,10 @@ def solve_milp(milp: Milp, options: SolverOptions | None = None) -> SolveOutcome
     """Solve ``milp`` (a maximisation) and report an honest status."""
     options = options or SolverOptions()
     start = time.perf_counter()
+    empty = np.diff(milp.matrix.indptr) == 0
+    if np.any(empty & ((milp.row_lower > 1e-9) | (milp.row_upper < -1e-9))):
+        # a constraint with no variables that 0 does not meet: solvers may silently drop it
+        return SolveOutcome("infeasible", None, None, None, None, 0.0, options.name)
     if options.name == "cbc":
         outcome = _solve_cbc(milp, options)
     elif options.name == "highs":

@@ -32,6 +32,8 @@ class TypePlan:
     candidate_tier: np.ndarray | None = None
     candidate_cost: np.ndarray | None = None
     candidate_region: np.ndarray | None = None
+    candidate_beds: np.ndarray | None = None
+    min_beds: float = 0.0
     alpha: float = 1.0
     count: tuple[int, int | None] = (0, None)
     tier_counts: Mapping[str, tuple[int, int | None]] = field(default_factory=dict)
@@ -160,6 +162,16 @@ def verify_plan(
                     problems.append(problem)
         if tp.candidate_cost is not None:
             total_cost += float(np.asarray(tp.candidate_cost, float)[chosen].sum())
+        if tp.min_beds > 0:
+            beds = (
+                np.asarray(tp.candidate_beds, float)[chosen]
+                if tp.candidate_beds is not None
+                else np.zeros(len(chosen))
+            )
+            if beds.sum() < tp.min_beds - 1e-9:
+                problems.append(
+                    f"{tp.name} beds: {beds.sum():g} new beds, at least {tp.min_beds:g} required"
+                )
         if tp.region_min_sites:
             chosen_regions = [str(tp.candidate_region[k]) for k in chosen]  # type: ignore[index]
             for name, minimum in tp.region_min_sites.items():
