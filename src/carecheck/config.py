@@ -60,6 +60,14 @@ class DemandSpec(LayerSpec):
     name: str | None = None
 
 
+class RegionSpec(_Strict):
+    """Region boundaries (polygons) for the map; ``name`` matches the demand's region values."""
+
+    path: Path
+    layer: str | None = None
+    name: str
+
+
 class SiteSpec(LayerSpec):
     """A layer of candidate sites or existing facilities, with optional column mappings."""
 
@@ -192,6 +200,7 @@ class Scenario(_Strict):
     constraints: ConstraintsSpec = Field(default_factory=ConstraintsSpec)
     solver: SolverSpec = Field(default_factory=SolverSpec)
     compare_with: Path | None = None
+    regions: RegionSpec | None = None
     source: Path | None = Field(default=None, exclude=True)
 
     @field_validator("objective", mode="before")
@@ -382,6 +391,14 @@ def _missing_files(scenario: Scenario) -> list[tuple[str, str, Any]]:
         for key, spec in _layer_specs(scenario)
         if not spec.path.exists()
     ]
+    if scenario.regions is not None and not scenario.regions.path.exists():
+        missing.append(
+            (
+                "regions.path",
+                "file not found; paths are relative to the scenario file",
+                str(scenario.regions.path),
+            )
+        )
     if scenario.compare_with is not None and not scenario.compare_with.exists():
         missing.append(
             (
@@ -414,6 +431,7 @@ def _resolve_paths(scenario: Scenario, base_dir: Path) -> Scenario:
             "demand": fix(scenario.demand),
             "facilities": facilities,
             "compare_with": compare_with,
+            "regions": fix(scenario.regions) if scenario.regions is not None else None,
         }
     )
 

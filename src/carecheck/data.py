@@ -17,7 +17,7 @@ import pandas as pd
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from carecheck.config import DemandSpec, FacilitySpec, LayerSpec, Scenario, SiteSpec
+from carecheck.config import DemandSpec, FacilitySpec, LayerSpec, RegionSpec, Scenario, SiteSpec
 from carecheck.errors import DataError
 
 ACTIONS = ("new", "expand")
@@ -39,6 +39,7 @@ class Layers:
     crs: CRS
     demand: gpd.GeoDataFrame
     facilities: dict[str, FacilityLayers]
+    regions: gpd.GeoDataFrame | None = None
 
 
 def _listing(values: Any) -> str:
@@ -291,7 +292,32 @@ def load_layers(scenario: Scenario) -> Layers:
             )
             frames[role] = _site_frame(type_name, facility, site_spec, raw, crs, role=role)
         facilities[type_name] = FacilityLayers(frames["candidates"], frames["existing"])
-    return Layers(crs=crs, demand=demand, facilities=facilities)
+    regions = load_regions(scenario.regions) if scenario.regions is not None else None
+    return Layers(crs=crs, demand=demand, facilities=facilities, regions=regions)
+
+
+def load_regions(spec: RegionSpec) -> gpd.GeoDataFrame:
+    """Region polygons in EPSG:4326 with columns ``region`` and geometry."""
+    where = f"{spec.path}" + (f" (layer {spec.layer})" if spec.layer else "")
+    try:
+        frame = gpd.read_file(spec.path, layer=spec.layer, engine="pyogrio")
+    except Exception as exc:  # pyogrio raises several error types for unreadable files
+        raise DataError(f"{where}: cannot read the region layer: {exc}") from None
+    if frame.crs is None:
+        raise DataError(f"{where}: the region layer has no coordinate reference system")
+    if spec.name not in frame.columns:
+        raise DataError(
+            f"{where}: column {spec.name!r} (mapped by `regions.name:`) not found; columns are "
+            f"{_listing(c for c in frame.columns if c != 'geometry')}"
+        )
+    polygonal = frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
+    if not polygonal.all():
+        raise DataError(f"{where}: region layer must hold polygons")
+    return gpd.GeoDataFrame(
+        {"region": frame[spec.name].astype(str).to_numpy()},
+        geometry=frame.geometry.to_crs(4326).to_numpy(),
+        crs=4326,
+    )
 
 
 def _empty_sites(crs: CRS) -> gpd.GeoDataFrame:

@@ -96,12 +96,15 @@ def coverage_tables(
             for name in region_names
         ],
     }
+    lonlat = demand.geometry.to_crs(4326)
     table = pd.DataFrame(
         {
             "demand_id": demand["id"].to_numpy(object),
             "name": demand["name"].to_numpy(object),
             "weight": weight,
             "region": region,
+            "lon": np.round(lonlat.x.to_numpy(), 6),
+            "lat": np.round(lonlat.y.to_numpy(), 6),
         }
     )
     for name, (before, after) in masks.items():

@@ -65,6 +65,30 @@ class RunResult:
             {k: _plain(v) for k, v in row.items()}
             for row in self.selected.drop(columns=["x", "y"]).to_dict(orient="records")
         ]
+        existing = []
+        for name, layers in self.layers.facilities.items():
+            frame = layers.existing
+            if not len(frame):
+                continue
+            lonlat = frame.geometry.to_crs(4326)
+            for row, lon, lat in zip(
+                frame.drop(columns="geometry").to_dict(orient="records"),
+                lonlat.x.round(6),
+                lonlat.y.round(6),
+                strict=True,
+            ):
+                existing.append(
+                    {
+                        "id": row["id"],
+                        "type": name,
+                        "tier": row["tier"],
+                        "name": row["name"],
+                        "beds": _plain(row["beds"]),
+                        "radius_m": _plain(row["radius_m"]),
+                        "lon": float(lon),
+                        "lat": float(lat),
+                    }
+                )
         return {
             "scenario": scenario.name,
             "title": scenario.title,
@@ -79,6 +103,7 @@ class RunResult:
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "types": types,
             "selected": selected,
+            "existing": existing,
             "coverage": self.coverage,
             "total_cost": self.total_cost,
             "budget": scenario.constraints.budget,
