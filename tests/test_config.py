@@ -30,8 +30,8 @@ def test_example_loads_with_resolved_paths():
     scenario = load_scenario(EXAMPLE)
     assert scenario.name == "example"
     assert scenario.demand.path.is_absolute() and scenario.demand.path.exists()
-    assert scenario.facilities["institution"].radius_of("village") == 1500
-    assert scenario.facilities["institution"].radius_of(None) == 3000
+    assert scenario.facilities["institution"].reach_of("village") == ("radius_m", 1500, None)
+    assert scenario.facilities["institution"].reach_of(None) == ("radius_m", 3000, None)
     assert scenario.solver.mip_gap == 0.0
 
 

@@ -14,6 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "carecheck"
 LAYERS = {
     "errors": 0,
     "coverage": 1,
+    "network": 1,
     "model": 1,
     "solve": 2,  # solves model.Milp
     "verify": 1,
@@ -61,7 +62,7 @@ def test_verify_is_independent_of_reach_code():
 
 
 def test_core_modules_do_no_io():
-    for stem in ("coverage", "model", "verify"):
+    for stem in ("coverage", "model", "network", "verify"):
         text = (SRC / f"{stem}.py").read_text(encoding="utf-8")
         for word in ("open(", "print(", "read_file", "to_file", "write_text"):
             assert word not in text, f"{stem}.py uses {word}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import yaml
 from pydantic import (
@@ -25,6 +25,7 @@ from carecheck.errors import ScenarioError
 NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
 OBJECTIVES = ("max_coverage",)
 SOLVERS = ("cbc", "highs")
+REACH_KINDS = ("radius_m", "network_m", "travel_min")
 
 PositiveMetres = Annotated[float, Field(gt=0)]
 Count = Annotated[int, Field(ge=0)]
@@ -115,43 +116,98 @@ class CountSpec(_Strict):
         return self.upper is not None
 
 
-class TierSpec(CountSpec):
+class Reach(NamedTuple):
+    """How far a site reaches: ``kind`` radius_m | network_m | travel_min, its value, mode."""
+
+    kind: str
+    value: float
+    mode: str | None = None
+
+    def label(self) -> str:
+        if self.kind == "radius_m":
+            return f"{self.value:,.0f} m"
+        if self.kind == "network_m":
+            return f"{self.value:,.0f} m by road"
+        return f"{self.value:g} min {self.mode}"
+
+
+class ReachSpec(_Strict):
+    """One of radius_m (straight line), network_m (along roads) or travel_min (with mode)."""
+
+    radius_m: PositiveMetres | None = None
+    network_m: PositiveMetres | None = None
+    travel_min: Annotated[float, Field(gt=0)] | None = None
+    mode: Literal["walk", "drive"] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ReachSpec:
+        given = [k for k in REACH_KINDS if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of radius_m, network_m, travel_min (got: {given})")
+        if self.mode is not None and self.travel_min is None:
+            raise ValueError("`mode` goes with `travel_min`")
+        return self
+
+    @property
+    def own_reach(self) -> Reach | None:
+        for kind in REACH_KINDS:
+            value = getattr(self, kind)
+            if value is not None:
+                mode = (self.mode or "walk") if kind == "travel_min" else None
+                return Reach(kind, float(value), mode)
+        return None
+
+
+class TierSpec(CountSpec, ReachSpec):
     """Reach and counts of one tier of a facility type."""
 
-    radius_m: PositiveMetres | None = None
 
-
-class FacilitySpec(CountSpec):
+class FacilitySpec(CountSpec, ReachSpec):
     """One facility type: its reach, counts, candidates, existing facilities and tiers."""
 
-    radius_m: PositiveMetres | None = None
     candidates: SiteSpec
     existing: SiteSpec | None = None
     tiers: dict[str, TierSpec] | None = None
 
     @model_validator(mode="after")
     def _reach_given(self) -> FacilitySpec:
-        if self.radius_m is None:
-            missing = [t for t, spec in (self.tiers or {}).items() if spec.radius_m is None]
+        if self.own_reach is None:
+            missing = [t for t, spec in (self.tiers or {}).items() if spec.own_reach is None]
             if not self.tiers or missing:
                 where = f" (tiers without one: {', '.join(missing)})" if missing else ""
-                raise ValueError(f"give `radius_m` for the type, or one for every tier{where}")
+                raise ValueError(
+                    "give a reach (radius_m, network_m or travel_min) for the type, or one for "
+                    f"every tier{where}"
+                )
             if self.existing is not None and self.existing.tier is None:
                 raise ValueError(
-                    "existing facilities have no `tier` column, so they need the type's `radius_m`"
+                    "existing facilities have no `tier` column, so they need the type's reach"
                 )
         if self.tiers and self.candidates.tier is None:
             raise ValueError("`tiers` are given, so `candidates` needs a `tier` column mapping")
         return self
 
-    def radius_of(self, tier: str | None) -> float:
+    def reach_of(self, tier: str | None) -> Reach:
         """Reach of a site of this type in ``tier`` (the type's reach when no tier applies)."""
         if tier is not None and self.tiers and tier in self.tiers:
-            radius = self.tiers[tier].radius_m
-            if radius is not None:
-                return radius
-        assert self.radius_m is not None  # guaranteed by _reach_given for untiered sites
-        return self.radius_m
+            own = self.tiers[tier].own_reach
+            if own is not None:
+                return own
+        own = self.own_reach
+        assert own is not None  # guaranteed by _reach_given for untiered sites
+        return own
+
+    def reaches(self) -> list[Reach]:
+        """Every reach this type uses (the type's and its tiers')."""
+        found = [r for r in [self.own_reach] if r is not None]
+        found += [t.own_reach for t in (self.tiers or {}).values() if t.own_reach is not None]
+        return found
+
+    def reach_label(self) -> str:
+        """Reach for people: one value, or one per tier."""
+        if not self.tiers:
+            return self.reach_of(None).label()
+        return ", ".join(f"{t} {self.reach_of(t).label()}" for t in self.tiers)
 
     @property
     def total_upper(self) -> int | None:
@@ -188,6 +244,27 @@ class SolverSpec(_Strict):
     threads: Annotated[int, Field(ge=1)] | None = None
 
 
+class NetworkSpec(_Strict):
+    """A road network: a line layer, or the node/edge GeoPackage or GraphML OSMnx saves."""
+
+    path: Path
+    layer: str | None = None
+    length: str | None = None
+    speed_kmh: str | None = None
+    road_class: str | None = Field(default=None, alias="class")
+    class_speeds: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+    oneway: str | None = None
+    default_speed_kmh: Annotated[float, Field(gt=0)] = 30.0
+    walk_m_per_min: Annotated[float, Field(gt=0)] = 60.0
+    max_snap_m: Annotated[float, Field(gt=0)] = 500.0
+
+    @model_validator(mode="after")
+    def _classes_with_speeds(self) -> NetworkSpec:
+        if self.class_speeds and self.road_class is None:
+            raise ValueError("`class_speeds` needs the `class` column name")
+        return self
+
+
 class Scenario(_Strict):
     """A validated scenario. ``source`` is the file it came from (None when built in code)."""
 
@@ -201,6 +278,7 @@ class Scenario(_Strict):
     solver: SolverSpec = Field(default_factory=SolverSpec)
     compare_with: Path | None = None
     regions: RegionSpec | None = None
+    network: NetworkSpec | None = None
     source: Path | None = Field(default=None, exclude=True)
 
     @field_validator("objective", mode="before")
@@ -283,6 +361,16 @@ def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:
                 (
                     f"facilities.{type_name}.candidates.region",
                     "constraints.region_min_sites needs the candidates' region column",
+                    None,
+                )
+            )
+    for type_name, spec in scenario.facilities.items():
+        kinds = {r.kind for r in spec.reaches()}
+        if kinds - {"radius_m"} and scenario.network is None:
+            problems.append(
+                (
+                    f"facilities.{type_name}",
+                    "network_m / travel_min reach needs a `network:` section (a road layer)",
                     None,
                 )
             )
@@ -391,6 +479,14 @@ def _missing_files(scenario: Scenario) -> list[tuple[str, str, Any]]:
         for key, spec in _layer_specs(scenario)
         if not spec.path.exists()
     ]
+    if scenario.network is not None and not scenario.network.path.exists():
+        missing.append(
+            (
+                "network.path",
+                "file not found; paths are relative to the scenario file",
+                str(scenario.network.path),
+            )
+        )
     if scenario.regions is not None and not scenario.regions.path.exists():
         missing.append(
             (
@@ -432,6 +528,7 @@ def _resolve_paths(scenario: Scenario, base_dir: Path) -> Scenario:
             "facilities": facilities,
             "compare_with": compare_with,
             "regions": fix(scenario.regions) if scenario.regions is not None else None,
+            "network": fix(scenario.network) if scenario.network is not None else None,
         }
     )
 

@@ -14,11 +14,21 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from carecheck.config import DemandSpec, FacilitySpec, LayerSpec, RegionSpec, Scenario, SiteSpec
+from carecheck.config import (
+    DemandSpec,
+    FacilitySpec,
+    LayerSpec,
+    NetworkSpec,
+    RegionSpec,
+    Scenario,
+    SiteSpec,
+)
 from carecheck.errors import DataError
+from carecheck.network import Network, network_from_segments
 
 ACTIONS = ("new", "expand")
 _MAX_LISTED = 5
@@ -40,6 +50,7 @@ class Layers:
     demand: gpd.GeoDataFrame
     facilities: dict[str, FacilityLayers]
     regions: gpd.GeoDataFrame | None = None
+    network: Network | None = None
 
 
 def _listing(values: Any) -> str:
@@ -243,7 +254,7 @@ def _site_frame(
         if spec.beds is not None
         else np.full(len(raw), np.nan)
     )
-    radius = np.array([facility.radius_of(t) for t in tier], dtype=float)
+    reaches = [facility.reach_of(t) for t in tier]
     data = {
         "id": ids.to_numpy(),
         "type": np.full(len(raw), type_name, dtype=object),
@@ -253,7 +264,12 @@ def _site_frame(
         "cost": cost,
         "beds": beds,
         "region": _text(raw, spec.region),
-        "radius_m": radius,
+        "reach_kind": np.array([r.kind for r in reaches], dtype=object),
+        "reach_value": np.array([r.value for r in reaches], dtype=float),
+        "reach_mode": np.array([r.mode for r in reaches], dtype=object),
+        "radius_m": np.array(
+            [r.value if r.kind == "radius_m" else np.nan for r in reaches], dtype=float
+        ),
     }
     return gpd.GeoDataFrame(data, geometry=_to_points(raw, crs).to_numpy(), crs=crs)
 
@@ -293,7 +309,155 @@ def load_layers(scenario: Scenario) -> Layers:
             frames[role] = _site_frame(type_name, facility, site_spec, raw, crs, role=role)
         facilities[type_name] = FacilityLayers(frames["candidates"], frames["existing"])
     regions = load_regions(scenario.regions) if scenario.regions is not None else None
-    return Layers(crs=crs, demand=demand, facilities=facilities, regions=regions)
+    network = load_network(scenario.network, crs) if scenario.network is not None else None
+    return Layers(crs=crs, demand=demand, facilities=facilities, regions=regions, network=network)
+
+
+_TRUE = {"1", "true", "yes", "y", "t", "-1"}
+
+
+def _first_of_list(value: object) -> str | None:
+    """OSMnx writes several OSM tags as a list ("['primary', 'secondary']"): take the first."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, list | tuple):
+        return str(value[0]) if value else None
+    text = str(value).strip()
+    if text.startswith("[") and text.endswith("]"):
+        inner = text[1:-1].split(",")[0].strip().strip("'\"")
+        return inner or None
+    return text
+
+
+def _graphml_lines(path: Path) -> gpd.GeoDataFrame:
+    """Edges of an OSMnx GraphML file as lines (attributes as text)."""
+    import xml.etree.ElementTree as ET
+
+    from shapely import from_wkt
+    from shapely.geometry import LineString
+
+    ns = {"g": "http://graphml.graphdrawing.org/xmlns"}
+    try:
+        root = ET.parse(path).getroot()
+    except (ET.ParseError, OSError) as exc:
+        raise DataError(f"{path}: not a readable GraphML file ({exc})") from None
+    keys = {k.get("id"): k.get("attr.name") for k in root.findall("g:key", ns)}
+    graph = root.find("g:graph", ns)
+    if graph is None:
+        raise DataError(f"{path}: GraphML without a <graph> element")
+    graph_data = {keys.get(d.get("key")): d.text for d in graph.findall("g:data", ns)}
+    nodes = {}
+    for node in graph.findall("g:node", ns):
+        data = {keys.get(d.get("key")): d.text for d in node.findall("g:data", ns)}
+        try:
+            nodes[node.get("id")] = (float(data["x"] or ""), float(data["y"] or ""))
+        except (KeyError, TypeError, ValueError):
+            raise DataError(f"{path}: node {node.get('id')} has no numeric x / y") from None
+    rows, geometry = [], []
+    for edge in graph.findall("g:edge", ns):
+        data = {keys.get(d.get("key")): d.text for d in edge.findall("g:data", ns)}
+        u, v = edge.get("source"), edge.get("target")
+        if u not in nodes or v not in nodes:
+            raise DataError(f"{path}: edge {u}→{v} names a node that does not exist")
+        wkt = data.pop("geometry", None)
+        geometry.append(from_wkt(wkt) if wkt else LineString([nodes[u], nodes[v]]))
+        rows.append({"u": u, "v": v, **data})
+    crs = graph_data.get("crs") or "EPSG:4326"
+    return gpd.GeoDataFrame(pd.DataFrame(rows), geometry=geometry, crs=crs)
+
+
+def read_network_lines(spec: NetworkSpec) -> tuple[gpd.GeoDataFrame, dict[str, str | None]]:
+    """The network's lines and the column mapping (OSMnx defaults filled in)."""
+    path = Path(spec.path)
+    mapping = {
+        "length": spec.length,
+        "speed_kmh": spec.speed_kmh,
+        "class": spec.road_class,
+        "oneway": spec.oneway,
+    }
+    osmnx = False
+    if path.suffix.lower() == ".graphml":
+        frame, osmnx = _graphml_lines(path), True
+    else:
+        layer = spec.layer
+        if layer is None and path.suffix.lower() == ".gpkg":
+            import pyogrio
+
+            names = {name for name, _ in pyogrio.list_layers(path)}
+            if {"nodes", "edges"} <= names:
+                layer, osmnx = "edges", True
+        frame = read_layer(LayerSpec(path=path, layer=layer, id="__none__"))
+    if osmnx:  # OSMnx's own column names, unless the scenario maps others
+        defaults = {
+            "length": "length",
+            "speed_kmh": "speed_kph",
+            "class": "highway",
+            "oneway": "oneway",
+        }
+        for key, column in defaults.items():
+            if mapping[key] is None and column in frame.columns:
+                mapping[key] = column
+    if frame.crs is None:
+        raise DataError(f"{path}: the network has no coordinate reference system")
+    missing = [c for c in mapping.values() if c is not None and c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{path}: network column(s) {missing} not found; columns are "
+            f"{_listing(c for c in frame.columns if c != 'geometry')}"
+        )
+    kinds = set(frame.geometry.geom_type.dropna())
+    if not kinds <= {"LineString", "MultiLineString"}:
+        raise DataError(f"{path}: the network must hold lines (found {sorted(kinds)})")
+    return frame, mapping
+
+
+def load_network(spec: NetworkSpec, crs: CRS) -> Network:
+    """Read a road network and split it into straight segments in the working CRS."""
+    frame, mapping = read_network_lines(spec)
+    where = str(spec.path)
+    frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+    frame = frame.explode(index_parts=False, ignore_index=True).to_crs(crs)
+    speed = np.full(len(frame), spec.default_speed_kmh)
+    if mapping["class"] is not None:
+        classes = [_first_of_list(v) for v in frame[mapping["class"]]]
+        known = np.array([spec.class_speeds.get(c or "", np.nan) for c in classes], dtype=float)
+        speed = np.where(np.isfinite(known), known, speed)
+        unknown = sorted(
+            {c for c, k in zip(classes, known, strict=True) if c is not None and not np.isfinite(k)}
+        )
+        if spec.class_speeds and unknown:
+            raise DataError(
+                f"{where}: road class(es) {_listing(unknown)} have no speed in "
+                "network.class_speeds; add them"
+            )
+    if mapping["speed_kmh"] is not None:
+        given = pd.to_numeric(
+            pd.Series([_first_of_list(v) for v in frame[mapping["speed_kmh"]]]), errors="coerce"
+        ).to_numpy(float)
+        speed = np.where(np.isfinite(given) & (given > 0), given, speed)
+    oneway = np.zeros(len(frame), dtype=bool)
+    if mapping["oneway"] is not None:
+        oneway = np.array([str(v).strip().lower() in _TRUE for v in frame[mapping["oneway"]]])
+    coords, line_index = shapely.get_coordinates(frame.geometry.to_numpy(), return_index=True)
+    same_line = line_index[1:] == line_index[:-1]
+    start, end = coords[:-1][same_line], coords[1:][same_line]
+    owner = line_index[:-1][same_line]
+    seg_len = np.hypot(*(end - start).T)
+    length = seg_len
+    if mapping["length"] is not None:
+        stated = pd.to_numeric(frame[mapping["length"]], errors="coerce").to_numpy(float)
+        bad = ~np.isfinite(stated) | (stated < 0)
+        if bad.any():
+            raise DataError(
+                f"{where}: column {mapping['length']!r} (length) must be a number ≥ 0 in "
+                f"{int(bad.sum())} row(s)"
+            )
+        line_len = np.bincount(owner, weights=seg_len, minlength=len(frame))
+        scale = np.where(line_len > 0, stated / np.maximum(line_len, 1e-12), 1.0)
+        length = seg_len * scale[owner]
+    return network_from_segments(
+        start, end, length_m=length, speed_kmh=speed[owner], oneway=oneway[owner]
+    )
 
 
 def load_regions(spec: RegionSpec) -> gpd.GeoDataFrame:
@@ -321,7 +485,20 @@ def load_regions(spec: RegionSpec) -> gpd.GeoDataFrame:
 
 
 def _empty_sites(crs: CRS) -> gpd.GeoDataFrame:
-    columns = ["id", "type", "name", "tier", "action", "cost", "beds", "region", "radius_m"]
+    columns = [
+        "id",
+        "type",
+        "name",
+        "tier",
+        "action",
+        "cost",
+        "beds",
+        "region",
+        "reach_kind",
+        "reach_value",
+        "reach_mode",
+        "radius_m",
+    ]
     return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=crs)
 
 

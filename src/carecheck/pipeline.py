@@ -32,6 +32,7 @@ from carecheck.model import (
     reduce_problem,
     selection_from_solution,
 )
+from carecheck.network import Snap, network_reach, snap_points
 from carecheck.result import RunResult
 from carecheck.solve import (
     SolverOptions,
@@ -40,7 +41,7 @@ from carecheck.solve import (
     relative_gap,
     solve_milp,
 )
-from carecheck.verify import TypePlan, Verification, verify_plan
+from carecheck.verify import Roads, TypePlan, Verification, verify_plan
 
 Progress = Callable[[str], None]
 
@@ -67,6 +68,92 @@ def _per_region(setting: int | float | dict, names: tuple[str, ...], key: str) -
     return dict.fromkeys(range(len(names)), setting)
 
 
+class _ReachContext:
+    """Reach of any site layer: straight line by KD-tree, or along the network."""
+
+    def __init__(
+        self, scenario: Scenario, layers: Layers, demand_xy: np.ndarray, tree: cKDTree | None
+    ) -> None:
+        self.scenario = scenario
+        self.layers = layers
+        self.demand_xy = demand_xy
+        self.tree = tree
+        self._demand_snap: Snap | None = None
+
+    @property
+    def demand_snap(self) -> Snap:
+        if self._demand_snap is None:
+            assert self.layers.network is not None
+            self._demand_snap = snap_points(self.layers.network, self.demand_xy)
+        return self._demand_snap
+
+    def reach(self, sites: pd.DataFrame) -> sp.csr_matrix:
+        n_demand, n_sites = len(self.demand_xy), len(sites)
+        kinds = sites["reach_kind"].to_numpy(object)
+        modes = sites["reach_mode"].to_numpy(object)
+        values = sites["reach_value"].to_numpy(float)
+        site_xy = xy(sites)
+        rows, cols = [], []
+        for kind, mode in sorted({(k, m or "") for k, m in zip(kinds, modes, strict=True)}):
+            members = np.flatnonzero((kinds == kind) & (np.array([m or "" for m in modes]) == mode))
+            if kind == "radius_m":
+                block = reach_matrix(
+                    self.demand_xy, site_xy[members], values[members], demand_tree=self.tree
+                )
+            else:
+                network = self.layers.network
+                assert network is not None and self.scenario.network is not None
+                block = network_reach(
+                    network,
+                    self.demand_snap,
+                    snap_points(network, site_xy[members]),
+                    values[members],
+                    kind=kind,
+                    mode=mode or "walk",
+                    walk_m_per_min=self.scenario.network.walk_m_per_min,
+                    max_snap_m=self.scenario.network.max_snap_m,
+                )
+            coo = block.tocoo()
+            rows.append(coo.row)
+            cols.append(members[coo.col])
+        if not rows:
+            return sp.csr_matrix((n_demand, n_sites), dtype=bool)
+        row, col = np.concatenate(rows), np.concatenate(cols)
+        return sp.csr_matrix(
+            (np.ones(len(row), bool), (row, col)), shape=(n_demand, n_sites), dtype=bool
+        )
+
+
+def network_summary(scenario: Scenario, layers: Layers) -> dict | None:
+    """Size and components of the network, and the points too far from any road, by id."""
+    network = layers.network
+    if network is None or scenario.network is None:
+        return None
+    labels = network.components()
+    sizes = np.bincount(labels)
+    limit = scenario.network.max_snap_m
+    too_far_demand = snap_points(network, xy(layers.demand)).leg_m > limit
+    too_far_sites = []
+    for name in scenario.facilities:
+        for role in ("candidates", "existing"):
+            frame = getattr(layers.facilities[name], role)
+            on_network = frame["reach_kind"].to_numpy(object) != "radius_m"
+            if not on_network.any():
+                continue
+            legs = snap_points(network, xy(frame[on_network])).leg_m
+            too_far_sites += [f"{name}:{i}" for i in frame["id"][on_network][legs > limit]]
+    demand_ids = layers.demand["id"][too_far_demand].astype(str).tolist()
+    return {
+        "nodes": network.n_nodes,
+        "edges": network.n_edges,
+        "components": len(sizes),
+        "largest_component_share": float(sizes.max() / sizes.sum()) if len(sizes) else 0.0,
+        "max_snap_m": limit,
+        "unreachable_demand": demand_ids,
+        "unreachable_sites": too_far_sites,
+    }
+
+
 def problem_from_layers(
     scenario: Scenario, layers: Layers, *, progress: Progress | None = None
 ) -> tuple[Problem, list[sp.csr_matrix]]:
@@ -80,17 +167,14 @@ def problem_from_layers(
     constraints = scenario.constraints
     types = []
     existing_reach = []
+    context = _ReachContext(scenario, layers, demand_xy, tree)
     for name, spec in scenario.facilities.items():
         if progress:
             progress(f"reach: {name}")
         cand = layers.facilities[name].candidates
         existing = layers.facilities[name].existing
-        reach = reach_matrix(
-            demand_xy, xy(cand), cand["radius_m"].to_numpy(float), demand_tree=tree
-        )
-        before = reach_matrix(
-            demand_xy, xy(existing), existing["radius_m"].to_numpy(float), demand_tree=tree
-        )
+        reach = context.reach(cand)
+        before = context.reach(existing)
         existing_reach.append(before)
         tier_names = tuple(spec.tiers or {})
         tier_index = {t: k for k, t in enumerate(tier_names)}
@@ -327,10 +411,14 @@ def plans_from_layers(
                 name=name,
                 candidate_ids=cand["id"].to_numpy(object),
                 candidate_xy=xy(cand),
-                candidate_reach=cand["radius_m"].to_numpy(float),
+                candidate_reach=cand["reach_value"].to_numpy(float),
+                candidate_reach_kind=cand["reach_kind"].to_numpy(object),
+                candidate_reach_mode=cand["reach_mode"].to_numpy(object),
+                existing_reach_kind=existing["reach_kind"].to_numpy(object),
+                existing_reach_mode=existing["reach_mode"].to_numpy(object),
                 existing_ids=existing["id"].to_numpy(object),
                 existing_xy=xy(existing),
-                existing_reach=existing["radius_m"].to_numpy(float),
+                existing_reach=existing["reach_value"].to_numpy(float),
                 selected_ids=list(selected.get(name, [])),
                 candidate_tier=cand["tier"].to_numpy(object),
                 candidate_cost=cand["cost"].to_numpy(float),
@@ -357,6 +445,23 @@ def plans_from_layers(
             )
         )
     return plans
+
+
+def roads_of(scenario: Scenario, layers: Layers) -> Roads | None:
+    """The verifier's plain-array view of the road network."""
+    network = layers.network
+    if network is None or scenario.network is None:
+        return None
+    return Roads(
+        node_xy=network.node_xy,
+        u=network.u,
+        v=network.v,
+        length_m=network.length_m,
+        speed_kmh=network.speed_kmh,
+        oneway=network.oneway,
+        walk_m_per_min=scenario.network.walk_m_per_min,
+        max_snap_m=scenario.network.max_snap_m,
+    )
 
 
 def solver_options(scenario: Scenario) -> SolverOptions:
@@ -472,6 +577,7 @@ def run_scenario(
         ),
         region=layers.demand["region"].to_numpy(object),
         budget=scenario.constraints.budget,
+        roads=roads_of(scenario, layers),
         claimed={"coverage": coverage, "objective": objective},
         claimed_masks=masks,
     )
@@ -502,6 +608,7 @@ def run_scenario(
         model_size=model_size,
         total_cost=total_cost,
         layers=layers,
+        network=network_summary(scenario, layers),
     )
     if compare and scenario.compare_with is not None:
         stage("solve the baseline scenario")
@@ -642,6 +749,7 @@ def verify_outputs(out_dir: str | Path) -> Verification:
         plans_from_layers(scenario, layers, selected),
         region=layers.demand["region"].to_numpy(object),
         budget=scenario.constraints.budget,
+        roads=roads_of(scenario, layers),
         claimed={"coverage": result.get("coverage", {}), "objective": result.get("objective")},
         claimed_masks=masks,
     )

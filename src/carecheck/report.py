@@ -61,6 +61,9 @@ def coverage_tables(
                     "cost": cand["cost"].to_numpy(float),
                     "beds": cand["beds"].to_numpy(float),
                     "radius_m": cand["radius_m"].to_numpy(float),
+                    "reach_kind": cand["reach_kind"].to_numpy(object),
+                    "reach_value": cand["reach_value"].to_numpy(float),
+                    "reach_mode": cand["reach_mode"].to_numpy(object),
                     "lon": np.round(lonlat.x.to_numpy(), 6),
                     "lat": np.round(lonlat.y.to_numpy(), 6),
                     "new_covered_weight": np.asarray(reach.T @ newly).ravel(),
@@ -209,6 +212,27 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def _network_lines(network: dict) -> list[str]:
+    lines = [
+        "## Road network",
+        "",
+        f"{network['nodes']:,} nodes, {network['edges']:,} segments, "
+        f"{network['components']:,} connected component(s) (the largest holds "
+        f"{network['largest_component_share']:.1%} of the nodes).",
+        "",
+    ]
+    for key, what in (("unreachable_demand", "demand units"), ("unreachable_sites", "sites")):
+        ids = network[key]
+        if ids:
+            shown = ", ".join(ids[:20]) + (f" … and {len(ids) - 20} more" if len(ids) > 20 else "")
+            lines += [
+                f"**{len(ids)} {what} lie more than {network['max_snap_m']:,.0f} m from any road "
+                f"and are treated as unreachable:** {shown}",
+                "",
+            ]
+    return lines
+
+
 def _signed(value: float) -> str:
     return f"{value:+,.0f}"
 
@@ -284,11 +308,7 @@ def render_report(result: RunResult, document: dict) -> str:
     ]
     for name, spec in scenario.facilities.items():
         c = coverage["types"][name]
-        reach = (
-            f"{spec.radius_m:,.0f} m"
-            if spec.radius_m and not spec.tiers
-            else ", ".join(f"{t} {spec.radius_of(t):,.0f} m" for t in (spec.tiers or {}))
-        )
+        reach = spec.reach_label()
         lines.append(
             f"| {name} | {reach} | {_n(c['covered_before'])} | {_n(c['covered_after'])} | "
             f"{_share(c['covered_before'], total)} → {_share(c['covered_after'], total)} | "
@@ -349,6 +369,8 @@ def render_report(result: RunResult, document: dict) -> str:
         lines.append("")
     if result.comparison is not None:
         lines += _comparison_lines(result.comparison, total)
+    if result.network is not None:
+        lines += _network_lines(result.network)
     size = result.model_size
     lines += [
         "## How this was computed",
@@ -359,7 +381,9 @@ def render_report(result: RunResult, document: dict) -> str:
         f"- MILP: {size['variables']:,} variables, {size['constraints']:,} constraints, "
         f"{size['nonzeros']:,} nonzeros; solver {scenario.solver.name}, time limit "
         f"{scenario.solver.time_limit_s} s, relative gap {scenario.solver.mip_gap}.",
-        f"- Coverage: straight-line distance ≤ the reach of the site's tier, in {document['crs']}.",
+        "- Coverage: demand is reached when its distance to a site (straight line, or along the "
+        "roads for reach by road or travel time; the walk to and from the road included) is "
+        f"≤ the reach of the site's tier; working CRS {document['crs']}.",
         "- Verified independently by brute-force distances: "
         + (
             "all constraints and coverage figures check out."

@@ -33,6 +33,7 @@ class RunResult:
     layers: Layers = field(repr=False)
     out_dir: Path | None = None
     comparison: dict | None = None
+    network: dict | None = None
 
     def to_json(self) -> dict:
         """The ``result.json`` document."""
@@ -42,7 +43,9 @@ class RunResult:
             opened = int((self.selected["type"] == name).sum())
             types[name] = {
                 "radius_m": spec.radius_m,
-                "tier_radius_m": {t: spec.radius_of(t) for t in (spec.tiers or {})},
+                "reach": spec.reach_of(None)._asdict() if spec.own_reach else None,
+                "tier_reach": {t: spec.reach_of(t)._asdict() for t in (spec.tiers or {})},
+                "reach_label": spec.reach_label(),
                 "count_asked": {
                     "count": spec.count,
                     "min_count": spec.min_count,
@@ -85,6 +88,9 @@ class RunResult:
                         "name": row["name"],
                         "beds": _plain(row["beds"]),
                         "radius_m": _plain(row["radius_m"]),
+                        "reach_kind": row["reach_kind"],
+                        "reach_value": _plain(row["reach_value"]),
+                        "reach_mode": row["reach_mode"],
                         "lon": float(lon),
                         "lat": float(lat),
                     }
@@ -112,6 +118,7 @@ class RunResult:
             "crs": self.layers.crs.to_string(),
             "verification": {"ok": self.verification.ok, "problems": self.verification.problems},
             "comparison": self.comparison,
+            "network": self.network,
             "carecheck_version": __version__,
         }
 

@@ -7,6 +7,7 @@ in the KD-tree reach, a reduction or the model shows up as a disagreement.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -39,6 +40,24 @@ class TypePlan:
     tier_counts: Mapping[str, tuple[int, int | None]] = field(default_factory=dict)
     region_min_sites: Mapping[str, int] = field(default_factory=dict)
     region_min_coverage: Mapping[str, float] = field(default_factory=dict)
+    candidate_reach_kind: np.ndarray | None = None  # radius_m | network_m | travel_min
+    candidate_reach_mode: np.ndarray | None = None  # walk | drive for travel_min
+    existing_reach_kind: np.ndarray | None = None
+    existing_reach_mode: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Roads:
+    """The road network as plain arrays: segments between nodes (metric CRS)."""
+
+    node_xy: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    length_m: np.ndarray
+    speed_kmh: np.ndarray
+    oneway: np.ndarray
+    walk_m_per_min: float = 60.0
+    max_snap_m: float = float("inf")
 
 
 @dataclass(frozen=True)
@@ -93,6 +112,130 @@ def nearest_and_margin(
     return nearest, distance, margin
 
 
+def _kinds(values: np.ndarray | None, n: int) -> np.ndarray:
+    if values is None:
+        return np.full(n, "radius_m", dtype=object)
+    return np.array([v if v is not None else "" for v in values], dtype=object)
+
+
+def _margin(
+    demand_xy: np.ndarray,
+    site_xy: np.ndarray,
+    reach: np.ndarray,
+    kind: np.ndarray,
+    mode: np.ndarray,
+    roads: Roads | None,
+) -> np.ndarray:
+    """Per demand point: min over sites of (cost to the site − the site's reach)."""
+    margin = np.full(len(demand_xy), np.inf)
+    straight = kind == "radius_m"
+    if straight.any():
+        _, _, m = nearest_and_margin(demand_xy, site_xy[straight], reach[straight])
+        margin = np.minimum(margin, m)
+    on_roads = np.flatnonzero(~straight)
+    if len(on_roads):
+        if roads is None:
+            raise ValueError("network reach needs the road network to verify")
+        costs = road_costs_to_sites(
+            roads, demand_xy, site_xy[on_roads], kind[on_roads], mode[on_roads], reach[on_roads]
+        )
+        margin = np.minimum(margin, (costs - reach[on_roads][:, None]).min(axis=0))
+    return margin
+
+
+def _snap_brute(roads: Roads, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest segment, position on it (0..1) and distance, by checking every segment."""
+    a, b = roads.node_xy[roads.u], roads.node_xy[roads.v]
+    ab = b - a
+    denom = np.maximum((ab * ab).sum(axis=1), 1e-300)
+    edge = np.empty(len(points), dtype=np.int64)
+    frac = np.empty(len(points))
+    dist = np.empty(len(points))
+    step = max(1, _CHUNK_ELEMENTS // max(1, len(a)))
+    for start in range(0, len(points), step):
+        p = points[start : start + step]
+        t = np.clip((((p[:, None, :] - a[None]) * ab[None]).sum(axis=2)) / denom[None], 0, 1)
+        near = a[None] + t[..., None] * ab[None]
+        d = np.sqrt(((p[:, None, :] - near) ** 2).sum(axis=2))
+        k = np.argmin(d, axis=1)
+        rows = np.arange(len(p))
+        edge[start : start + step] = k
+        frac[start : start + step] = t[rows, k]
+        dist[start : start + step] = d[rows, k]
+    return edge, frac, dist
+
+
+def road_costs_to_sites(
+    roads: Roads,
+    demand_xy: np.ndarray,
+    site_xy: np.ndarray,
+    kind: np.ndarray,
+    mode: np.ndarray,
+    bound: np.ndarray,
+) -> np.ndarray:
+    """Cost (sites × demand) to reach each site along the roads; inf beyond its ``bound``.
+
+    A plain heap Dijkstra per site over the reversed roads, with the sites and the demand
+    points inserted where they snap (legs walked) — written apart from
+    :mod:`carecheck.network`, so the two can check each other.
+    """
+    import heapq
+
+    n_demand, n_sites = len(demand_xy), len(site_xy)
+    points = np.vstack([demand_xy, site_xy])
+    edge, frac, leg = _snap_brute(roads, points)
+    n_nodes = len(roads.node_xy)
+    on_edge: dict[int, list[tuple[float, int]]] = {}
+    for k in np.flatnonzero(leg <= roads.max_snap_m):
+        on_edge.setdefault(int(edge[k]), []).append((float(frac[k]), n_nodes + int(k)))
+    pieces = []  # (edge, from node, to node, fraction of the edge)
+    for e in range(len(roads.u)):
+        stops = [(0.0, int(roads.u[e])), *sorted(on_edge.get(e, [])), (1.0, int(roads.v[e]))]
+        for (f0, x), (f1, y) in itertools.pairwise(stops):
+            pieces.append((e, x, y, f1 - f0))
+    costs = np.full((n_sites, n_demand), np.inf)
+    for group in sorted({(str(k), str(m or "walk")) for k, m in zip(kind, mode, strict=True)}):
+        g_kind, g_mode = group
+        drive = g_kind == "travel_min" and g_mode == "drive"
+        back: dict[int, list[tuple[int, float]]] = {}
+        for e, x, y, part in pieces:
+            metres = part * float(roads.length_m[e])
+            if g_kind == "network_m":
+                c = metres
+            elif drive:
+                c = metres / (float(roads.speed_kmh[e]) * 1000.0 / 60.0)
+            else:
+                c = metres / roads.walk_m_per_min
+            back.setdefault(y, []).append((x, c))  # reversed: from y we look back to x
+            if not (drive and bool(roads.oneway[e])):
+                back.setdefault(x, []).append((y, c))
+        leg_cost = leg if g_kind == "network_m" else leg / roads.walk_m_per_min
+        members = [
+            int(s) for s in range(n_sites) if (str(kind[s]), str(mode[s] or "walk")) == group
+        ]
+        for s in members:
+            point = n_demand + s
+            if leg[point] > roads.max_snap_m:
+                continue
+            limit = float(bound[s])
+            best: dict[int, float] = {n_nodes + point: float(leg_cost[point])}
+            heap: list[tuple[float, int]] = [(float(leg_cost[point]), n_nodes + point)]
+            while heap:
+                d, y = heapq.heappop(heap)
+                if d > best.get(y, np.inf):
+                    continue
+                for x, c in back.get(y, ()):
+                    nd = d + c
+                    if nd <= limit and nd < best.get(x, np.inf):
+                        best[x] = nd
+                        heapq.heappush(heap, (nd, x))
+            for i in range(n_demand):
+                node = n_nodes + i
+                if node in best and leg[i] <= roads.max_snap_m:
+                    costs[s, i] = best[node] + float(leg_cost[i])
+    return costs
+
+
 def _bounds_problem(label: str, opened: int, bounds: tuple[int, int | None]) -> str | None:
     lower, upper = bounds
     if upper is not None and lower == upper and opened != lower:
@@ -115,6 +258,7 @@ def verify_plan(
     *,
     region: np.ndarray | None = None,
     budget: float | None = None,
+    roads: Roads | None = None,
     claimed: Mapping | None = None,
     claimed_masks: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Verification:
@@ -181,16 +325,31 @@ def verify_plan(
                         f"{tp.name} in region {name}: {got} site(s) opened, at least {minimum} "
                         "required"
                     )
-        _, _, before_margin = nearest_and_margin(demand_xy, tp.existing_xy, tp.existing_reach)
+        n_existing = len(tp.existing_xy)
+        existing_kind = _kinds(tp.existing_reach_kind, n_existing)
+        existing_mode = _kinds(tp.existing_reach_mode, n_existing)
+        candidate_kind = _kinds(tp.candidate_reach_kind, len(tp.candidate_xy))[chosen]
+        candidate_mode = _kinds(tp.candidate_reach_mode, len(tp.candidate_xy))[chosen]
+        before_margin = _margin(
+            demand_xy,
+            tp.existing_xy.reshape(-1, 2),
+            np.asarray(tp.existing_reach, float),
+            existing_kind,
+            existing_mode,
+            roads,
+        )
         open_xy = np.vstack([tp.existing_xy.reshape(-1, 2), tp.candidate_xy[chosen]])
         open_reach = np.concatenate([tp.existing_reach, tp.candidate_reach[chosen]])
+        open_kind = np.concatenate([existing_kind, candidate_kind])
+        open_mode = np.concatenate([existing_mode, candidate_mode])
         open_ids = np.concatenate(
             [
                 np.asarray(tp.existing_ids, dtype=object),
                 np.asarray(tp.candidate_ids, dtype=object)[chosen],
             ]
         )
-        after_idx, after_d, after_margin = nearest_and_margin(demand_xy, open_xy, open_reach)
+        after_idx, after_d, _ = nearest_and_margin(demand_xy, open_xy, np.zeros(len(open_xy)))
+        after_margin = _margin(demand_xy, open_xy, open_reach, open_kind, open_mode, roads)
         nearest_id = np.full(len(demand_xy), None, dtype=object)
         has_site = after_idx >= 0
         nearest_id[has_site] = open_ids[after_idx[has_site]]
