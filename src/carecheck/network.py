@@ -21,7 +21,7 @@ import shapely
 from scipy.sparse import csgraph
 
 _BATCH = 64
-_EPS = 1e-9  # csgraph treats a stored zero as "no edge": give zero-length segments a hair
+_END = 1e-12  # a snap this close to a segment's end is at its node
 
 
 @dataclass(frozen=True)
@@ -125,19 +125,28 @@ def _augmented_edges(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Split snapped segments at their points: (u, v, length, speed, oneway) of all edges.
 
-    Point k becomes node ``n_nodes + k``.
+    Point k becomes node ``n_nodes + k``. A point that snaps onto a segment's end is joined
+    to that node both ways at no cost (so it can leave along any street at the node, also
+    against a one-way segment it happened to snap to).
     """
     n_nodes = network.n_nodes
     has = snap.edge >= 0
-    points = np.flatnonzero(has)
+    at_start = has & (snap.fraction <= _END)
+    at_end = has & (snap.fraction >= 1.0 - _END) & ~at_start
+    ends = np.flatnonzero(at_start | at_end)
+    end_node = np.where(at_start[ends], network.u[snap.edge[ends]], network.v[snap.edge[ends]])
+    join_u = np.concatenate([n_nodes + ends, end_node])
+    join_v = np.concatenate([end_node, n_nodes + ends])
+    points = np.flatnonzero(has & ~at_start & ~at_end)
     split_edges = np.unique(snap.edge[points])
     keep = np.ones(network.n_edges, dtype=bool)
     keep[split_edges] = False
     order = points[np.lexsort((snap.fraction[points], snap.edge[points]))]
     edge_of = snap.edge[order]
     # chain per split edge: u → p1 → … → pk → v
-    first = np.r_[True, edge_of[1:] != edge_of[:-1]]
-    last = np.r_[edge_of[1:] != edge_of[:-1], True]
+    boundary = edge_of[1:] != edge_of[:-1]
+    first = np.r_[True, boundary] if len(order) else np.zeros(0, dtype=bool)
+    last = np.r_[boundary, True] if len(order) else np.zeros(0, dtype=bool)
     chain_u = np.where(first, network.u[edge_of], n_nodes + np.r_[0, order[:-1]])
     chain_frac_u = np.where(first, 0.0, np.r_[0.0, snap.fraction[order][:-1]])
     chain_v = n_nodes + order
@@ -145,20 +154,32 @@ def _augmented_edges(
     tail_u = n_nodes + order[last]
     tail_v = network.v[edge_of[last]]
     tail_frac = snap.fraction[order[last]]
-    u = np.concatenate([network.u[keep], chain_u, tail_u])
-    v = np.concatenate([network.v[keep], chain_v, tail_v])
+    n_join = len(join_u)
+    u = np.concatenate([network.u[keep], chain_u, tail_u, join_u])
+    v = np.concatenate([network.v[keep], chain_v, tail_v, join_v])
     length = np.concatenate(
         [
             network.length_m[keep],
             (chain_frac_v - chain_frac_u) * network.length_m[edge_of],
             (1.0 - tail_frac) * network.length_m[edge_of[last]],
+            np.zeros(n_join),
         ]
     )
     speed = np.concatenate(
-        [network.speed_kmh[keep], network.speed_kmh[edge_of], network.speed_kmh[edge_of[last]]]
+        [
+            network.speed_kmh[keep],
+            network.speed_kmh[edge_of],
+            network.speed_kmh[edge_of[last]],
+            np.ones(n_join),
+        ]
     )
     oneway = np.concatenate(
-        [network.oneway[keep], network.oneway[edge_of], network.oneway[edge_of[last]]]
+        [
+            network.oneway[keep],
+            network.oneway[edge_of],
+            network.oneway[edge_of[last]],
+            np.ones(n_join, dtype=bool),  # the two directions are listed separately
+        ]
     )
     return u, v, length, speed, oneway
 
@@ -169,7 +190,9 @@ def _graph(
     """Sparse graph with both directions for undirected edges; parallel edges keep the min."""
     rows = np.concatenate([u, v[~directed]])
     cols = np.concatenate([v, u[~directed]])
-    data = np.maximum(np.concatenate([cost, cost[~directed]]), _EPS)
+    # zero-length pieces (a point snapped onto a node) stay as stored zeros: csgraph reads a
+    # stored zero in a sparse matrix as an edge of weight 0
+    data = np.concatenate([cost, cost[~directed]])
     order = np.lexsort((data, cols, rows))
     rows, cols, data = rows[order], cols[order], data[order]
     first = np.r_[True, (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])]

@@ -186,8 +186,13 @@ def road_costs_to_sites(
     edge, frac, leg = _snap_brute(roads, points)
     n_nodes = len(roads.node_xy)
     on_edge: dict[int, list[tuple[float, int]]] = {}
+    joins = []  # points at a segment's end: tied to the node both ways at no cost
     for k in np.flatnonzero(leg <= roads.max_snap_m):
-        on_edge.setdefault(int(edge[k]), []).append((float(frac[k]), n_nodes + int(k)))
+        if frac[k] <= 1e-12 or frac[k] >= 1 - 1e-12:
+            node = roads.u[edge[k]] if frac[k] <= 1e-12 else roads.v[edge[k]]
+            joins.append((n_nodes + int(k), int(node)))
+        else:
+            on_edge.setdefault(int(edge[k]), []).append((float(frac[k]), n_nodes + int(k)))
     pieces = []  # (edge, from node, to node, fraction of the edge)
     for e in range(len(roads.u)):
         stops = [(0.0, int(roads.u[e])), *sorted(on_edge.get(e, [])), (1.0, int(roads.v[e]))]
@@ -209,6 +214,9 @@ def road_costs_to_sites(
             back.setdefault(y, []).append((x, c))  # reversed: from y we look back to x
             if not (drive and bool(roads.oneway[e])):
                 back.setdefault(x, []).append((y, c))
+        for point, node in joins:
+            back.setdefault(point, []).append((node, 0.0))
+            back.setdefault(node, []).append((point, 0.0))
         leg_cost = leg if g_kind == "network_m" else leg / roads.walk_m_per_min
         members = [
             int(s) for s in range(n_sites) if (str(kind[s]), str(mode[s] or "walk")) == group
