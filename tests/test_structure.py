@@ -21,6 +21,7 @@ LAYERS = {
     "config": 3,
     "data": 4,  # reads what config describes
     "result": 5,
+    "maps": 5,
     "report": 6,
     "pipeline": 7,
     "cli": 8,

@@ -199,6 +199,60 @@ def _graph(
     return sp.csr_matrix((data[first], (rows[first], cols[first])), shape=(n, n))
 
 
+def _reverse_graph(
+    network: Network, snap: Snap, kind: str, mode: str, walk_m_per_min: float
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """The reversed cost graph with the snapped points inserted, and each point's leg cost."""
+    u, v, length, speed, oneway = _augmented_edges(network, snap)
+    if kind == "network_m":
+        cost, directed, leg = length, np.zeros(len(u), bool), snap.leg_m
+    elif kind == "travel_min" and mode == "walk":
+        cost = length / walk_m_per_min
+        directed, leg = np.zeros(len(u), bool), snap.leg_m / walk_m_per_min
+    elif kind == "travel_min" and mode == "drive":
+        cost = length / (speed * 1000.0 / 60.0)
+        directed, leg = oneway, snap.leg_m / walk_m_per_min
+    else:
+        raise ValueError(f"unknown reach kind {kind!r} / mode {mode!r}")
+    n_total = network.n_nodes + len(snap.edge)
+    # the elderly travel to the site: distances *to* a site are distances from it on G^T
+    return _graph(n_total, u, v, cost, directed).T.tocsr(), leg
+
+
+def reach_areas(
+    network: Network,
+    site_snap: Snap,
+    site_reach: np.ndarray,
+    *,
+    kind: str,
+    mode: str = "walk",
+    walk_m_per_min: float = 60.0,
+    buffer_m: float = 60.0,
+) -> list[shapely.Geometry | None]:
+    """Per site, the area from which the site is within reach: a hull of the road nodes that
+    reach it, buffered by ``buffer_m`` (None when no road reaches it)."""
+    reverse, leg = _reverse_graph(network, site_snap, kind, mode, walk_m_per_min)
+    budget = np.asarray(site_reach, float) - leg
+    areas: list[shapely.Geometry | None] = [None] * len(site_snap.edge)
+    usable = np.flatnonzero((budget >= 0) & (site_snap.edge >= 0))
+    for start in range(0, len(usable), _BATCH):
+        batch = usable[start : start + _BATCH]
+        dist = csgraph.dijkstra(
+            reverse,
+            directed=True,
+            indices=network.n_nodes + batch,
+            limit=float(budget[batch].max()),
+        )
+        reached = dist[:, : network.n_nodes] <= budget[batch][:, None]
+        for row, site in enumerate(batch):
+            nodes = network.node_xy[reached[row]]
+            if len(nodes) == 0:
+                continue
+            hull = shapely.concave_hull(shapely.multipoints(nodes), ratio=0.3)
+            areas[site] = shapely.buffer(hull, buffer_m)
+    return areas
+
+
 def network_reach(
     network: Network,
     demand_snap: Snap,
@@ -224,20 +278,7 @@ def network_reach(
         fraction=np.concatenate([demand_snap.fraction, site_snap.fraction]),
         leg_m=np.concatenate([demand_snap.leg_m, site_snap.leg_m]),
     )
-    u, v, length, speed, oneway = _augmented_edges(network, combined)
-    if kind == "network_m":
-        cost, directed, leg = length, np.zeros(len(u), bool), combined.leg_m
-    elif kind == "travel_min" and mode == "walk":
-        cost = length / walk_m_per_min
-        directed, leg = np.zeros(len(u), bool), combined.leg_m / walk_m_per_min
-    elif kind == "travel_min" and mode == "drive":
-        cost = length / (speed * 1000.0 / 60.0)
-        directed, leg = oneway, combined.leg_m / walk_m_per_min
-    else:
-        raise ValueError(f"unknown reach kind {kind!r} / mode {mode!r}")
-    n_total = network.n_nodes + len(combined.edge)
-    # the elderly travel to the site: distances *to* a site are distances from it on G^T
-    reverse = _graph(n_total, u, v, cost, directed).T.tocsr()
+    reverse, leg = _reverse_graph(network, combined, kind, mode, walk_m_per_min)
     valid = combined.leg_m <= max_snap_m
     demand_leg, site_leg = leg[:n_demand], leg[n_demand:]
     demand_nodes = network.n_nodes + np.arange(n_demand)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -32,7 +33,7 @@ from carecheck.model import (
     reduce_problem,
     selection_from_solution,
 )
-from carecheck.network import Snap, network_reach, snap_points
+from carecheck.network import Snap, network_reach, reach_areas, snap_points
 from carecheck.result import RunResult
 from carecheck.solve import (
     SolverOptions,
@@ -122,6 +123,53 @@ class _ReachContext:
         return sp.csr_matrix(
             (np.ones(len(row), bool), (row, col)), shape=(n_demand, n_sites), dtype=bool
         )
+
+
+def reach_area_frame(
+    scenario: Scenario, layers: Layers, selected: pd.DataFrame
+) -> gpd.GeoDataFrame | None:
+    """Travel-time / road-distance areas of opened and existing sites with network reach."""
+    network = layers.network
+    if network is None or scenario.network is None:
+        return None
+    frames = []
+    for name in scenario.facilities:
+        existing = layers.facilities[name].existing.assign(status="existing")
+        cand = layers.facilities[name].candidates
+        chosen_ids = set(selected.loc[selected["type"] == name, "id"].astype(str))
+        chosen = cand[cand["id"].astype(str).isin(chosen_ids)].assign(status="selected")
+        frames += [f for f in (existing, chosen) if len(f)]
+    if not frames:
+        return None
+    sites = pd.concat(frames, ignore_index=True)
+    sites = sites[sites["reach_kind"] != "radius_m"]
+    if not len(sites):
+        return None
+    geometry: list = [None] * len(sites)
+    kinds = sites["reach_kind"].to_numpy(object)
+    modes = np.array([m or "walk" for m in sites["reach_mode"]], dtype=object)
+    for kind, mode in sorted(set(zip(kinds, modes, strict=True))):
+        members = np.flatnonzero((kinds == kind) & (modes == mode))
+        areas = reach_areas(
+            network,
+            snap_points(network, xy(sites.iloc[members])),
+            sites["reach_value"].to_numpy(float)[members],
+            kind=kind,
+            mode=mode,
+            walk_m_per_min=scenario.network.walk_m_per_min,
+        )
+        for k, area in zip(members, areas, strict=True):
+            geometry[k] = area
+    frame = gpd.GeoDataFrame(
+        sites[
+            ["id", "type", "tier", "name", "status", "reach_kind", "reach_value", "reach_mode"]
+        ].reset_index(drop=True),
+        geometry=gpd.GeoSeries(geometry, crs=layers.crs),
+        crs=layers.crs,
+    )
+    frame = frame[frame.geometry.notna()]
+    frame["geometry"] = frame.geometry.simplify(10.0)
+    return frame.to_crs(4326)
 
 
 def network_summary(scenario: Scenario, layers: Layers) -> dict | None:
@@ -609,6 +657,7 @@ def run_scenario(
         total_cost=total_cost,
         layers=layers,
         network=network_summary(scenario, layers),
+        reach_areas=reach_area_frame(scenario, layers, selected),
     )
     if compare and scenario.compare_with is not None:
         stage("solve the baseline scenario")

@@ -159,6 +159,12 @@ def _write_all(result: RunResult, folder: Path) -> None:
     _write_geojson(result, folder / "selected_sites.geojson")
     result.demand.to_csv(folder / "demand_coverage.csv", index=False, encoding="utf-8-sig")
     (folder / "report.md").write_text(render_report(result, document), encoding="utf-8")
+    if result.reach_areas is not None and len(result.reach_areas):
+        areas = result.reach_areas.copy()
+        areas["geometry"] = areas.geometry.set_precision(1e-6)
+        (folder / "reach_areas.geojson").write_text(
+            areas.to_json(ensure_ascii=False, drop_id=True), encoding="utf-8"
+        )
 
 
 def _write_geojson(result: RunResult, path: Path) -> None:

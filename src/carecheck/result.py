@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
@@ -34,6 +35,7 @@ class RunResult:
     out_dir: Path | None = None
     comparison: dict | None = None
     network: dict | None = None
+    reach_areas: gpd.GeoDataFrame | None = field(default=None, repr=False)
 
     def to_json(self) -> dict:
         """The ``result.json`` document."""
