@@ -220,10 +220,28 @@ class FacilitySpec(CountSpec, ReachSpec):
 
 
 class ObjectiveSpec(_Strict):
-    """What to optimise; ``weights`` scale each type's covered elderly (default 1)."""
+    """What to optimise.
 
-    kind: Literal["max_coverage"] = "max_coverage"
+    ``max_coverage``: the most elderly within reach; ``weights`` scale each type's covered
+    weight (default 1). ``min_sites``: the fewest sites (``minimize: cost``: the least cost)
+    that cover ``target`` — per type, a share of the elderly (existing coverage included;
+    1.0 = every elderly person: set covering), in each region when
+    ``by_region``.
+    """
+
+    kind: Literal["max_coverage", "min_sites"] = "max_coverage"
     weights: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    target: dict[str, Share] = Field(default_factory=dict)
+    by_region: bool = False
+    minimize: Literal["count", "cost"] = "count"
+
+    @model_validator(mode="after")
+    def _target_for_min_sites(self) -> ObjectiveSpec:
+        if self.kind == "min_sites" and not self.target:
+            raise ValueError("min_sites needs `target`: the share to cover per type")
+        if self.kind != "min_sites" and (self.target or self.by_region):
+            raise ValueError("`target` and `by_region` belong to the min_sites objective")
+        return self
 
 
 class ConstraintsSpec(_Strict):
@@ -328,6 +346,23 @@ def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:
     """Rules that span several keys: (key path, message, offending value)."""
     problems: list[tuple[str, str, Any]] = []
     types = set(scenario.facilities)
+    for key in scenario.objective.target:
+        if key not in types:
+            problems.append(
+                (f"objective.target.{key}", f"unknown facility type; known: {sorted(types)}", key)
+            )
+    if scenario.objective.by_region and scenario.demand.region is None:
+        problems.append(("demand.region", "objective.by_region needs a region column", None))
+    if scenario.objective.minimize == "cost":
+        for type_name, spec in scenario.facilities.items():
+            if spec.candidates.cost is None:
+                problems.append(
+                    (
+                        f"facilities.{type_name}.candidates.cost",
+                        "objective.minimize: cost needs a cost column on every type's candidates",
+                        None,
+                    )
+                )
     for key in scenario.objective.weights:
         if key not in types:
             problems.append(
@@ -355,8 +390,8 @@ def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:
             )
         )
     for type_name in constraints.region_min_sites:
-        spec = scenario.facilities.get(type_name)
-        if spec is not None and spec.candidates.region is None:
+        with_sites = scenario.facilities.get(type_name)
+        if with_sites is not None and with_sites.candidates.region is None:
             problems.append(
                 (
                     f"facilities.{type_name}.candidates.region",
@@ -375,8 +410,8 @@ def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:
                 )
             )
     for type_name in constraints.min_beds:
-        spec = scenario.facilities.get(type_name)
-        if spec is not None and spec.candidates.beds is None:
+        with_beds = scenario.facilities.get(type_name)
+        if with_beds is not None and with_beds.candidates.beds is None:
             problems.append(
                 (
                     f"facilities.{type_name}.candidates.beds",
@@ -393,7 +428,11 @@ def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:
                     None,
                 )
             )
-        if spec.total_upper is None and constraints.budget is None:
+        if (
+            spec.total_upper is None
+            and constraints.budget is None
+            and scenario.objective.kind == "max_coverage"
+        ):
             problems.append(
                 (
                     f"facilities.{type_name}",

@@ -87,6 +87,7 @@ class TypeProblem:
     region_min_coverage: dict[int, float] = field(default_factory=dict)
     beds: np.ndarray | None = None
     min_beds: float = 0.0
+    target: float | None = None  # min_sites: share of the weight to cover
 
     @property
     def n_candidates(self) -> int:
@@ -102,6 +103,9 @@ class Problem:
     region: np.ndarray | None = None
     region_names: tuple[str, ...] = ()
     budget: float | None = None
+    objective: str = "max_coverage"  # or "min_sites"
+    minimize: str = "count"  # min_sites: "count" or "cost"
+    by_region: bool = False  # min_sites: the target holds in every region
 
     @property
     def n_demand(self) -> int:
@@ -204,7 +208,12 @@ def _merge_rows(reach: sp.csr_matrix, region: np.ndarray | None) -> tuple[np.nda
 
 
 def reduce_type(
-    tp: TypeProblem, weight: np.ndarray, demand_region: np.ndarray, n_regions: int
+    tp: TypeProblem,
+    weight: np.ndarray,
+    demand_region: np.ndarray,
+    n_regions: int,
+    *,
+    keep_regions: bool = False,
 ) -> ReducedType:
     """Apply the three reductions to one type (see the module docstring)."""
     reach = sp.csr_matrix(tp.reach, dtype=bool)
@@ -233,7 +242,7 @@ def reduce_type(
         kept_fillers = sorted(set(kept_fillers))
     candidates = np.sort(np.concatenate([useful, np.asarray(kept_fillers, dtype=np.int64)]))
     sub = sub[:, candidates]
-    by_region = demand_region[active] if tp.region_min_coverage else None
+    by_region = demand_region[active] if (tp.region_min_coverage or keep_regions) else None
     groups_of_rows, firsts = _merge_rows(sub, by_region)
     row_weight = np.bincount(groups_of_rows, weights=weight[active], minlength=len(firsts))
     row_region = (
@@ -260,7 +269,16 @@ def reduce_problem(problem: Problem) -> ReducedProblem:
     weight = np.asarray(problem.weight, dtype=float)
     region = problem.demand_region()
     n_regions = len(problem.region_names)
-    types = tuple(reduce_type(tp, weight, region, n_regions) for tp in problem.types)
+    types = tuple(
+        reduce_type(
+            tp,
+            weight,
+            region,
+            n_regions,
+            keep_regions=problem.by_region and tp.target is not None,
+        )
+        for tp in problem.types
+    )
     valid = region >= 0
     weight_by_region = np.bincount(region[valid], weights=weight[valid], minlength=n_regions)
     return ReducedProblem(problem=problem, types=types, weight_by_region=weight_by_region)
@@ -401,7 +419,11 @@ def build_milp(reduced: ReducedProblem) -> Milp:
         tp = rt.source
         n_x, n_y = len(rt.candidates), len(rt.row_weight)
         integer[x0 : x0 + n_x] = True
-        objective[y0 : y0 + n_y] = tp.alpha * rt.row_weight
+        if problem.objective == "min_sites":
+            per_site = tp.cost[rt.candidates] if problem.minimize == "cost" else np.ones(n_x)
+            objective[x0 : x0 + n_x] = -per_site
+        else:
+            objective[y0 : y0 + n_y] = tp.alpha * rt.row_weight
         if n_y:
             # y_k - sum_{j in N(k)} x_j <= 0
             link = sp.hstack(
@@ -443,6 +465,8 @@ def build_milp(reduced: ReducedProblem) -> Milp:
                 INF,
                 n_cols,
             )
+        if tp.target is not None:
+            _target_rows(rows, rt, reduced, problem, x0, y0, n_cols)
         if tp.min_beds > 0:
             beds = (
                 np.nan_to_num(np.asarray(tp.beds, float)[rt.candidates])
@@ -498,6 +522,54 @@ def build_milp(reduced: ReducedProblem) -> Milp:
         x_offset=tuple(x_offset),
         constant=reduced.constant,
     )
+
+
+def _target_rows(
+    rows: _RowBuilder,
+    rt: ReducedType,
+    reduced: ReducedProblem,
+    problem: Problem,
+    x0: int,
+    y0: int,
+    n_cols: int,
+) -> None:
+    """min_sites: cover ``target`` of the weight (per region when ``by_region``)."""
+    tp = rt.source
+    share = float(tp.target or 0.0)
+    n_x, n_y = len(rt.candidates), len(rt.row_weight)
+    weight = np.asarray(problem.weight, float)
+    if share >= 1.0 - 1e-12:
+        # set covering: every row with weight gets a site; demand nobody can reach → infeasible
+        covered = np.asarray(tp.covered_before, bool)
+        unreachable = (weight > 0) & ~covered & (np.diff(sp.csr_matrix(tp.reach).indptr) == 0)
+        if unreachable.any():
+            rows.row(
+                ("target", tp.name), np.zeros(0, dtype=np.int64), np.zeros(0), 1.0, INF, n_cols
+            )
+        if n_y:
+            block = sp.hstack(
+                [
+                    sp.csr_matrix((n_y, x0)),
+                    sp.csr_matrix(rt.reach, dtype=float),
+                    sp.csr_matrix((n_y, n_cols - x0 - n_x)),
+                ],
+                format="csr",
+            )
+            rows.add(("target", tp.name), block, 1.0, INF)
+        return
+    if problem.by_region:
+        for region in range(len(problem.region_names)):
+            need = share * reduced.weight_by_region[region] - rt.covered_before_by_region[region]
+            if need <= 1e-9 * max(1.0, reduced.weight_by_region[region]):
+                continue
+            members = np.flatnonzero(rt.row_region == region)
+            rows.row(
+                ("target", tp.name, region), y0 + members, rt.row_weight[members], need, INF, n_cols
+            )
+        return
+    need = share * float(weight.sum()) - rt.covered_before_weight
+    if need > 1e-9 * max(1.0, float(weight.sum())):
+        rows.row(("target", tp.name), y0 + np.arange(n_y), rt.row_weight, need, INF, n_cols)
 
 
 def _bounds_row(

@@ -125,6 +125,15 @@ class _ReachContext:
         )
 
 
+def plan_objective(scenario: Scenario, coverage: dict, selected: pd.DataFrame) -> float:
+    """The exact objective of a plan: weighted elderly covered, or sites / cost for min_sites."""
+    if scenario.objective.kind == "min_sites":
+        if scenario.objective.minimize == "cost":
+            return float(selected["cost"].sum()) if len(selected) else 0.0
+        return float(len(selected))
+    return float(sum(scenario.alpha(t) * c["covered_after"] for t, c in coverage["types"].items()))
+
+
 def reach_area_frame(
     scenario: Scenario, layers: Layers, selected: pd.DataFrame
 ) -> gpd.GeoDataFrame | None:
@@ -234,6 +243,7 @@ def problem_from_layers(
                 covered_before=covered_by(before),
                 cost=cand["cost"].to_numpy(float),
                 beds=np.nan_to_num(cand["beds"].to_numpy(float)),
+                target=scenario.objective.target.get(name),
                 min_beds=float(constraints.min_beds.get(name, 0)),
                 tier=tier,
                 region=_region_codes(cand["region"].to_numpy(), region_names),
@@ -270,6 +280,9 @@ def problem_from_layers(
         region=demand_region if region_names else None,
         region_names=region_names,
         budget=constraints.budget,
+        objective=scenario.objective.kind,
+        minimize=scenario.objective.minimize,
+        by_region=scenario.objective.by_region,
     )
     return problem, existing_reach
 
@@ -299,6 +312,8 @@ def _family_label(group: tuple, problem: Problem, scenario: Scenario) -> str:
         return f"constraints.budget ({scenario.constraints.budget:g})"
     if kind == "min_beds":
         return f"constraints.min_beds.{group[1]} ({scenario.constraints.min_beds[group[1]]:g})"
+    if kind == "target":
+        return f"objective.target.{group[1]} ({scenario.objective.target[group[1]]:.0%})"
     return f"constraints.{kind}.{group[1]}"
 
 
@@ -311,7 +326,7 @@ def diagnose(
     for gid, group in enumerate(milp.groups):
         if group[0] == "link":
             continue
-        key = group[:2] if group[0].startswith("region_") else group
+        key = group[:2] if group[0].startswith("region_") or group[0] == "target" else group
         families.setdefault(key, []).append(gid)
     keys = list(families)
     found = conflicting_groups(milp, options, families=[families[k] for k in keys])
@@ -358,6 +373,16 @@ def _family_detail(
         tp = next(t for t in problem.types if t.name == key[1])
         total = float(np.nansum(tp.beds)) if tp.beds is not None else 0.0
         return f"all {tp.n_candidates} candidates together add {total:g} beds"
+    if kind == "target":
+        tp = next(t for t in problem.types if t.name == key[1])
+        weight = np.asarray(problem.weight, float)
+        reachable = covered_by(tp.reach) | np.asarray(tp.covered_before, bool)
+        total = float(weight.sum())
+        best = float(weight[reachable].sum()) / total if total else 0.0
+        return (
+            f"every candidate open would cover {best:.1%} of the elderly; lower the target or "
+            "add candidates"
+        )
     if not kind.startswith("region_"):
         return ""
 
@@ -472,6 +497,7 @@ def plans_from_layers(
                 candidate_cost=cand["cost"].to_numpy(float),
                 candidate_beds=np.nan_to_num(cand["beds"].to_numpy(float)),
                 min_beds=float(regions.min_beds.get(name, 0)),
+                target=scenario.objective.target.get(name),
                 candidate_region=cand["region"].to_numpy(object),
                 alpha=scenario.alpha(name),
                 count=(spec.lower, spec.upper),
@@ -611,10 +637,11 @@ def run_scenario(
         scenario, layers, problem, opened
     )
     # the exact objective of the chosen sites (the solver's value carries float noise)
-    objective = float(
-        sum(scenario.alpha(t) * c["covered_after"] for t, c in coverage["types"].items())
-    )
-    bound = None if outcome.bound is None else max(outcome.bound, objective)
+    objective = plan_objective(scenario, coverage, selected)
+    if scenario.objective.kind == "min_sites":  # the MILP maximised the negated count or cost
+        bound = None if outcome.bound is None else min(-outcome.bound, objective)
+    else:
+        bound = None if outcome.bound is None else max(outcome.bound, objective)
     verification = verify_plan(
         xy(layers.demand),
         layers.demand["weight"].to_numpy(float),
@@ -626,6 +653,9 @@ def run_scenario(
         region=layers.demand["region"].to_numpy(object),
         budget=scenario.constraints.budget,
         roads=roads_of(scenario, layers),
+        objective_kind=scenario.objective.kind,
+        minimize=scenario.objective.minimize,
+        by_region=scenario.objective.by_region,
         claimed={"coverage": coverage, "objective": objective},
         claimed_masks=masks,
     )
@@ -799,6 +829,9 @@ def verify_outputs(out_dir: str | Path) -> Verification:
         region=layers.demand["region"].to_numpy(object),
         budget=scenario.constraints.budget,
         roads=roads_of(scenario, layers),
+        objective_kind=scenario.objective.kind,
+        minimize=scenario.objective.minimize,
+        by_region=scenario.objective.by_region,
         claimed={"coverage": result.get("coverage", {}), "objective": result.get("objective")},
         claimed_masks=masks,
     )

@@ -40,6 +40,7 @@ class TypePlan:
     tier_counts: Mapping[str, tuple[int, int | None]] = field(default_factory=dict)
     region_min_sites: Mapping[str, int] = field(default_factory=dict)
     region_min_coverage: Mapping[str, float] = field(default_factory=dict)
+    target: float | None = None  # min_sites: share of the weight to cover
     candidate_reach_kind: np.ndarray | None = None  # radius_m | network_m | travel_min
     candidate_reach_mode: np.ndarray | None = None  # walk | drive for travel_min
     existing_reach_kind: np.ndarray | None = None
@@ -269,6 +270,9 @@ def verify_plan(
     roads: Roads | None = None,
     claimed: Mapping | None = None,
     claimed_masks: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    objective_kind: str = "max_coverage",
+    minimize: str = "count",
+    by_region: bool = False,
 ) -> Verification:
     """Recompute coverage of the plan and check every constraint and every claim.
 
@@ -400,8 +404,14 @@ def verify_plan(
         problems.append(f"budget: opened sites cost {total_cost:g}, the budget is {budget:g}")
     summary = coverage_summary(weight, labels, region_names, types, coverage)
     summary["total_cost"] = total_cost
+    if objective_kind == "min_sites":
+        problems += _target_problems(types, coverage, weight, labels, region_names, by_region)
+        n_sites = sum(len(tp.selected_ids) for tp in types)
+        summary["objective"] = total_cost if minimize == "cost" else float(n_sites)
     if claimed is not None:
-        problems += _compare_claims(claimed, summary, types, coverage, weight)
+        problems += _compare_claims(
+            claimed, summary, types, coverage, weight, exact_objective=objective_kind == "min_sites"
+        )
     return Verification(problems=problems, coverage=coverage, summary=summary)
 
 
@@ -439,12 +449,43 @@ def coverage_summary(
     return summary
 
 
+def _target_problems(
+    types: list[TypePlan],
+    coverage: Mapping[str, TypeCoverage],
+    weight: np.ndarray,
+    labels: np.ndarray | None,
+    region_names: list[str],
+    by_region: bool,
+) -> list[str]:
+    """min_sites: each type's covered share meets its target (in every region if asked)."""
+    problems = []
+    for tp in types:
+        if tp.target is None:
+            continue
+        cov = coverage[tp.name]
+        groups = [("", np.ones(len(weight), dtype=bool))]
+        if by_region and labels is not None:
+            groups = [(f" in region {r}", labels == r) for r in region_names]
+        for where, mask in groups:
+            total = float(weight[mask].sum())
+            reached = float(weight[mask & cov.covered_after].sum())
+            slack = float(weight[mask & cov.ambiguous].sum())
+            if reached + slack < tp.target * total - 1e-6 * max(1.0, total):
+                problems.append(
+                    f"{tp.name}{where}: {reached / total if total else 0:.4f} of the elderly "
+                    f"covered, the target is {tp.target}"
+                )
+    return problems
+
+
 def _compare_claims(
     claimed: Mapping,
     summary: dict,
     types: list[TypePlan],
     coverage: Mapping[str, TypeCoverage],
     weight: np.ndarray,
+    *,
+    exact_objective: bool = False,
 ) -> list[str]:
     problems = []
     slack = {tp.name: float(weight[coverage[tp.name].ambiguous].sum()) for tp in types}
@@ -477,6 +518,6 @@ def _compare_claims(
                     slack[tp.name],
                 )
     if "objective" in claimed and claimed["objective"] is not None:
-        total_slack = sum(tp.alpha * slack[tp.name] for tp in types)
+        total_slack = 0.0 if exact_objective else sum(tp.alpha * slack[tp.name] for tp in types)
         check("objective", summary["objective"], float(claimed["objective"]), total_slack)
     return problems
