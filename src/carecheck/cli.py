@@ -21,7 +21,7 @@ from carecheck import __version__
 from carecheck.config import load_scenario
 from carecheck.data import load_layers
 from carecheck.errors import CarecheckError, ScenarioError
-from carecheck.pipeline import RunResult, run_scenario, verify_outputs
+from carecheck.pipeline import RunResult, compare_outputs, run_scenario, verify_outputs
 
 console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -142,6 +142,62 @@ def verify(out_dir: Path) -> None:
     for problem in verification.problems:
         errors.print(f"- {problem}", markup=False)
     raise click.exceptions.Exit(5)
+
+
+@cli.command()
+@click.argument("baseline", type=_PATH)
+@click.argument("other", type=_PATH)
+@click.option(
+    "--markdown",
+    "markdown",
+    type=_PATH,
+    default=None,
+    help="Also write the comparison as Markdown to this file.",
+)
+def compare(baseline: Path, other: Path, markdown: Path | None) -> None:
+    """Compare two finished runs: sites, coverage per type and region, cost."""
+    from carecheck.report import comparison_markdown
+
+    comparison = compare_outputs(baseline, other)
+    a, b = comparison["baseline"], comparison["this"]
+    table = Table(title=f"{b} against {a}")
+    for column in ("", a, b, "difference"):
+        table.add_column(column, justify="right" if column else "left")
+
+    def row(label: str, pair: dict, digits: int = 0) -> None:
+        x, y = pair["baseline"], pair["this"]
+        if x is None or y is None:
+            table.add_row(label, str(x), str(y), "–")
+            return
+        table.add_row(label, f"{x:,.{digits}f}", f"{y:,.{digits}f}", f"{y - x:+,.{digits}f}")
+
+    for t, pair in comparison["types"].items():
+        row(f"{t} covered", pair)
+    row("sites opened", comparison["sites_opened"])
+    row("total cost", comparison["total_cost"], 1)
+    row("objective", comparison["objective"], 1)
+    console.print(table)
+    if comparison["by_region"]:
+        regions = Table(title="covered after the plan, by region")
+        regions.add_column("region")
+        for t in comparison["types"]:
+            regions.add_column(f"{t}: {a} → {b}", justify="right")
+        for block in comparison["by_region"]:
+            cells = [
+                f"{v['baseline']:,.0f} → {v['this']:,.0f} ({v['this'] - v['baseline']:+,.0f})"
+                for v in block["types"].values()
+            ]
+            regions.add_row(str(block["region"]), *cells)
+        console.print(regions)
+    sites = comparison["sites"]
+    console.print(
+        f"sites in common: {sites['common']}; only in {a}: {len(sites['only_baseline'])}; "
+        f"only in {b}: {len(sites['only_this'])}",
+        markup=False,
+    )
+    if markdown is not None:
+        markdown.write_text(comparison_markdown(comparison), encoding="utf-8")
+        console.print(f"Markdown written to {markdown}", markup=False)
 
 
 def _log_traceback() -> Path:

@@ -582,7 +582,7 @@ def run_scenario(
     VerificationError
         The independent check disagrees with the solution (a bug: please report it).
     """
-    from carecheck.report import coverage_tables, write_outputs
+    from carecheck.report import compare_documents, coverage_tables, write_outputs
 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -694,7 +694,7 @@ def run_scenario(
         baseline = run_scenario(
             scenario.compare_with, write=False, compare=False, solver=scenario.solver.name
         )
-        result = _with(result, comparison=compare_results(baseline, result))
+        result = _with(result, comparison=compare_documents(baseline.to_json(), result.to_json()))
         done("baseline")
     if not write:
         return result
@@ -711,56 +711,6 @@ def _with(result: RunResult, **changes: object) -> RunResult:
     return replace(result, **changes)  # type: ignore[arg-type]
 
 
-def compare_results(baseline: RunResult, other: RunResult) -> dict:
-    """Coverage, cost and sites of ``other`` side by side with ``baseline``."""
-
-    def pair(a: float | None, b: float | None) -> dict:
-        return {"baseline": a, "this": b}
-
-    types = [t for t in other.coverage["types"] if t in baseline.coverage["types"]]
-    base_regions = {r["region"]: r for r in baseline.coverage["by_region"]}
-    by_region = []
-    for block in other.coverage["by_region"]:
-        base = base_regions.get(block["region"])
-        if base is None:
-            continue
-        by_region.append(
-            {
-                "region": block["region"],
-                "demand_total": block["demand_total"],
-                "types": {
-                    t: pair(base["types"][t]["covered_after"], block["types"][t]["covered_after"])
-                    for t in types
-                },
-            }
-        )
-
-    def keys(result: RunResult) -> set[tuple[str, str]]:
-        return set(zip(result.selected["type"], result.selected["id"].astype(str), strict=True))
-
-    mine, theirs = keys(other), keys(baseline)
-    return {
-        "baseline": baseline.scenario.name,
-        "baseline_title": baseline.scenario.title,
-        "baseline_file": str(baseline.scenario.source) if baseline.scenario.source else None,
-        "objective": pair(baseline.objective, other.objective),
-        "total_cost": pair(baseline.total_cost, other.total_cost),
-        "types": {
-            t: pair(
-                baseline.coverage["types"][t]["covered_after"],
-                other.coverage["types"][t]["covered_after"],
-            )
-            for t in types
-        },
-        "by_region": by_region,
-        "sites": {
-            "common": len(mine & theirs),
-            "only_baseline": sorted(f"{t}:{i}" for t, i in theirs - mine),
-            "only_this": sorted(f"{t}:{i}" for t, i in mine - theirs),
-        },
-    }
-
-
 def _add_nearest(
     table: pd.DataFrame, verification: Verification, scenario: Scenario
 ) -> pd.DataFrame:
@@ -774,7 +724,31 @@ def _add_nearest(
     return table
 
 
-# --------------------------------------------------------------------------- verify OUTDIR
+# --------------------------------------------------------------------------- finished runs
+
+
+def read_result(out_dir: str | Path) -> dict:
+    """The ``result.json`` of a finished run.
+
+    Raises
+    ------
+    DataError
+        When the folder holds no readable result.
+    """
+    path = Path(out_dir) / "result.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: not found; is {out_dir} a carecheck output folder?") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def compare_outputs(baseline_dir: str | Path, other_dir: str | Path) -> dict:
+    """Two finished runs side by side (see :func:`carecheck.report.compare_documents`)."""
+    from carecheck.report import compare_documents
+
+    return compare_documents(read_result(baseline_dir), read_result(other_dir))
 
 
 def verify_outputs(out_dir: str | Path) -> Verification:

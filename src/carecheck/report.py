@@ -218,6 +218,72 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def compare_documents(baseline: dict, other: dict) -> dict:
+    """Coverage (total and per region), cost and sites of ``other`` beside ``baseline``.
+
+    Both are ``result.json`` documents.
+    """
+
+    def pair(a: float | None, b: float | None) -> dict:
+        return {"baseline": a, "this": b}
+
+    base_cov, cov = baseline["coverage"], other["coverage"]
+    types = [t for t in cov["types"] if t in base_cov["types"]]
+
+    def after(block: dict, t: str) -> float:
+        return block["types"][t]["covered_after"]
+
+    base_regions = {r["region"]: r for r in base_cov["by_region"]}
+    by_region = [
+        {
+            "region": block["region"],
+            "demand_total": block["demand_total"],
+            "types": {
+                t: pair(after(base_regions[block["region"]], t), after(block, t)) for t in types
+            },
+        }
+        for block in cov["by_region"]
+        if block["region"] in base_regions
+    ]
+
+    def keys(document: dict) -> set[str]:
+        return {f"{s['type']}:{s['id']}" for s in document["selected"]}
+
+    mine, theirs = keys(other), keys(baseline)
+    return {
+        "baseline": baseline["scenario"],
+        "baseline_title": baseline.get("title"),
+        "baseline_file": baseline.get("scenario_file"),
+        "this": other["scenario"],
+        "demand_total": pair(base_cov["demand_total"], cov["demand_total"]),
+        "objective": pair(baseline.get("objective"), other.get("objective")),
+        "total_cost": pair(baseline.get("total_cost"), other.get("total_cost")),
+        "sites_opened": pair(len(baseline["selected"]), len(other["selected"])),
+        "types": {t: pair(after(base_cov, t), after(cov, t)) for t in types},
+        "by_region": by_region,
+        "sites": {
+            "common": len(mine & theirs),
+            "only_baseline": sorted(theirs - mine),
+            "only_this": sorted(mine - theirs),
+        },
+    }
+
+
+def comparison_markdown(comparison: dict) -> str:
+    """A comparison of two runs as a Markdown document (for ``carecheck compare``)."""
+    title = f"# `{comparison['this']}` against `{comparison['baseline']}`"
+    total = comparison["demand_total"]["this"]
+    lines = _comparison_lines(comparison, total)[1:]  # drop the section heading
+    sites = comparison["sites"]
+    lines += [
+        "Sites only in the baseline: " + (", ".join(sites["only_baseline"]) or "none"),
+        "",
+        "Sites only here: " + (", ".join(sites["only_this"]) or "none"),
+        "",
+    ]
+    return "\n".join([title, *lines])
+
+
 def _network_lines(network: dict) -> list[str]:
     lines = [
         "## Road network",
