@@ -24,11 +24,17 @@ LAYERS = {
     "maps": 5,
     "report": 6,
     "pipeline": 7,
-    "cli": 8,
-    "__init__": 9,
-    "__main__": 10,
+    "frontier": 8,
+    "cli": 9,
+    "__init__": 10,
+    "__main__": 11,
 }
-THIRD_PARTY_OWNERS = {"click": {"cli"}, "rich": {"cli"}, "folium": {"maps"}}
+THIRD_PARTY_OWNERS = {
+    "click": {"cli"},
+    "rich": {"cli"},
+    "folium": {"maps"},
+    "matplotlib": {"frontier"},
+}
 
 
 def imports_of(path: Path) -> set[str]:

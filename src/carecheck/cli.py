@@ -14,6 +14,7 @@ import traceback
 from pathlib import Path
 
 import click
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
@@ -142,6 +143,67 @@ def verify(out_dir: Path) -> None:
     for problem in verification.problems:
         errors.print(f"- {problem}", markup=False)
     raise click.exceptions.Exit(5)
+
+
+@cli.command(name="frontier")
+@click.argument("scenario", type=_PATH)
+@click.option("--type", "type_name", default=None, help="Facility type whose count varies.")
+@click.option("--counts", default=None, help="Counts: 0..40, 0..40..5 or 5,10,20.")
+@click.option("--budgets", default=None, help="Budgets: 10000..80000..10000 or a list.")
+@click.option(
+    "--out", type=_PATH, default=None, help="Output folder [default: outputs/<name>-frontier]."
+)
+def frontier_command(
+    scenario: Path,
+    type_name: str | None,
+    counts: str | None,
+    budgets: str | None,
+    out: Path | None,
+) -> None:
+    """Coverage against the number of sites of one type, or against the budget."""
+    from carecheck.frontier import frontier, parse_series, write_frontier
+
+    if (counts is None) == (budgets is None):
+        raise click.UsageError("give --counts (with --type) or --budgets")
+    if counts is not None and type_name is None:
+        raise click.UsageError("--counts needs --type")
+    loaded = load_scenario(scenario)
+    series = parse_series(counts or budgets or "")
+    with console.status("frontier") as status:
+        table = frontier(
+            loaded,
+            type_name=type_name,
+            counts=series if counts is not None else None,
+            budgets=series if budgets is not None else None,
+            progress=lambda stage: status.update(stage),
+        )
+    if counts is not None:
+        chosen = loaded.facilities[type_name or ""].count
+        label = f"{type_name} sites"
+    else:
+        chosen, label = loaded.constraints.budget, "budget"
+    folder = out if out is not None else Path("outputs") / f"{loaded.name}-frontier"
+    csv_path, png_path = write_frontier(
+        table,
+        folder,
+        x_label=label,
+        chosen=chosen,
+        title=f"{loaded.name}: elderly covered against {label}",
+    )
+    shown = Table(title=f"{loaded.name}: coverage against {label}")
+    for column in (label, "status", "elderly covered", "added by step", "cost", "s"):
+        shown.add_column(column, justify="right")
+    for row in table.itertuples(index=False):
+        shown.add_row(
+            f"{row.value:g}",
+            row.status,
+            f"{row.objective:,.0f}",
+            "–" if pd.isna(row.added_by_step) else f"{row.added_by_step:+,.0f}",
+            f"{row.total_cost:,.1f}",
+            f"{row.seconds:.2f}",
+        )
+    console.print(shown)
+    console.print(f"written: {csv_path}, {png_path}", markup=False)
 
 
 @cli.command()

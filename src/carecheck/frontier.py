@@ -1,0 +1,245 @@
+"""Trade-off curves: coverage against the number of sites of one type, or against the budget.
+
+The model is built once with the widest setting of the series; each point only changes the
+bounds of the count (or budget) row and is solved again, so reach, reductions and the build
+are paid once. Every point is checked by the independent verifier.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from carecheck.config import Scenario, load_scenario
+from carecheck.data import Layers, load_layers, xy
+from carecheck.errors import ScenarioError, VerificationError
+from carecheck.model import (
+    Milp,
+    Problem,
+    ReducedProblem,
+    build_milp,
+    reduce_problem,
+    selection_from_solution,
+)
+from carecheck.pipeline import plans_from_layers, problem_from_layers, roads_of, solver_options
+from carecheck.report import coverage_tables
+from carecheck.solve import SolverOptions, solve_milp
+from carecheck.verify import verify_plan
+
+Progress = Callable[[str], None]
+
+
+def parse_series(text: str) -> list[float]:
+    """``0..40`` (every integer), ``0..40..5`` (step 5) or ``10,20,30``."""
+    try:
+        if ".." in text:
+            parts = [float(p) for p in text.split("..")]
+            if len(parts) == 2:
+                parts.append(1.0)
+            start, stop, step = parts
+            if step <= 0 or stop < start:
+                raise ValueError
+            count = math.floor((stop - start) / step + 1e-9) + 1
+            return [start + k * step for k in range(count)]
+        values = [float(p) for p in text.split(",") if p.strip()]
+        if not values:
+            raise ValueError
+        return sorted(values)
+    except ValueError:
+        raise ScenarioError(
+            [f"series {text!r}: write START..STOP, START..STOP..STEP or a list like 10,20,30"]
+        ) from None
+
+
+def _with_count(scenario: Scenario, type_name: str, count: int) -> Scenario:
+    facility = scenario.facilities[type_name].model_copy(
+        update={"count": count, "min_count": None, "max_count": None}
+    )
+    return scenario.model_copy(update={"facilities": {**scenario.facilities, type_name: facility}})
+
+
+def frontier(
+    scenario: Scenario | str | Path,
+    *,
+    type_name: str | None = None,
+    counts: Sequence[float] | None = None,
+    budgets: Sequence[float] | None = None,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """Solve the series; one row per point with coverage, cost, status, gap and time.
+
+    Give ``type_name`` with ``counts``, or ``budgets``.
+    """
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    if (counts is None) == (budgets is None):
+        raise ScenarioError(["frontier: give either counts (with a type) or budgets"])
+    if counts is not None and type_name not in scenario.facilities:
+        raise ScenarioError(
+            [f"--type: unknown facility type {type_name!r}; known: {sorted(scenario.facilities)}"]
+        )
+    if scenario.objective.kind != "max_coverage":
+        raise ScenarioError(["frontier: the scenario's objective must be max_coverage"])
+    widest = scenario
+    if counts is not None:
+        assert type_name is not None
+        widest = _with_count(scenario, type_name, int(max(counts)))
+    elif scenario.constraints.budget is None:
+        raise ScenarioError(["--budgets: the scenario needs constraints.budget (and costs)"])
+    if progress:
+        progress("reach")
+    layers = load_layers(widest)
+    problem, _ = problem_from_layers(widest, layers)
+    reduced = reduce_problem(problem)
+    base = build_milp(reduced)
+    group = ("count", type_name) if counts is not None else ("budget",)
+    if group not in base.groups:
+        raise ScenarioError([f"frontier: the scenario has no {group[0]} row to vary"])
+    row = int(np.flatnonzero(base.row_group == base.groups.index(group))[0])
+    options = solver_options(scenario)
+    records = []
+    series = counts if counts is not None else budgets
+    assert series is not None
+    for value in series:
+        if progress:
+            progress(f"solve {value:g}")
+        lower, upper = base.row_lower.copy(), base.row_upper.copy()
+        if counts is not None:
+            lower[row] = upper[row] = int(value)
+            point = _with_count(scenario, type_name or "", int(value))
+        else:
+            upper[row] = float(value)
+            point = scenario.model_copy(
+                update={"constraints": scenario.constraints.model_copy(update={"budget": value})}
+            )
+        milp = dataclasses.replace(base, row_lower=lower, row_upper=upper)
+        records.append(_solve_point(point, layers, problem, reduced, milp, options, value))
+    table = pd.DataFrame(records)
+    covered = table["objective"].to_numpy(float)
+    table["added_by_step"] = np.r_[np.nan, np.diff(covered)]
+    return table
+
+
+def _solve_point(
+    point: Scenario,
+    layers: Layers,
+    problem: Problem,
+    reduced: ReducedProblem,
+    milp: Milp,
+    options: SolverOptions,
+    value: float,
+) -> dict:
+    start = time.perf_counter()
+    outcome = solve_milp(milp, options)
+    record: dict = {"value": value, "status": outcome.status, "seconds": 0.0}
+    if outcome.values is None:
+        record.update(objective=np.nan, total_cost=np.nan, sites=np.nan, gap=np.nan)
+        record["seconds"] = time.perf_counter() - start
+        return record
+    opened = selection_from_solution(reduced, outcome.values)
+    selected, coverage, _, masks, total_cost = coverage_tables(point, layers, problem, opened)
+    verification = verify_plan(
+        xy(layers.demand),
+        layers.demand["weight"].to_numpy(float),
+        plans_from_layers(
+            point,
+            layers,
+            {t: selected.loc[selected["type"] == t, "id"].tolist() for t in point.facilities},
+        ),
+        region=layers.demand["region"].to_numpy(object),
+        budget=point.constraints.budget,
+        roads=roads_of(point, layers),
+        claimed={"coverage": coverage},
+        claimed_masks=masks,
+    )
+    if not verification.ok:
+        raise VerificationError(verification.problems)
+    objective = float(
+        sum(point.alpha(t) * c["covered_after"] for t, c in coverage["types"].items())
+    )
+    bound = outcome.bound if outcome.bound is not None else np.nan
+    record.update(
+        objective=objective,
+        bound=max(bound, objective) if np.isfinite(bound) else np.nan,
+        gap=outcome.gap if outcome.gap is not None else np.nan,
+        total_cost=total_cost,
+        sites=len(selected),
+        **{f"covered_{t}": c["covered_after"] for t, c in coverage["types"].items()},
+    )
+    record["seconds"] = time.perf_counter() - start
+    return record
+
+
+def knee(values: np.ndarray, covered: np.ndarray) -> int | None:
+    """Index of the knee: the point farthest above the chord from the first to the last."""
+    ok = np.isfinite(covered)
+    if ok.sum() < 3:
+        return None
+    x, y = values[ok], covered[ok]
+    span_x, span_y = x[-1] - x[0], y[-1] - y[0]
+    if span_x <= 0 or span_y <= 0:
+        return None
+    xn, yn = (x - x[0]) / span_x, (y - y[0]) / span_y
+    distance = yn - xn
+    best = int(np.argmax(distance))
+    return int(np.flatnonzero(ok)[best]) if distance[best] > 0 else None
+
+
+def write_frontier(
+    table: pd.DataFrame,
+    out_dir: Path,
+    *,
+    x_label: str,
+    chosen: float | None,
+    title: str,
+) -> tuple[Path, Path]:
+    """``frontier.csv`` (UTF-8 with BOM) and ``frontier.png``; returns their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, png_path = out_dir / "frontier.csv", out_dir / "frontier.png"
+    values = table["value"].to_numpy(float)
+    covered = table["objective"].to_numpy(float)
+    at_knee = knee(values, covered)
+    table = table.assign(knee=[i == at_knee for i in range(len(table))])
+    table.to_csv(csv_path, index=False, encoding="utf-8-sig")
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    ax.plot(values, covered, marker="o", markersize=3, color="#2b6cb0", label="elderly covered")
+    if chosen is not None and chosen in set(values):
+        k = int(np.flatnonzero(values == chosen)[0])
+        ax.scatter(
+            [chosen],
+            [covered[k]],
+            s=80,
+            color="#dd6b20",
+            zorder=3,
+            label=f"scenario's choice ({chosen:g})",
+        )
+    if at_knee is not None:
+        ax.scatter(
+            [values[at_knee]],
+            [covered[at_knee]],
+            s=80,
+            marker="D",
+            color="#2f855a",
+            zorder=3,
+            label=f"knee ({values[at_knee]:g})",
+        )
+    ax.set_xlabel(x_label)
+    ax.set_ylabel("elderly covered (objective)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(png_path)
+    plt.close(fig)
+    return csv_path, png_path
