@@ -177,6 +177,7 @@ def frontier_command(
             budgets=series if budgets is not None else None,
             progress=lambda stage: status.update(stage),
         )
+    chosen: float | None
     if counts is not None:
         chosen = loaded.facilities[type_name or ""].count
         label = f"{type_name} sites"
