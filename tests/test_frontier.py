@@ -16,7 +16,7 @@ def test_parse_series():
     assert parse_series("0..4") == [0, 1, 2, 3, 4]
     assert parse_series("10..40..10") == [10, 20, 30, 40]
     assert parse_series("30,10,20") == [10, 20, 30]
-    with pytest.raises(ScenarioError, match="START..STOP"):
+    with pytest.raises(ScenarioError, match=r"START\.\.STOP"):
         parse_series("ten")
 
 

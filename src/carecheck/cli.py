@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 
 import click
-import pandas as pd
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -194,14 +194,15 @@ def frontier_command(
     shown = Table(title=f"{loaded.name}: coverage against {label}")
     for column in (label, "status", "elderly covered", "added by step", "cost", "s"):
         shown.add_column(column, justify="right")
-    for row in table.itertuples(index=False):
+    for record in table.to_dict(orient="records"):
+        step = float(record["added_by_step"])
         shown.add_row(
-            f"{row.value:g}",
-            row.status,
-            f"{row.objective:,.0f}",
-            "–" if pd.isna(row.added_by_step) else f"{row.added_by_step:+,.0f}",
-            f"{row.total_cost:,.1f}",
-            f"{row.seconds:.2f}",
+            f"{record['value']:g}",
+            str(record["status"]),
+            f"{record['objective']:,.0f}",
+            "–" if np.isnan(step) else f"{step:+,.0f}",
+            f"{record['total_cost']:,.1f}",
+            f"{record['seconds']:.2f}",
         )
     console.print(shown)
     console.print(f"written: {csv_path}, {png_path}", markup=False)
