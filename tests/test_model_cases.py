@@ -272,3 +272,44 @@ def test_infeasible_min_beds(make_case):
     )
     text = diagnosis_of(path)
     assert "constraints.min_beds.home (50): all 2 candidates together add 20 beds" in text
+
+
+def test_linked_tiers_village_needs_a_town_nearby(make_case):
+    # v1 (village, 500) reaches A, B (8) but counts only with a town site within 1,500 m;
+    # t1 (town, 5000) reaches D (6); t2 (town, 1500) reaches B, C (7). One of each tier:
+    # v1 + t1 → v1 has no town within 1,500 m, so only D counts: 6.
+    # v1 + t2 → t2 is 1,000 m from v1: A, B, C = 12.  Optimum 12 (unlinked it would be 14).
+    tiers = {
+        "town": {"radius_m": 600, "count": 1},
+        "village": {"radius_m": 600, "count": 1, "referral": {"tiers": ["town"], "within_m": 1500}},
+    }
+    cands = [
+        site("v1", 500, tier="village"),
+        site("t1", 5000, tier="town"),
+        site("t2", 1500, tier="town"),
+    ]
+    result, opened = solve(make_case(DEMAND, {"home": {"tiers": tiers, "candidates": cands}}))
+    assert (result.objective, opened["home"]) == (12, ["t2", "v1"])
+    # an existing town home at 0 refers v1 for good: v1 + t1 → A (existing), B, D = 14
+    facility = {
+        "home": {"tiers": tiers, "candidates": cands, "existing": [site("e", 0, tier="town")]}
+    }
+    result, opened = solve(make_case(DEMAND, facility))
+    assert (result.objective, opened["home"]) == (14, ["t1", "v1"])
+
+
+def test_linked_tier_site_forced_open_without_referral_does_not_count(make_case):
+    # two villages must open, only one town: the town t2 (1500) refers v1 (500, 1,000 m away)
+    # but not v3 (4800, 3,300 m away); v3 opens yet covers nothing: A, B, C = 12
+    tiers = {
+        "town": {"radius_m": 600, "count": 1},
+        "village": {"radius_m": 600, "count": 2, "referral": {"tiers": ["town"], "within_m": 1500}},
+    }
+    cands = [
+        site("v1", 500, tier="village"),
+        site("v3", 4800, tier="village"),
+        site("t2", 1500, tier="town"),
+    ]
+    result, opened = solve(make_case(DEMAND, {"home": {"tiers": tiers, "candidates": cands}}))
+    assert (result.objective, opened["home"]) == (12, ["t2", "v1", "v3"])
+    assert result.selected.set_index("id").loc["v3", "new_covered_weight"] == 0

@@ -67,12 +67,20 @@ def problems(draw, *, max_candidates: int = 7):
             else {}
         )
         beds = rng.integers(0, 4, n_cand).astype(float)
+        linked = {}
+        if draw(st.booleans()):  # linked tiers: some candidates count only with a referral
+            needs = rng.random(n_cand) < 0.5
+            referral = sp.csr_matrix((rng.random((n_cand, n_cand)) < 0.4) & needs[:, None])
+            referral.setdiag(False)
+            referral.eliminate_zeros()
+            linked = {"needs_referral": needs, "referral": referral}
         min_beds = float(rng.integers(1, 6)) if draw(st.booleans()) else 0.0
         types.append(
             TypeProblem(
                 name=f"t{t}",
                 beds=beds,
                 min_beds=min_beds,
+                **linked,
                 reach=reach,
                 covered_before=covered_before,
                 cost=rng.integers(0, 6, n_cand).astype(float),
@@ -107,7 +115,14 @@ def brute_force(problem: Problem) -> float | None:
             chosen = np.flatnonzero(mask)
             if not _counts_ok(tp, chosen, region):
                 continue
-            covered = tp.covered_before | (np.asarray(tp.reach[:, chosen].sum(axis=1)).ravel() > 0)
+            counted = [
+                j
+                for j in chosen
+                if tp.needs_referral is None
+                or not tp.needs_referral[j]
+                or tp.referral[j, chosen].toarray().any()
+            ]
+            covered = tp.covered_before | (np.asarray(tp.reach[:, counted].sum(axis=1)).ravel() > 0)
             if not _floors_ok(tp, covered, weight, region):
                 continue
             options.append((tp.alpha * weight[covered].sum(), tp.cost[chosen].sum()))

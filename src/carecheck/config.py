@@ -158,8 +158,18 @@ class ReachSpec(_Strict):
         return None
 
 
+class ReferralSpec(_Strict):
+    """A site of this tier counts only with a site of ``tiers`` (existing or opened) within
+    ``within_m`` (straight line) to refer to — the county → town → village hierarchy."""
+
+    tiers: list[str] = Field(min_length=1)
+    within_m: PositiveMetres
+
+
 class TierSpec(CountSpec, ReachSpec):
     """Reach and counts of one tier of a facility type."""
+
+    referral: ReferralSpec | None = None
 
 
 class FacilitySpec(CountSpec, ReachSpec):
@@ -185,6 +195,15 @@ class FacilitySpec(CountSpec, ReachSpec):
                 )
         if self.tiers and self.candidates.tier is None:
             raise ValueError("`tiers` are given, so `candidates` needs a `tier` column mapping")
+        for name, tier in (self.tiers or {}).items():
+            if tier.referral is None:
+                continue
+            unknown = [t for t in tier.referral.tiers if t not in (self.tiers or {})]
+            if unknown or name in tier.referral.tiers:
+                raise ValueError(
+                    f"tiers.{name}.referral.tiers must name other tiers of this type "
+                    f"(got: {tier.referral.tiers})"
+                )
         return self
 
     def reach_of(self, tier: str | None) -> Reach:

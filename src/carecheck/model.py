@@ -29,6 +29,12 @@ demand :math:`i \notin C_t` as covered by type :math:`t`.
     & \sum_{j \in J_t} b_j x_j \ge \beta_t && \forall t \quad
         \text{(minimum new beds; } b_j \text{ beds added by } j)
 
+Linked tiers (county → town → village): a candidate :math:`j` of a tier with a referral rule
+counts only when a site of a referring tier lies within the referral distance. When no
+existing facility does, :math:`j` gets a continuous :math:`v_j` that replaces :math:`x_j` in the
+link rows, with :math:`v_j \le x_j` and :math:`v_j \le \sum_{k \in R(j)} x_k` (:math:`R(j)`: the
+referring candidates within reach of :math:`j`).
+
 ``count`` sets :math:`L = U`, ``min_count`` / ``max_count`` one side each. Covered-before
 demand enters as a constant. The ``y`` are continuous: for binary ``x`` an optimal ``y`` is
 integral, and reported coverage is always recomputed from ``x``.
@@ -88,6 +94,9 @@ class TypeProblem:
     beds: np.ndarray | None = None
     min_beds: float = 0.0
     target: float | None = None  # min_sites: share of the weight to cover
+    # linked tiers: candidate j counts only if some candidate k with referral[j, k] is open
+    needs_referral: np.ndarray | None = None
+    referral: sp.csr_matrix | None = None
 
     @property
     def n_candidates(self) -> int:
@@ -239,6 +248,9 @@ def reduce_type(
             kept_fillers.extend(members[: _filler_quota(tp, tier, region)])
         if tp.min_beds > 0 and tp.beds is not None:
             kept_fillers.extend(int(j) for j in fillers if tp.beds[j] > 0)
+        if tp.referral is not None:  # a site others refer to is needed even if it covers nobody
+            providers = np.flatnonzero(np.diff(sp.csc_matrix(tp.referral).indptr) > 0)
+            kept_fillers.extend(int(j) for j in np.intersect1d(fillers, providers))
         kept_fillers = sorted(set(kept_fillers))
     candidates = np.sort(np.concatenate([useful, np.asarray(kept_fillers, dtype=np.int64)]))
     sub = sub[:, candidates]
@@ -402,41 +414,66 @@ class _RowBuilder:
         self.add(group, block, np.array([lower]), np.array([upper]))
 
 
+def _linked(rt: ReducedType) -> np.ndarray:
+    """Positions (among the kept candidates) of those that count only with a referral site."""
+    needs = rt.source.needs_referral
+    if needs is None:
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(np.asarray(needs, bool)[rt.candidates])
+
+
+def _layout(reduced: ReducedProblem) -> list[tuple[int, int, int]]:
+    """Per type the first column of its x, y and v blocks: [x | y | v] one type after another."""
+    starts, col = [], 0
+    for rt in reduced.types:
+        x0 = col
+        y0 = x0 + len(rt.candidates)
+        v0 = y0 + len(rt.row_weight)
+        starts.append((x0, y0, v0))
+        col = v0 + len(_linked(rt))
+    return starts
+
+
 def build_milp(reduced: ReducedProblem) -> Milp:
     """The MILP of the module docstring over the reduced problem."""
     problem = reduced.problem
-    x_offset, y_offset = [], []
-    n_cols = 0
-    for rt in reduced.types:
-        x_offset.append(n_cols)
-        n_cols += len(rt.candidates)
-        y_offset.append(n_cols)
-        n_cols += len(rt.row_weight)
+    layout = _layout(reduced)
+    last = reduced.types[-1] if reduced.types else None
+    n_cols = layout[-1][2] + len(_linked(last)) if last is not None else 0
+    x_offset = [x0 for x0, _, _ in layout]
     objective = np.zeros(n_cols)
     integer = np.zeros(n_cols, dtype=bool)
+    upper = np.ones(n_cols)
     rows = _RowBuilder()
-    for rt, x0, y0 in zip(reduced.types, x_offset, y_offset, strict=True):
+    for rt, (x0, y0, v0) in zip(reduced.types, layout, strict=True):
         tp = rt.source
         n_x, n_y = len(rt.candidates), len(rt.row_weight)
+        linked = _linked(rt)
         integer[x0 : x0 + n_x] = True
         if problem.objective == "min_sites":
             per_site = tp.cost[rt.candidates] if problem.minimize == "cost" else np.ones(n_x)
             objective[x0 : x0 + n_x] = -per_site
         else:
             objective[y0 : y0 + n_y] = tp.alpha * rt.row_weight
+        reach = sp.csc_matrix(rt.reach, dtype=float)
         if n_y:
-            # y_k - sum_{j in N(k)} x_j <= 0
+            # y_k - sum_{j in N(k)} x_j - sum_{j in N(k), linked} v_j <= 0
+            unlinked = np.ones(n_x)
+            unlinked[linked] = 0.0
+            direct = reach @ sp.diags(unlinked)
             link = sp.hstack(
                 [
                     sp.csr_matrix((n_y, x0)),
-                    -sp.csr_matrix(rt.reach, dtype=float),
-                    sp.csr_matrix((n_y, y0 - x0 - n_x)),
+                    -direct,
                     sp.identity(n_y, format="csr"),
-                    sp.csr_matrix((n_y, n_cols - y0 - n_y)),
+                    -reach[:, linked],
+                    sp.csr_matrix((n_y, n_cols - v0 - len(linked))),
                 ],
                 format="csr",
             )
             rows.add(("link", tp.name), link, -INF, 0.0)
+        if len(linked):
+            _referral_rows(rows, rt, linked, x0, v0, n_cols)
         x_cols = x0 + np.arange(n_x)
         ones = np.ones(n_x)
         _bounds_row(rows, ("count", tp.name), x_cols, ones, tp.count, n_cols)
@@ -513,7 +550,7 @@ def build_milp(reduced: ReducedProblem) -> Milp:
         objective=objective,
         integer=integer,
         lower=np.zeros(n_cols),
-        upper=np.ones(n_cols),
+        upper=upper,
         matrix=matrix,
         row_lower=row_lower,
         row_upper=row_upper,
@@ -522,6 +559,28 @@ def build_milp(reduced: ReducedProblem) -> Milp:
         x_offset=tuple(x_offset),
         constant=reduced.constant,
     )
+
+
+def _referral_rows(
+    rows: _RowBuilder, rt: ReducedType, linked: np.ndarray, x0: int, v0: int, n_cols: int
+) -> None:
+    """v_j ≤ x_j and v_j ≤ Σ_{k refers j} x_k: a linked site counts only when open and referred."""
+    n_v = len(linked)
+    v_cols = v0 + np.arange(n_v)
+    eye = sp.csr_matrix((np.ones(n_v), (np.arange(n_v), v_cols)), shape=(n_v, n_cols))
+    opened = sp.csr_matrix((-np.ones(n_v), (np.arange(n_v), x0 + linked)), shape=(n_v, n_cols))
+    rows.add(("referral", rt.source.name), eye + opened, -INF, 0.0)
+    assert rt.source.referral is not None
+    kept = sp.csr_matrix(rt.source.referral)[rt.candidates[linked]][:, rt.candidates]
+    providers = sp.hstack(
+        [
+            sp.csr_matrix((n_v, x0)),
+            -sp.csr_matrix(kept, dtype=float),
+            sp.csr_matrix((n_v, n_cols - x0 - kept.shape[1])),
+        ],
+        format="csr",
+    )
+    rows.add(("referral", rt.source.name), eye + providers, -INF, 0.0)
 
 
 def _target_rows(
@@ -589,12 +648,22 @@ def _bounds_row(
 def selection_from_solution(reduced: ReducedProblem, values: np.ndarray) -> list[np.ndarray]:
     """Opened candidate indices (into each type's full candidate list) from MILP values."""
     opened = []
-    offset = 0
-    for rt in reduced.types:
-        x = values[offset : offset + len(rt.candidates)]
+    for rt, (x0, _, _) in zip(reduced.types, _layout(reduced), strict=True):
+        x = values[x0 : x0 + len(rt.candidates)]
         opened.append(np.sort(rt.candidates[x > 0.5]))
-        offset += len(rt.candidates) + len(rt.row_weight)
     return opened
+
+
+def effective_sites(tp: TypeProblem, opened: np.ndarray) -> np.ndarray:
+    """The opened sites that count: linked ones only with an opened site to refer to."""
+    opened = np.asarray(opened, dtype=np.int64)
+    if tp.needs_referral is None or tp.referral is None or not len(opened):
+        return opened
+    needs = np.asarray(tp.needs_referral, bool)[opened]
+    is_open = np.zeros(tp.n_candidates, dtype=bool)
+    is_open[opened] = True
+    referred = np.asarray(sp.csr_matrix(tp.referral)[opened][:, is_open].sum(axis=1)).ravel() > 0
+    return opened[~needs | referred]
 
 
 def covered_weight(problem: Problem, opened: list[np.ndarray]) -> np.ndarray:
@@ -602,6 +671,7 @@ def covered_weight(problem: Problem, opened: list[np.ndarray]) -> np.ndarray:
     weight = np.asarray(problem.weight, float)
     result = []
     for tp, sites in zip(problem.types, opened, strict=True):
-        reached = np.asarray(sp.csc_matrix(tp.reach)[:, sites].sum(axis=1)).ravel() > 0
+        counted = effective_sites(tp, sites)
+        reached = np.asarray(sp.csc_matrix(tp.reach)[:, counted].sum(axis=1)).ravel() > 0
         result.append(float(weight[reached | np.asarray(tp.covered_before, bool)].sum()))
     return np.asarray(result)

@@ -13,7 +13,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from carecheck.config import CountSpec, Scenario, load_scenario
+from carecheck.config import CountSpec, FacilitySpec, Scenario, load_scenario
 from carecheck.coverage import covered_by, reach_matrix
 from carecheck.data import Layers, load_layers, xy
 from carecheck.errors import (
@@ -211,6 +211,43 @@ def network_summary(scenario: Scenario, layers: Layers) -> dict | None:
     }
 
 
+def referral_of(spec: FacilitySpec, cand: pd.DataFrame, existing: pd.DataFrame) -> dict:
+    """Linked tiers: which candidates count only with a referral site, and which may refer.
+
+    A candidate whose tier has a referral rule is satisfied for good when an existing facility
+    of a referring tier lies within the referral distance; otherwise it needs an opened one.
+    """
+    rules = {t: ts.referral for t, ts in (spec.tiers or {}).items() if ts.referral is not None}
+    if not rules:
+        return {}
+    n = len(cand)
+    tiers = cand["tier"].to_numpy(object)
+    cand_xy, existing_xy = xy(cand), xy(existing)
+    existing_tiers = existing["tier"].to_numpy(object)
+    needs = np.zeros(n, dtype=bool)
+    rows: list[int] = []
+    cols: list[int] = []
+    for tier, rule in rules.items():
+        members = np.flatnonzero(tiers == tier)
+        if not len(members):
+            continue
+        referring = np.isin(existing_tiers, rule.tiers)
+        satisfied = np.zeros(len(members), dtype=bool)
+        if referring.any():
+            near = cKDTree(existing_xy[referring]).query(cand_xy[members], k=1)[0]
+            satisfied = near <= rule.within_m
+        needy = members[~satisfied]
+        needs[needy] = True
+        providers = np.flatnonzero(np.isin(tiers, rule.tiers))
+        if len(needy) and len(providers):
+            found = cKDTree(cand_xy[providers]).query_ball_point(cand_xy[needy], r=rule.within_m)
+            for j, hits in zip(needy, found, strict=True):
+                rows += [int(j)] * len(hits)
+                cols += providers[np.asarray(hits, dtype=np.int64)].tolist()
+    referral = sp.csr_matrix((np.ones(len(rows), bool), (rows, cols)), shape=(n, n), dtype=bool)
+    return {"needs_referral": needs, "referral": referral}
+
+
 def problem_from_layers(
     scenario: Scenario, layers: Layers, *, progress: Progress | None = None
 ) -> tuple[Problem, list[sp.csr_matrix]]:
@@ -245,6 +282,7 @@ def problem_from_layers(
                 beds=np.nan_to_num(cand["beds"].to_numpy(float)),
                 target=scenario.objective.target.get(name),
                 min_beds=float(constraints.min_beds.get(name, 0)),
+                **referral_of(spec, cand, existing),
                 tier=tier,
                 region=_region_codes(cand["region"].to_numpy(), region_names),
                 tier_names=tier_names,
@@ -324,7 +362,7 @@ def diagnose(
     problem = reduced.problem
     families: dict[tuple, list[int]] = {}
     for gid, group in enumerate(milp.groups):
-        if group[0] == "link":
+        if group[0] in ("link", "referral"):
             continue
         key = group[:2] if group[0].startswith("region_") or group[0] == "target" else group
         families.setdefault(key, []).append(gid)
@@ -494,10 +532,16 @@ def plans_from_layers(
                 existing_reach=existing["reach_value"].to_numpy(float),
                 selected_ids=list(selected.get(name, [])),
                 candidate_tier=cand["tier"].to_numpy(object),
+                existing_tier=existing["tier"].to_numpy(object),
                 candidate_cost=cand["cost"].to_numpy(float),
                 candidate_beds=np.nan_to_num(cand["beds"].to_numpy(float)),
                 min_beds=float(regions.min_beds.get(name, 0)),
                 target=scenario.objective.target.get(name),
+                referral={
+                    t: (ts.referral.within_m, tuple(ts.referral.tiers))
+                    for t, ts in (spec.tiers or {}).items()
+                    if ts.referral is not None
+                },
                 candidate_region=cand["region"].to_numpy(object),
                 alpha=scenario.alpha(name),
                 count=(spec.lower, spec.upper),

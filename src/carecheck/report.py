@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from carecheck.config import Scenario
 from carecheck.data import Layers
-from carecheck.model import Problem
+from carecheck.model import Problem, effective_sites
 from carecheck.result import RunResult
 
 OUTPUT_FILES = ("result.json", "selected_sites.geojson", "demand_coverage.csv", "report.md")
@@ -40,7 +40,9 @@ def coverage_tables(
     frames = []
     for tp, sites in zip(problem.types, opened, strict=True):
         before = np.asarray(tp.covered_before, bool)
-        reach = sp.csc_matrix(tp.reach)[:, sites]
+        counted = np.isin(sites, effective_sites(tp, sites))
+        # a linked site without a referral site is opened but reaches nobody (it does not count)
+        reach = sp.csc_matrix(tp.reach)[:, sites] @ sp.diags(counted.astype(float))
         reached = np.asarray(reach.sum(axis=1)).ravel() > 0
         after = before | reached
         masks[tp.name] = (before, after)

@@ -41,6 +41,9 @@ class TypePlan:
     region_min_sites: Mapping[str, int] = field(default_factory=dict)
     region_min_coverage: Mapping[str, float] = field(default_factory=dict)
     target: float | None = None  # min_sites: share of the weight to cover
+    # linked tiers: tier → (referral distance, referring tiers)
+    referral: Mapping[str, tuple[float, tuple[str, ...]]] = field(default_factory=dict)
+    existing_tier: np.ndarray | None = None
     candidate_reach_kind: np.ndarray | None = None  # radius_m | network_m | travel_min
     candidate_reach_mode: np.ndarray | None = None  # walk | drive for travel_min
     existing_reach_kind: np.ndarray | None = None
@@ -111,6 +114,28 @@ def nearest_and_margin(
         distance[start:stop] = d[np.arange(stop - start), nearest[start:stop]]
         margin[start:stop] = np.min(d - reach, axis=1)
     return nearest, distance, margin
+
+
+def _referred(tp: TypePlan, chosen: np.ndarray) -> np.ndarray:
+    """Which chosen sites count: a linked tier's site needs a referring site nearby."""
+    counts = np.ones(len(chosen), dtype=bool)
+    if not tp.referral or tp.candidate_tier is None:
+        return counts
+    existing_tier = np.asarray(
+        tp.existing_tier if tp.existing_tier is not None else [None] * len(tp.existing_xy),
+        dtype=object,
+    )
+    chosen_tier = np.asarray(tp.candidate_tier, dtype=object)[chosen]
+    open_xy = np.vstack([tp.existing_xy.reshape(-1, 2), tp.candidate_xy[chosen]])
+    open_tier = np.concatenate([existing_tier, chosen_tier])
+    for k, tier in enumerate(chosen_tier):
+        if tier not in tp.referral:
+            continue
+        within, tiers = tp.referral[tier]
+        referring = np.isin(open_tier, list(tiers))
+        d = np.hypot(*(open_xy[referring] - tp.candidate_xy[chosen[k]]).T)
+        counts[k] = bool((d <= within).any())
+    return counts
 
 
 def _kinds(values: np.ndarray | None, n: int) -> np.ndarray:
@@ -350,8 +375,11 @@ def verify_plan(
             existing_mode,
             roads,
         )
+        counts = _referred(tp, chosen)
         open_xy = np.vstack([tp.existing_xy.reshape(-1, 2), tp.candidate_xy[chosen]])
-        open_reach = np.concatenate([tp.existing_reach, tp.candidate_reach[chosen]])
+        open_reach = np.concatenate(
+            [tp.existing_reach, np.where(counts, tp.candidate_reach[chosen], -np.inf)]
+        )
         open_kind = np.concatenate([existing_kind, candidate_kind])
         open_mode = np.concatenate([existing_mode, candidate_mode])
         open_ids = np.concatenate(
