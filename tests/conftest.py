@@ -75,8 +75,9 @@ def make_case(tmp_path: Path):
                     tmp_path / existing_file, driver="GeoJSON", engine="pyogrio"
                 )
                 existing_mapping = {"path": existing_file, "id": "id"}
-                if any("tier" in r for r in existing_rows):
-                    existing_mapping["tier"] = "tier"
+                for key in ("tier", "beds", "region", "name"):
+                    if any(key in r for r in existing_rows):
+                        existing_mapping[key] = key
                 entry["existing"] = existing_mapping
             body["facilities"][type_name] = entry
         body.update(scenario)

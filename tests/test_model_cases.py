@@ -313,3 +313,45 @@ def test_linked_tier_site_forced_open_without_referral_does_not_count(make_case)
     result, opened = solve(make_case(DEMAND, {"home": {"tiers": tiers, "candidates": cands}}))
     assert (result.objective, opened["home"]) == (12, ["t2", "v1", "v3"])
     assert result.selected.set_index("id").loc["v3", "new_covered_weight"] == 0
+
+
+@pytest.mark.parametrize("solver", ["cbc", "highs"])
+def test_capacitated_coverage(make_case, solver):
+    # need = weight (1,000 per 1,000): A 5, B 3, C 4, D 6. Beds: s1 (A, B) 4, s2 (B, C) 10,
+    # s3 (D) 6. One site: s1 serves 4 (its beds), s2 serves B + C = 7, s3 serves 6 → s2: 7.
+    # Two sites: s2 + s3 = 13; s1 + s2 = 4 + 7 = 11; s1 + s3 = 10 → 13.
+    cands = [site("s1", 500, beds=4), site("s2", 1500, beds=10), site("s3", 5000, beds=6)]
+    capacitated = {"objective": "capacitated", "beds": {"per_1000": 1000}}
+    path = make_case(
+        DEMAND, {"home": {"radius_m": 600, "count": 1, "candidates": cands}}, **capacitated
+    )
+    result, opened = solve(path, solver)
+    assert opened["home"] == ["s2"]
+    assert result.objective == pytest.approx(7)
+    assert result.beds["served_after"] == pytest.approx(7, abs=0.01)
+    assert result.beds["unmet_after"] == pytest.approx(11, abs=0.01)
+    path = make_case(
+        DEMAND, {"home": {"radius_m": 600, "count": 2, "candidates": cands}}, **capacitated
+    )
+    result, opened = solve(path, solver)
+    assert opened["home"] == ["s2", "s3"] and result.objective == pytest.approx(13)
+
+
+def test_capacitated_with_existing_beds(make_case):
+    # an existing home at 0 with 5 beds serves A (5). One more site: s1 adds B (3 of its 4
+    # beds) → 8; s2 adds B + C → 12; s3 adds D → 11. So s2: 12; before the plan: 5.
+    cands = [site("s1", 500, beds=4), site("s2", 1500, beds=10), site("s3", 5000, beds=6)]
+    existing = [site("e", 0, beds=5)]
+    path = make_case(
+        DEMAND,
+        {"home": {"radius_m": 600, "count": 1, "candidates": cands, "existing": existing}},
+        objective="capacitated",
+        beds={"per_1000": 1000, "nursing_share": 0.5},
+    )
+    result, opened = solve(path)
+    assert opened["home"] == ["s2"] and result.objective == pytest.approx(12)
+    beds = result.beds
+    assert beds["served_before"] == pytest.approx(5, abs=0.01)
+    assert beds["beds_before"] == 5 and beds["beds_after"] == 15
+    assert beds["nursing_need"] == pytest.approx(9)
+    assert beds["beds_per_1000_after"] == pytest.approx(1000 * 15 / 18)

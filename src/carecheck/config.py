@@ -245,10 +245,11 @@ class ObjectiveSpec(_Strict):
     weight (default 1). ``min_sites``: the fewest sites (``minimize: cost``: the least cost)
     that cover ``target`` — per type, a share of the elderly (existing coverage included;
     1.0 = every elderly person: set covering), in each region when
-    ``by_region``.
+    ``by_region``. ``capacitated``: the most bed need (``beds:``) that the beds of open and
+    existing sites within reach can serve, no site beyond its beds.
     """
 
-    kind: Literal["max_coverage", "min_sites"] = "max_coverage"
+    kind: Literal["max_coverage", "min_sites", "capacitated"] = "max_coverage"
     weights: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
     target: dict[str, Share] = Field(default_factory=dict)
     by_region: bool = False
@@ -279,6 +280,16 @@ class SolverSpec(_Strict):
     time_limit_s: Annotated[float, Field(gt=0)] | None = 300.0
     mip_gap: Annotated[float, Field(ge=0, lt=1)] = 0.0
     threads: Annotated[int, Field(ge=1)] | None = None
+
+
+class BedsSpec(_Strict):
+    """Bed need: ``per_1000`` beds per 1,000 demand weight (e.g. 40 per 1,000 elderly), of
+    which ``nursing_share`` should be nursing beds; ``types`` provide beds (default: every type
+    whose candidates have a beds column)."""
+
+    per_1000: Annotated[float, Field(gt=0)]
+    nursing_share: Share | None = None
+    types: list[str] | None = None
 
 
 class NetworkSpec(_Strict):
@@ -316,6 +327,7 @@ class Scenario(_Strict):
     compare_with: Path | None = None
     regions: RegionSpec | None = None
     network: NetworkSpec | None = None
+    beds: BedsSpec | None = None
     source: Path | None = Field(default=None, exclude=True)
 
     @field_validator("objective", mode="before")
@@ -332,6 +344,14 @@ class Scenario(_Strict):
                 f"facility type names may use letters, digits, - and _ only (got: {bad})"
             )
         return value
+
+    def bed_types(self) -> list[str]:
+        """Facility types whose beds serve the bed need."""
+        if self.beds is None:
+            return []
+        if self.beds.types is not None:
+            return list(self.beds.types)
+        return [t for t, spec in self.facilities.items() if spec.candidates.beds is not None]
 
     def alpha(self, type_name: str) -> float:
         """Objective weight of a facility type."""
@@ -428,6 +448,32 @@ def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:
                     None,
                 )
             )
+    if scenario.objective.kind == "capacitated" and scenario.beds is None:
+        problems.append(("beds", "the capacitated objective needs a `beds:` section", None))
+    if scenario.beds is not None:
+        for type_name in scenario.bed_types():
+            bed_type = scenario.facilities.get(type_name)
+            if bed_type is None:
+                problems.append(
+                    (
+                        f"beds.types.{type_name}",
+                        f"unknown facility type; known: {sorted(types)}",
+                        type_name,
+                    )
+                )
+                continue
+            for role in ("candidates", "existing"):
+                layer = getattr(bed_type, role)
+                if layer is not None and layer.beds is None:
+                    problems.append(
+                        (
+                            f"facilities.{type_name}.{role}.beds",
+                            "beds: needs the beds column of every bed type's sites",
+                            None,
+                        )
+                    )
+        if not scenario.bed_types():
+            problems.append(("beds", "no facility type provides beds (map `beds:` columns)", None))
     for type_name in constraints.min_beds:
         with_beds = scenario.facilities.get(type_name)
         if with_beds is not None and with_beds.candidates.beds is None:
@@ -450,7 +496,7 @@ def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:
         if (
             spec.total_upper is None
             and constraints.budget is None
-            and scenario.objective.kind == "max_coverage"
+            and scenario.objective.kind != "min_sites"
         ):
             problems.append(
                 (

@@ -97,6 +97,9 @@ class TypeProblem:
     # linked tiers: candidate j counts only if some candidate k with referral[j, k] is open
     needs_referral: np.ndarray | None = None
     referral: sp.csr_matrix | None = None
+    # capacitated coverage: beds of the existing facilities and who they reach
+    existing_reach: sp.csr_matrix | None = None
+    existing_beds: np.ndarray | None = None
 
     @property
     def n_candidates(self) -> int:
@@ -112,7 +115,9 @@ class Problem:
     region: np.ndarray | None = None
     region_names: tuple[str, ...] = ()
     budget: float | None = None
-    objective: str = "max_coverage"  # or "min_sites"
+    objective: str = "max_coverage"  # or "min_sites", "capacitated"
+    bed_need: np.ndarray | None = None  # capacitated: beds each demand unit needs
+    bed_types: tuple[str, ...] = ()  # capacitated: the types whose beds serve the need
     minimize: str = "count"  # min_sites: "count" or "cost"
     by_region: bool = False  # min_sites: the target holds in every region
 
@@ -223,6 +228,7 @@ def reduce_type(
     n_regions: int,
     *,
     keep_regions: bool = False,
+    keep_reaching: bool = False,
 ) -> ReducedType:
     """Apply the three reductions to one type (see the module docstring)."""
     reach = sp.csr_matrix(tp.reach, dtype=bool)
@@ -237,6 +243,9 @@ def reduce_type(
     active = np.flatnonzero(~covered & (weight > 0) & reachable)
     sub = reach[active]
     useful = np.flatnonzero(np.diff(sp.csc_matrix(sub).indptr) > 0)
+    if keep_reaching:  # beds count even where coverage is not new
+        positive = reach[np.flatnonzero(weight > 0)]
+        useful = np.union1d(useful, np.flatnonzero(np.diff(sp.csc_matrix(positive).indptr) > 0))
     fillers = np.setdiff1d(np.arange(tp.n_candidates), useful)
     kept_fillers = []
     if len(fillers):
@@ -288,6 +297,7 @@ def reduce_problem(problem: Problem) -> ReducedProblem:
             region,
             n_regions,
             keep_regions=problem.by_region and tp.target is not None,
+            keep_reaching=tp.name in problem.bed_types,
         )
         for tp in problem.types
     )
@@ -675,3 +685,100 @@ def covered_weight(problem: Problem, opened: list[np.ndarray]) -> np.ndarray:
         reached = np.asarray(sp.csc_matrix(tp.reach)[:, counted].sum(axis=1)).ravel() > 0
         result.append(float(weight[reached | np.asarray(tp.covered_before, bool)].sum()))
     return np.asarray(result)
+
+
+# --------------------------------------------------------------------------- capacitated
+
+
+@dataclass(frozen=True)
+class CapacityLayout:
+    """Where the assignment columns of the capacitated model sit, for decoding."""
+
+    first_column: int
+    n_pairs: int
+    need: np.ndarray  # bed need of each merged demand row
+
+
+def add_capacity(milp: Milp, reduced: ReducedProblem) -> tuple[Milp, CapacityLayout]:
+    r"""Capacitated coverage on top of the coverage MILP (whose objective it replaces).
+
+    Demand :math:`i` needs :math:`q_i` beds. Assignment shares :math:`a_{ij} \in [0, 1]` for
+    every pair of a demand unit and a bed site (candidate or existing) that reaches it:
+
+    .. math::
+
+        \max \sum_{i,j} q_i a_{ij} \quad \text{s.t.}\quad \sum_j a_{ij} \le 1,\quad
+        \sum_i q_i a_{ij} \le b_j x_j \ (\text{candidates}),\quad
+        \sum_i q_i a_{ij} \le b_e \ (\text{existing}).
+
+    Demand units with the same reach over all bed sites merge (their needs add up), which is
+    exact because the shares are continuous.
+    """
+    problem = reduced.problem
+    assert problem.bed_need is not None
+    need = np.asarray(problem.bed_need, float)
+    blocks, capacity, site_column = [], [], []
+    by_name = {
+        rt.source.name: (rt, x0) for rt, x0 in zip(reduced.types, milp.x_offset, strict=True)
+    }
+    for name in problem.bed_types:
+        rt, x0 = by_name[name]
+        tp = rt.source
+        beds = np.nan_to_num(np.asarray(tp.beds, float)) if tp.beds is not None else None
+        kept = rt.candidates
+        blocks.append(sp.csr_matrix(tp.reach, dtype=bool)[:, kept])
+        capacity.append(beds[kept] if beds is not None else np.zeros(len(kept)))
+        site_column.append(x0 + np.arange(len(kept)))
+        if tp.existing_reach is not None and tp.existing_reach.shape[1]:
+            blocks.append(sp.csr_matrix(tp.existing_reach, dtype=bool))
+            capacity.append(np.nan_to_num(np.asarray(tp.existing_beds, float)))
+            site_column.append(np.full(tp.existing_reach.shape[1], -1))
+    reach = sp.hstack(blocks, format="csr") if blocks else sp.csr_matrix((len(need), 0))
+    caps = np.concatenate(capacity) if capacity else np.zeros(0)
+    cols_x = np.concatenate(site_column) if site_column else np.zeros(0, dtype=np.int64)
+    active = np.flatnonzero((need > 0) & (np.diff(reach.indptr) > 0))
+    groups, firsts = _merge_rows(reach[active], None)
+    row_need = np.bincount(groups, weights=need[active], minlength=len(firsts))
+    merged = sp.csr_matrix(reach[active][firsts], dtype=bool).tocoo()
+    n_pairs, n_rows = merged.nnz, len(firsts)
+    start = milp.n_cols
+    pair_cols = start + np.arange(n_pairs)
+    total_cols = start + n_pairs
+    pair_need = row_need[merged.row]
+    # Σ_j a_ij ≤ 1
+    demand_rows = sp.csr_matrix(
+        (np.ones(n_pairs), (merged.row, pair_cols)), shape=(n_rows, total_cols)
+    )
+    # Σ_i q_i a_ij − b_j x_j ≤ 0 (candidates), Σ_i q_i a_ij ≤ b_e (existing)
+    n_sites = reach.shape[1]
+    used = np.unique(merged.col)
+    site_row = np.full(n_sites, -1)
+    site_row[used] = np.arange(len(used))
+    cap_matrix = sp.csr_matrix(
+        (pair_need, (site_row[merged.col], pair_cols)), shape=(len(used), total_cols)
+    ).tolil()
+    is_candidate = cols_x[used] >= 0
+    for r in np.flatnonzero(is_candidate):
+        cap_matrix[r, cols_x[used][r]] = -caps[used][r]
+    cap_upper = np.where(is_candidate, 0.0, caps[used])
+    old = sp.hstack([milp.matrix, sp.csr_matrix((milp.n_rows, n_pairs))], format="csr")
+    groups_list = [*milp.groups, ("assign",), ("beds",)]
+    assign_gid, beds_gid = len(milp.groups), len(milp.groups) + 1
+    objective = np.concatenate([np.zeros(milp.n_cols), pair_need])
+    matrix = sp.vstack([old, demand_rows, cap_matrix.tocsr()], format="csr")
+    capacitated = Milp(
+        objective=objective,
+        integer=np.concatenate([milp.integer, np.zeros(n_pairs, dtype=bool)]),
+        lower=np.concatenate([milp.lower, np.zeros(n_pairs)]),
+        upper=np.concatenate([milp.upper, np.ones(n_pairs)]),
+        matrix=matrix,
+        row_lower=np.concatenate([milp.row_lower, np.full(n_rows + len(used), -INF)]),
+        row_upper=np.concatenate([milp.row_upper, np.ones(n_rows), cap_upper]),
+        row_group=np.concatenate(
+            [milp.row_group, np.full(n_rows, assign_gid), np.full(len(used), beds_gid)]
+        ),
+        groups=tuple(groups_list),
+        x_offset=milp.x_offset,
+        constant=0.0,
+    )
+    return capacitated, CapacityLayout(first_column=start, n_pairs=n_pairs, need=row_need)

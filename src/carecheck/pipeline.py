@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from carecheck.model import (
     Problem,
     ReducedProblem,
     TypeProblem,
+    add_capacity,
     build_milp,
     reduce_problem,
     selection_from_solution,
@@ -42,7 +44,14 @@ from carecheck.solve import (
     relative_gap,
     solve_milp,
 )
-from carecheck.verify import Roads, TypePlan, Verification, verify_plan
+from carecheck.verify import (
+    Roads,
+    TypePlan,
+    Verification,
+    reach_pairs,
+    served_beds,
+    verify_plan,
+)
 
 Progress = Callable[[str], None]
 
@@ -123,6 +132,79 @@ class _ReachContext:
         return sp.csr_matrix(
             (np.ones(len(row), bool), (row, col)), shape=(n_demand, n_sites), dtype=bool
         )
+
+
+def beds_summary(scenario: Scenario, layers: Layers, selected: pd.DataFrame) -> dict | None:
+    """Bed need, beds and the need they can serve, before and after the plan (max flow over
+    plain distances, independent of the model), overall and per region."""
+    if scenario.beds is None:
+        return None
+    weight = layers.demand["weight"].to_numpy(float)
+    need = weight * scenario.beds.per_1000 / 1000.0
+    demand_xy = xy(layers.demand)
+    roads = roads_of(scenario, layers)
+    frames = []
+    for name in scenario.bed_types():
+        existing = layers.facilities[name].existing.assign(status="existing")
+        cand = layers.facilities[name].candidates
+        ids = set(selected.loc[selected["type"] == name, "id"].astype(str))
+        frames += [existing, cand[cand["id"].astype(str).isin(ids)].assign(status="selected")]
+    sites = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    within = reach_pairs(
+        demand_xy,
+        xy(sites),
+        sites["reach_value"].to_numpy(float),
+        sites["reach_kind"].to_numpy(object),
+        np.array([m or "walk" for m in sites["reach_mode"]], dtype=object),
+        roads,
+    )
+    beds = np.nan_to_num(sites["beds"].to_numpy(float))
+    before = (sites["status"] == "existing").to_numpy()
+    counted = np.ones(len(sites), dtype=bool)
+    served_before, per_before = served_beds(need, within[:, before], beds[before])
+    served_after, per_after = served_beds(need, within[:, counted], beds[counted])
+    region = layers.demand["region"].to_numpy(object)
+    site_region = sites["region"].to_numpy(object)
+    blocks = []
+    for name in sorted({r for r in region if r is not None}):
+        in_region = region == name
+        elderly = float(weight[in_region].sum())
+        here = site_region == name
+        beds_before = float(beds[here & before].sum())
+        beds_after = float(beds[here].sum())
+        blocks.append(
+            {
+                "region": name,
+                "elderly": elderly,
+                "need": float(need[in_region].sum()),
+                "beds_before": beds_before,
+                "beds_after": beds_after,
+                "beds_per_1000_before": 1000 * beds_before / elderly if elderly else None,
+                "beds_per_1000_after": 1000 * beds_after / elderly if elderly else None,
+                "served_before": float(per_before[in_region].sum()),
+                "served_after": float(per_after[in_region].sum()),
+            }
+        )
+    total_weight = float(weight.sum())
+    return {
+        "per_1000": scenario.beds.per_1000,
+        "nursing_share": scenario.beds.nursing_share,
+        "need": float(need.sum()),
+        "nursing_need": (
+            float(need.sum()) * scenario.beds.nursing_share
+            if scenario.beds.nursing_share is not None
+            else None
+        ),
+        "beds_before": float(beds[before].sum()),
+        "beds_after": float(beds.sum()),
+        "beds_per_1000_before": 1000 * float(beds[before].sum()) / total_weight,
+        "beds_per_1000_after": 1000 * float(beds.sum()) / total_weight,
+        "served_before": served_before,
+        "served_after": served_after,
+        "unmet_after": float(need.sum()) - served_after,
+        "sites_without_region": int(sum(r is None for r in site_region)),
+        "by_region": blocks,
+    }
 
 
 def plan_objective(scenario: Scenario, coverage: dict, selected: pd.DataFrame) -> float:
@@ -270,6 +352,12 @@ def problem_from_layers(
         reach = context.reach(cand)
         before = context.reach(existing)
         existing_reach.append(before)
+        capacity = {}
+        if name in scenario.bed_types():
+            capacity = {
+                "existing_reach": before,
+                "existing_beds": np.nan_to_num(existing["beds"].to_numpy(float)),
+            }
         tier_names = tuple(spec.tiers or {})
         tier_index = {t: k for k, t in enumerate(tier_names)}
         tier = np.array([tier_index.get(t, -1) for t in cand["tier"]], dtype=np.int64)
@@ -283,6 +371,7 @@ def problem_from_layers(
                 target=scenario.objective.target.get(name),
                 min_beds=float(constraints.min_beds.get(name, 0)),
                 **referral_of(spec, cand, existing),
+                **capacity,
                 tier=tier,
                 region=_region_codes(cand["region"].to_numpy(), region_names),
                 tier_names=tier_names,
@@ -321,6 +410,12 @@ def problem_from_layers(
         objective=scenario.objective.kind,
         minimize=scenario.objective.minimize,
         by_region=scenario.objective.by_region,
+        bed_need=(
+            demand["weight"].to_numpy(float) * scenario.beds.per_1000 / 1000.0
+            if scenario.beds is not None
+            else None
+        ),
+        bed_types=tuple(scenario.bed_types()) if scenario.objective.kind == "capacitated" else (),
     )
     return problem, existing_reach
 
@@ -657,6 +752,8 @@ def run_scenario(
     done("reduce")
     stage("build model")
     milp = build_milp(reduced)
+    if scenario.objective.kind == "capacitated":
+        milp, _ = add_capacity(milp, reduced)
     done("build")
     options = solver_options(scenario)
     stage(f"solve ({options.name})")
@@ -682,6 +779,8 @@ def run_scenario(
     )
     # the exact objective of the chosen sites (the solver's value carries float noise)
     objective = plan_objective(scenario, coverage, selected)
+    if scenario.objective.kind == "capacitated":  # bed need served, from the LP over the plan
+        objective = float(outcome.objective or 0.0)
     if scenario.objective.kind == "min_sites":  # the MILP maximised the negated count or cost
         bound = None if outcome.bound is None else min(-outcome.bound, objective)
     else:
@@ -700,9 +799,24 @@ def run_scenario(
         objective_kind=scenario.objective.kind,
         minimize=scenario.objective.minimize,
         by_region=scenario.objective.by_region,
-        claimed={"coverage": coverage, "objective": objective},
+        claimed={
+            "coverage": coverage,
+            "objective": None if scenario.objective.kind == "capacitated" else objective,
+        },
         claimed_masks=masks,
     )
+    beds = beds_summary(scenario, layers, selected)
+    if beds is not None and scenario.objective.kind == "capacitated":
+        tolerance = 1e-3 * len(layers.demand) + 1e-6 * max(1.0, objective)
+        if abs(beds["served_after"] - objective) > tolerance:
+            verification = dataclasses.replace(
+                verification,
+                problems=[
+                    *verification.problems,
+                    f"beds served: the model says {objective:,.3f}, a max flow over plain "
+                    f"distances gives {beds['served_after']:,.3f}",
+                ],
+            )
     done("verify")
     if not verification.ok:
         raise VerificationError(verification.problems)
@@ -731,6 +845,7 @@ def run_scenario(
         total_cost=total_cost,
         layers=layers,
         network=network_summary(scenario, layers),
+        beds=beds,
         reach_areas=reach_area_frame(scenario, layers, selected),
     )
     if compare and scenario.compare_with is not None:

@@ -286,6 +286,46 @@ def comparison_markdown(comparison: dict) -> str:
     return "\n".join([title, *lines])
 
 
+def _beds_lines(beds: dict) -> list[str]:
+    nursing = (
+        f", of which {_n(beds['nursing_need'])} nursing beds ({beds['nursing_share']:.0%})"
+        if beds.get("nursing_need") is not None
+        else ""
+    )
+    lines = [
+        "## Beds",
+        "",
+        f"Bed need at {beds['per_1000']:g} per 1,000 elderly: {_n(beds['need'])}{nursing}. "
+        f"Beds: {_n(beds['beds_before'])} → {_n(beds['beds_after'])} "
+        f"({beds['beds_per_1000_before']:.1f} → {beds['beds_per_1000_after']:.1f} per 1,000). "
+        f"Need served by beds within reach (no site beyond its beds): "
+        f"{_n(beds['served_before'])} → {_n(beds['served_after'])}; unmet after the plan: "
+        f"**{_n(beds['unmet_after'])}**.",
+        "",
+    ]
+    if beds["by_region"]:
+        lines += [
+            "| region | elderly | bed need | beds per 1,000 before → after | need served before "
+            "→ after | unmet after |",
+            "|---|---:|---:|---|---|---:|",
+        ]
+        for block in beds["by_region"]:
+            per_before, per_after = block["beds_per_1000_before"], block["beds_per_1000_after"]
+            lines.append(
+                f"| {_cell(block['region'])} | {_n(block['elderly'])} | {_n(block['need'])} | "
+                f"{_n(per_before, 1)} → {_n(per_after, 1)} | {_n(block['served_before'])} → "
+                f"{_n(block['served_after'])} | {_n(block['need'] - block['served_after'])} |"
+            )
+        if beds.get("sites_without_region"):
+            lines.append("")
+            lines.append(
+                f"{beds['sites_without_region']} bed site(s) have no region column and are "
+                "left out of the per-region beds."
+            )
+        lines.append("")
+    return lines
+
+
 def _network_lines(network: dict) -> list[str]:
     lines = [
         "## Road network",
@@ -445,6 +485,8 @@ def render_report(result: RunResult, document: dict) -> str:
         lines += _comparison_lines(result.comparison, total)
     if result.network is not None:
         lines += _network_lines(result.network)
+    if result.beds is not None:
+        lines += _beds_lines(result.beds)
     size = result.model_size
     lines += [
         "## How this was computed",

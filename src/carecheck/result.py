@@ -35,6 +35,7 @@ class RunResult:
     out_dir: Path | None = None
     comparison: dict | None = None
     network: dict | None = None
+    beds: dict | None = None
     reach_areas: gpd.GeoDataFrame | None = field(default=None, repr=False)
 
     def to_json(self) -> dict:
@@ -121,6 +122,7 @@ class RunResult:
             "verification": {"ok": self.verification.ok, "problems": self.verification.problems},
             "comparison": self.comparison,
             "network": self.network,
+            "beds": self.beds,
             "carecheck_version": __version__,
         }
 

@@ -549,3 +549,62 @@ def _compare_claims(
         total_slack = 0.0 if exact_objective else sum(tp.alpha * slack[tp.name] for tp in types)
         check("objective", summary["objective"], float(claimed["objective"]), total_slack)
     return problems
+
+
+# --------------------------------------------------------------------------- beds
+
+
+def reach_pairs(
+    demand_xy: np.ndarray,
+    site_xy: np.ndarray,
+    reach: np.ndarray,
+    kind: np.ndarray,
+    mode: np.ndarray,
+    roads: Roads | None,
+) -> np.ndarray:
+    """Boolean (n_demand × n_sites): the site is within reach, by plain distances or roads."""
+    n_demand, n_sites = len(demand_xy), len(site_xy)
+    within = np.zeros((n_demand, n_sites), dtype=bool)
+    straight = np.flatnonzero(kind == "radius_m")
+    step = max(1, _CHUNK_ELEMENTS // max(1, len(straight)))
+    for start in range(0, n_demand, step):
+        block = demand_xy[start : start + step]
+        d = np.sqrt(((block[:, None, :] - site_xy[None, straight, :]) ** 2).sum(axis=2))
+        within[start : start + step, straight] = d <= reach[straight][None, :]
+    on_roads = np.flatnonzero(kind != "radius_m")
+    if len(on_roads):
+        if roads is None:
+            raise ValueError("network reach needs the road network to verify")
+        costs = road_costs_to_sites(
+            roads, demand_xy, site_xy[on_roads], kind[on_roads], mode[on_roads], reach[on_roads]
+        )
+        within[:, on_roads] = (costs <= reach[on_roads][:, None]).T
+    return within
+
+
+def served_beds(
+    need: np.ndarray, within: np.ndarray, beds: np.ndarray, *, resolution: float = 1e-3
+) -> tuple[float, np.ndarray]:
+    """Most bed need the sites can serve (max flow: source → demand → site in reach → sink).
+
+    Capacities are integers in units of ``resolution`` beds (scaled down if the total would not
+    fit in 32 bits), so the result is exact to about ``n_demand × resolution`` beds. Returns the
+    total and the need served per demand unit.
+    """
+    from scipy.sparse import csgraph, csr_matrix
+
+    n_demand, n_sites = within.shape
+    total = float(need.sum()) + float(beds.sum())
+    scale = min(1.0 / resolution, 2.0e9 / max(total, 1.0))
+    q = np.floor(np.asarray(need, float) * scale).astype(np.int64)
+    b = np.floor(np.asarray(beds, float) * scale).astype(np.int64)
+    source, sink = n_demand + n_sites, n_demand + n_sites + 1
+    d_idx, s_idx = np.nonzero(within)
+    big = int(q.sum()) + 1
+    rows = np.concatenate([np.full(n_demand, source), d_idx, n_demand + np.arange(n_sites)])
+    cols = np.concatenate([np.arange(n_demand), n_demand + s_idx, np.full(n_sites, sink)])
+    caps = np.concatenate([q, np.full(len(d_idx), big), b]).astype(np.int32)
+    graph = csr_matrix((caps, (rows, cols)), shape=(sink + 1, sink + 1))
+    flow = csgraph.maximum_flow(graph, source, sink)
+    per_demand = np.asarray(flow.flow[source, :n_demand].todense()).ravel() / scale
+    return float(flow.flow_value) / scale, per_demand
