@@ -88,3 +88,27 @@ def test_budget_is_respected_and_mixes_new_and_expand():
     assert beds >= 3000
     actions = set(result.selected.loc[result.selected["type"] == "institution", "action"])
     assert actions == {"new", "expand"}
+
+
+def test_min_sites_meets_its_targets_with_few_sites():
+    result = carecheck.run_scenario(ROOT / "scenarios" / "ningbo-min-sites.yaml", write=False)
+    total = result.coverage["demand_total"]
+    assert result.coverage["types"]["institution"]["covered_after"] >= 0.87 * total
+    assert result.coverage["types"]["embedded"]["covered_after"] >= 0.25 * total
+    assert result.objective == len(result.selected) < 60
+
+
+def test_beds_scenario_reports_beds_per_county():
+    result = carecheck.run_scenario(ROOT / "scenarios" / "ningbo-beds.yaml", write=False)
+    beds = result.beds
+    assert beds["need"] == pytest.approx(2_101_000 * 40 / 1000)
+    assert beds["served_before"] < beds["served_after"] <= beds["need"]
+    assert result.objective == pytest.approx(beds["served_after"], abs=5)
+    assert {b["region"] for b in beds["by_region"]} == COUNTIES
+    assert beds["sites_without_region"] == 0
+
+
+def test_linked_tiers_cost_coverage_against_the_rural_axis():
+    result = carecheck.run_scenario(ROOT / "scenarios" / "ningbo-linked.yaml", write=False)
+    price = result.comparison["types"]["institution"]
+    assert price["this"] <= price["baseline"]

@@ -567,7 +567,7 @@ def build_milp(reduced: ReducedProblem) -> Milp:
         row_group=row_group,
         groups=tuple(rows.groups),
         x_offset=tuple(x_offset),
-        constant=reduced.constant,
+        constant=reduced.constant if problem.objective == "max_coverage" else 0.0,
     )
 
 

@@ -785,38 +785,16 @@ def run_scenario(
         bound = None if outcome.bound is None else min(-outcome.bound, objective)
     else:
         bound = None if outcome.bound is None else max(outcome.bound, objective)
-    verification = verify_plan(
-        xy(layers.demand),
-        layers.demand["weight"].to_numpy(float),
-        plans_from_layers(
-            scenario,
-            layers,
-            {t: selected.loc[selected["type"] == t, "id"].tolist() for t in scenario.facilities},
-        ),
-        region=layers.demand["region"].to_numpy(object),
-        budget=scenario.constraints.budget,
-        roads=roads_of(scenario, layers),
-        objective_kind=scenario.objective.kind,
-        minimize=scenario.objective.minimize,
-        by_region=scenario.objective.by_region,
-        claimed={
-            "coverage": coverage,
-            "objective": None if scenario.objective.kind == "capacitated" else objective,
-        },
-        claimed_masks=masks,
-    )
     beds = beds_summary(scenario, layers, selected)
-    if beds is not None and scenario.objective.kind == "capacitated":
-        tolerance = 1e-3 * len(layers.demand) + 1e-6 * max(1.0, objective)
-        if abs(beds["served_after"] - objective) > tolerance:
-            verification = dataclasses.replace(
-                verification,
-                problems=[
-                    *verification.problems,
-                    f"beds served: the model says {objective:,.3f}, a max flow over plain "
-                    f"distances gives {beds['served_after']:,.3f}",
-                ],
-            )
+    verification = check_plan(
+        scenario,
+        layers,
+        {t: selected.loc[selected["type"] == t, "id"].tolist() for t in scenario.facilities},
+        coverage=coverage,
+        objective=objective,
+        masks=masks,
+        beds=beds,
+    )
     done("verify")
     if not verification.ok:
         raise VerificationError(verification.problems)
@@ -955,7 +933,30 @@ def verify_outputs(out_dir: str | Path) -> Verification:
             for t in scenario.facilities
             if f"covered_after_{t}" in table.columns
         }
-    return verify_plan(
+    return check_plan(
+        scenario,
+        layers,
+        selected,
+        coverage=result.get("coverage", {}),
+        objective=result.get("objective"),
+        masks=masks,
+    )
+
+
+def check_plan(
+    scenario: Scenario,
+    layers: Layers,
+    selected: dict[str, list[str]],
+    *,
+    coverage: dict,
+    objective: float | None,
+    masks: dict | None,
+    beds: dict | None = None,
+) -> Verification:
+    """The independent check of a plan and of what its result claims (coverage, objective,
+    beds served for the capacitated objective)."""
+    capacitated = scenario.objective.kind == "capacitated"
+    verification = verify_plan(
         xy(layers.demand),
         layers.demand["weight"].to_numpy(float),
         plans_from_layers(scenario, layers, selected),
@@ -965,6 +966,23 @@ def verify_outputs(out_dir: str | Path) -> Verification:
         objective_kind=scenario.objective.kind,
         minimize=scenario.objective.minimize,
         by_region=scenario.objective.by_region,
-        claimed={"coverage": result.get("coverage", {}), "objective": result.get("objective")},
+        claimed={"coverage": coverage, "objective": None if capacitated else objective},
         claimed_masks=masks,
     )
+    if capacitated and objective is not None:
+        selected_frame = pd.DataFrame(
+            [(t, i) for t, ids in selected.items() for i in ids], columns=["type", "id"]
+        )
+        beds = beds if beds is not None else beds_summary(scenario, layers, selected_frame)
+        assert beds is not None
+        tolerance = 1e-3 * len(layers.demand) + 1e-6 * max(1.0, objective)
+        if abs(beds["served_after"] - objective) > tolerance:
+            verification = dataclasses.replace(
+                verification,
+                problems=[
+                    *verification.problems,
+                    f"beds served: the result says {objective:,.3f}, a max flow over plain "
+                    f"distances gives {beds['served_after']:,.3f}",
+                ],
+            )
+    return verification
