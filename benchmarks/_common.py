@@ -12,8 +12,10 @@ coordinates, so the great-circle reach is built in two steps (the "array-level c
 
 from __future__ import annotations
 
+import re
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +31,7 @@ from carecheck.model import (
     reduce_problem,
     selection_from_solution,
 )
-from carecheck.solve import SolveOutcome, SolverOptions, solve_milp
+from carecheck.solve import SolveOutcome, SolverOptions, relative_gap, solve_milp
 
 BENCHDATA = Path(__file__).resolve().parents[1].parent / "shared" / "benchdata"
 MAXIMO = BENCHDATA / "mclp-maximo"
@@ -114,8 +116,9 @@ def great_circle_reach(latlon: np.ndarray, radius_m: float) -> sp.csr_matrix:
     )
 
 
-def covered_demand_brute(latlon: np.ndarray, demand: np.ndarray, sites: np.ndarray,
-                         radius_m: float) -> int:
+def covered_demand_brute(
+    latlon: np.ndarray, demand: np.ndarray, sites: np.ndarray, radius_m: float
+) -> int:
     """Covered demand of ``sites`` from all node-to-site distances (no KD-tree, no CSR)."""
     sites = np.asarray(sites, dtype=np.int64)
     d = law_of_cosines_m(
@@ -158,8 +161,6 @@ class RunRecord:
 
 def without_dominated(reduced: ReducedProblem, count: int) -> ReducedProblem:
     """The reduced problem with dominated candidates dropped (single type, exact count)."""
-    from dataclasses import replace
-
     (rt,) = reduced.types
     drop = dominated_candidates(rt.reach)
     if len(rt.candidates) - len(drop) < count:
@@ -167,6 +168,19 @@ def without_dominated(reduced: ReducedProblem, count: int) -> ReducedProblem:
     keep = np.setdiff1d(np.arange(len(rt.candidates)), drop)
     slim = replace(rt, candidates=rt.candidates[keep], reach=sp.csr_matrix(rt.reach[:, keep]))
     return replace(reduced, types=(slim,))
+
+
+def cbc_upper_bound(log_text: str) -> float | None:
+    """CBC's best bound for a maximisation, from the ``Upper bound:`` line of its log.
+
+    Workaround for carecheck.solve._cbc_bound, which only reads ``Lower bound:`` (what CBC
+    prints for a minimisation), so time-limited CBC runs report no bound and no gap.
+    """
+    match = re.findall(r"^Upper bound:\s+(\S+)", log_text, flags=re.MULTILINE)
+    try:
+        return float(match[-1]) if match else None
+    except ValueError:
+        return None
 
 
 def solve_reach(
@@ -185,19 +199,27 @@ def solve_reach(
         reduced = without_dominated(reduced, count)
     milp = build_milp(reduced)
     t1 = time.perf_counter()
-    outcome: SolveOutcome = solve_milp(milp, options)
+    with tempfile.TemporaryDirectory(prefix="carecheck-bench-") as tmp:
+        if options.log_path is None:
+            options = replace(options, log_path=Path(tmp) / f"{options.name}.log")
+        outcome: SolveOutcome = solve_milp(milp, options)
+        log_text = Path(options.log_path).read_text(errors="replace")
     t2 = time.perf_counter()
     opened = (
         selection_from_solution(reduced, outcome.values)[0]
         if outcome.values is not None
         else np.zeros(0, dtype=np.int64)
     )
+    bound, gap = outcome.bound, outcome.gap
+    if options.name == "cbc" and bound is None and outcome.objective is not None:
+        bound = cbc_upper_bound(log_text)
+        gap = relative_gap(outcome.objective, bound)
     (rt,) = reduced.types
     return RunRecord(
         objective=outcome.objective,
         status=outcome.status,
-        bound=outcome.bound,
-        gap=outcome.gap,
+        bound=bound,
+        gap=gap,
         opened=opened,
         seconds={"model": t1 - t0, "solve": t2 - t1},
         size={

@@ -30,8 +30,9 @@ def grid_network(n_edges: int, rng: np.random.Generator, spacing: float = 200.0)
     speed = rng.choice([20.0, 30.0, 50.0, 80.0], len(edges), p=[0.4, 0.3, 0.2, 0.1])
     oneway = rng.random(len(edges)) < 0.1
     extent = side * spacing
-    return network_from_segments(nodes[edges[:, 0]], nodes[edges[:, 1]], speed_kmh=speed,
-                                 oneway=oneway), extent
+    return network_from_segments(
+        nodes[edges[:, 0]], nodes[edges[:, 1]], speed_kmh=speed, oneway=oneway
+    ), extent
 
 
 def main() -> None:
@@ -58,16 +59,26 @@ def main() -> None:
         ("1,000 m by road", "network_m", None, 1000.0),
     ):
         start = time.perf_counter()
-        matrix = network_reach(network, demand_snap, site_snap, np.full(args.sites, reach),
-                               kind=kind, mode=mode or "walk")
+        matrix = network_reach(
+            network,
+            demand_snap,
+            site_snap,
+            np.full(args.sites, reach),
+            kind=kind,
+            mode=mode or "walk",
+        )
         results[label] = (time.perf_counter() - start, matrix.nnz)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"network: {network.n_nodes:,} nodes, {network.n_edges:,} segments, "
-          f"{extent / 1000:.1f} km square; built in {t1 - t0:.2f} s")
+    print(
+        f"network: {network.n_nodes:,} nodes, {network.n_edges:,} segments, "
+        f"{extent / 1000:.1f} km square; built in {t1 - t0:.2f} s"
+    )
     print(f"snapping {args.demand:,} demand points and {args.sites:,} sites: {t2 - t1:.2f} s")
     for label, (seconds, nnz) in results.items():
-        print(f"reach {label:>16}: {seconds:6.2f} s, {nnz:,} demand-site pairs "
-              f"({nnz / args.demand:.1f} sites per demand point)")
+        print(
+            f"reach {label:>16}: {seconds:6.2f} s, {nnz:,} demand-site pairs "
+            f"({nnz / args.demand:.1f} sites per demand point)"
+        )
     print(f"peak memory (max RSS): {peak_mb:,.0f} MB")
 
 

@@ -25,8 +25,15 @@ def test_compare_two_known_runs(make_case, tmp_path, capsys):
     south = next(r for r in comparison["by_region"] if r["region"] == "south")
     assert south["types"]["home"] == {"baseline": 0.0, "this": 6.0}
     with pytest.raises(SystemExit) as info:
-        main(["compare", str(tmp_path / "one"), str(tmp_path / "two"), "--markdown",
-              str(tmp_path / "c.md")])
+        main(
+            [
+                "compare",
+                str(tmp_path / "one"),
+                str(tmp_path / "two"),
+                "--markdown",
+                str(tmp_path / "c.md"),
+            ]
+        )
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert "home covered" in out and "+6" in out

@@ -28,8 +28,9 @@ def test_count_frontier_never_decreases_and_matches_single_runs(tmp_path):
     # the scenario's own choice (3 embedded homes) equals a plain run of the scenario
     alone = run_scenario(EXAMPLE, write=False)
     assert table.loc[table["value"] == 3, "objective"].item() == pytest.approx(alone.objective)
-    csv_path, png_path = write_frontier(table, tmp_path, x_label="embedded sites", chosen=3,
-                                        title="example")
+    csv_path, png_path = write_frontier(
+        table, tmp_path, x_label="embedded sites", chosen=3, title="example"
+    )
     written = pd.read_csv(csv_path, encoding="utf-8-sig")
     assert written["knee"].sum() <= 1 and len(written) == 6
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
