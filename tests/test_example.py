@@ -19,7 +19,7 @@ def test_example_runs_and_verifies(tmp_path, solver):
     result = carecheck.run_scenario(EXAMPLE, out=out, solver=solver)
     assert result.status == "optimal"
     assert result.verification.ok
-    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*OUTPUT_FILES, "map.html"])
     document = json.loads((out / "result.json").read_text(encoding="utf-8"))
     assert document["status"] == "optimal"
     assert document["gap"] == pytest.approx(0.0, abs=1e-9)

@@ -22,6 +22,7 @@ LAYERS = {
     "data": 4,  # reads what config describes
     "result": 5,
     "maps": 5,
+    "pmedian": 3,
     "report": 6,
     "pipeline": 7,
     "frontier": 8,
@@ -34,6 +35,7 @@ THIRD_PARTY_OWNERS = {
     "rich": {"cli"},
     "folium": {"maps"},
     "matplotlib": {"frontier"},
+    "offlinefolium": {"maps"},
 }
 
 

@@ -22,7 +22,13 @@ from carecheck import __version__
 from carecheck.config import load_scenario
 from carecheck.data import load_layers
 from carecheck.errors import CarecheckError, ScenarioError
-from carecheck.pipeline import RunResult, compare_outputs, run_scenario, verify_outputs
+from carecheck.pipeline import (
+    RunResult,
+    compare_outputs,
+    map_outputs,
+    run_scenario,
+    verify_outputs,
+)
 
 console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -56,12 +62,28 @@ def cli() -> None:
     default=None,
     help="Relative MIP gap at which to stop (0 = prove optimality).",
 )
+@click.option("--no-map", is_flag=True, help="Do not write map.html (large batch runs).")
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    default=None,
+    help="Language of map.html [default: the scenario's map.lang, else zh].",
+)
+@click.option(
+    "--offline",
+    is_flag=True,
+    default=None,
+    help="Make map.html self-contained: it opens without internet access.",
+)
 def run(
     scenario: Path,
     out: Path | None,
     solver: str | None,
     time_limit: float | None,
     gap: float | None,
+    no_map: bool,
+    lang: str | None,
+    offline: bool | None,
 ) -> None:
     """Solve SCENARIO, verify the plan and write the outputs."""
     with console.status("loading scenario") as status:
@@ -71,9 +93,29 @@ def run(
             solver=solver,
             time_limit_s=time_limit,
             mip_gap=gap,
+            map_html=False if no_map else None,
+            map_lang=lang,
+            map_offline=offline,
             progress=lambda stage: status.update(stage),
         )
     _summary(result)
+
+
+@cli.command(name="map")
+@click.argument("out_dir", type=_PATH)
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    default=None,
+    help="Language [default: the scenario's map.lang, else zh].",
+)
+@click.option(
+    "--offline", is_flag=True, default=None, help="Self-contained: opens without internet access."
+)
+def map_command(out_dir: Path, lang: str | None, offline: bool | None) -> None:
+    """Redraw OUT_DIR/map.html from a finished run, without solving again."""
+    path = map_outputs(out_dir, lang=lang, offline=offline)
+    console.print(f"map written to {path}", markup=False)
 
 
 def _summary(result: RunResult) -> None:

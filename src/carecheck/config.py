@@ -292,6 +292,15 @@ class BedsSpec(_Strict):
     types: list[str] | None = None
 
 
+class MapSpec(_Strict):
+    """The map: language of its labels (place names stay Chinese) and whether it must open
+    without internet access."""
+
+    lang: Literal["zh", "en"] = "zh"
+    offline: bool = False
+    write: bool = True
+
+
 class NetworkSpec(_Strict):
     """A road network: a line layer, or the node/edge GeoPackage or GraphML OSMnx saves."""
 
@@ -328,6 +337,7 @@ class Scenario(_Strict):
     regions: RegionSpec | None = None
     network: NetworkSpec | None = None
     beds: BedsSpec | None = None
+    map: MapSpec = Field(default_factory=MapSpec)
     source: Path | None = Field(default=None, exclude=True)
 
     @field_validator("objective", mode="before")

@@ -693,6 +693,9 @@ def run_scenario(
     mip_gap: float | None = None,
     write: bool = True,
     compare: bool = True,
+    map_html: bool | None = None,
+    map_lang: str | None = None,
+    map_offline: bool | None = None,
     progress: Progress | None = None,
 ) -> RunResult:
     """Solve a scenario, verify the plan independently and write the outputs.
@@ -709,6 +712,9 @@ def run_scenario(
         Write the output files (``False`` returns the result only).
     compare
         Also solve the scenario's ``compare_with`` baseline and compare (default True).
+    map_html, map_lang, map_offline
+        Write ``map.html``, in ``zh`` or ``en``, self-contained for offline use (None: the
+        scenario's ``map:`` settings).
 
     Raises
     ------
@@ -837,7 +843,20 @@ def run_scenario(
         return result
     stage("write outputs")
     out_dir = Path(out) if out is not None else Path("outputs") / scenario.name
-    write_outputs(result, out_dir)
+    settings = scenario.map
+    draw = settings.write if map_html is None else map_html
+
+    def write_the_map(folder: Path) -> None:
+        from carecheck.maps import write_map
+
+        write_map(
+            folder,
+            regions=layers.regions,
+            lang=map_lang or settings.lang,
+            offline=settings.offline if map_offline is None else map_offline,
+        )
+
+    write_outputs(result, out_dir, also=write_the_map if draw else None)
     done("write")
     return _with(result, out_dir=out_dir, timings=timings)
 
@@ -940,6 +959,34 @@ def verify_outputs(out_dir: str | Path) -> Verification:
         coverage=result.get("coverage", {}),
         objective=result.get("objective"),
         masks=masks,
+    )
+
+
+def map_outputs(
+    out_dir: str | Path, *, lang: str | None = None, offline: bool | None = None
+) -> Path:
+    """Redraw ``map.html`` of a finished run from its files, without solving again.
+
+    The region polygons come from the run's scenario when that file is still there;
+    otherwise the map is drawn without them. ``lang`` / ``offline`` default to the scenario's
+    ``map:`` settings.
+    """
+    from carecheck.data import load_regions
+    from carecheck.maps import write_map
+
+    scenario_file = read_result(out_dir).get("scenario_file")
+    regions = None
+    settings = None
+    if scenario_file and Path(scenario_file).exists():
+        loaded = load_scenario(scenario_file)
+        settings = loaded.map
+        if loaded.regions is not None:
+            regions = load_regions(loaded.regions)
+    return write_map(
+        Path(out_dir),
+        regions=regions,
+        lang=lang or (settings.lang if settings else "zh"),
+        offline=offline if offline is not None else bool(settings and settings.offline),
     )
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
@@ -122,13 +123,21 @@ def coverage_tables(
 # --------------------------------------------------------------------------- writing
 
 
-def write_outputs(result: RunResult, out_dir: str | Path) -> Path:
-    """Write every output into ``out_dir``, replacing what was there only once all are done."""
+def write_outputs(
+    result: RunResult, out_dir: str | Path, *, also: Callable[[Path], object] | None = None
+) -> Path:
+    """Write every output into ``out_dir``, replacing what was there only once all are done.
+
+    ``also(folder)`` writes further files (the map) into the new folder before it is moved
+    into place, so they are replaced together with the others or not at all.
+    """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         _write_all(result, tmp)
+        if also is not None:
+            also(tmp)
         _replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

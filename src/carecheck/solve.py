@@ -155,7 +155,11 @@ def to_pulp(milp: Milp, name: str = "carecheck"):
 
 _CBC_RESULT = re.compile(r"^Result - (.*)$", re.MULTILINE)
 _CBC_OBJECTIVE = re.compile(r"^Objective value:\s+(\S+)", re.MULTILINE)
-_CBC_BOUND = re.compile(r"^Lower bound:\s+(\S+)", re.MULTILINE)
+_CBC_BOUND = re.compile(r"^(?:Lower|Upper) bound:\s+(\S+)", re.MULTILINE)
+_CBC_PROGRESS = re.compile(
+    r"best objective (?P<objective>\S+) \(best possible (?P<bound>[^),\s]+)"
+    r"|(?P<objective2>\S+) best solution, best possible (?P<bound2>[^\s(]+)"
+)
 
 
 def _solve_cbc(milp: Milp, options: SolverOptions):
@@ -198,21 +202,30 @@ def _solve_cbc(milp: Milp, options: SolverOptions):
 def _cbc_bound(text: str, objective: float) -> float | None:
     """CBC's best bound on the maximised objective, read from its log.
 
-    CBC prints the final objective and bound in one sense; whether that is the original
-    (maximisation) sense or its internal minimisation of the negated objective is read off by
-    comparing the printed objective with ``objective``.
+    The final summary prints "Objective value" and "Lower bound" in one sense; when CBC stops
+    on a limit it may print only progress lines ("best solution X, best possible Y" or
+    "best objective X (best possible Y)") in its internal sense, minimising the negated
+    objective. Either way the sense is read off by comparing the printed objective with
+    ``objective``.
     """
-    bounds = _CBC_BOUND.findall(text)
-    printed = _CBC_OBJECTIVE.findall(text)
-    if not bounds:
-        return None
+    pairs: list[tuple[float, float]] = []
+    bounds, printed = _CBC_BOUND.findall(text), _CBC_OBJECTIVE.findall(text)
     try:
-        bound = float(bounds[-1])
-        flipped = bool(printed) and abs(float(printed[-1]) + objective) < abs(
-            float(printed[-1]) - objective
-        )
+        if bounds and printed:
+            pairs.append((float(printed[-1]), float(bounds[-1])))
+        else:
+            for match in _CBC_PROGRESS.finditer(text):
+                shown = match.group("objective") or match.group("objective2")
+                bound = match.group("bound") or match.group("bound2")
+                pairs.append((float(shown), float(bound)))
     except ValueError:
         return None
+    if not pairs:
+        return None
+    shown, bound = pairs[-1]
+    if abs(shown) >= 1e49:  # CBC prints 1e+50 for "no solution yet"
+        return None
+    flipped = abs(shown + objective) < abs(shown - objective)
     return -bound if flipped else bound
 
 

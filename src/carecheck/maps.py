@@ -1,0 +1,1361 @@
+"""Render a finished run's outputs as an interactive map, ``map.html``, with folium.
+
+The map is built from the files a run leaves in its output folder (``result.json``,
+``demand_coverage.csv``), so it can be redrawn later without solving again. It shows the
+region choropleth of coverage after the plan, every demand point coloured by its coverage,
+existing facilities and selected sites with their reach, a summary and a legend.
+
+How it is put together:
+
+- folium builds the page: map, tile layers, layer control, scale bar, full-screen and measure
+  controls. The data layers are created in the browser by a small script (``_SCRIPT``) from one
+  compact JSON document embedded once, so 100,000 demand points cost a few megabytes of arrays
+  drawn on one canvas, not 100,000 marker objects, and region polygons are embedded once even
+  when several facility types each get a choropleth.
+- Every text that comes from data is passed through :func:`html.escape` in Python before it
+  reaches the page; the script only assembles those escaped strings and numbers. The embedded
+  JSON has ``<`` and ``>`` written as ``\\u003c`` / ``\\u003e`` so no data can close the
+  ``<script>`` element.
+- ``offline=True`` inlines Leaflet and the two plugins from the ``folium-offline`` package,
+  which keeps verbatim copies of the exact files folium links to (looked up by their URL), so
+  the page needs no network; it opens on the "no tiles" base map (region boundaries are vector
+  data) and still offers the tile layers.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import folium
+import folium.plugins
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import Element, MacroElement
+from folium.map import Layer
+from folium.template import Template
+
+from carecheck.errors import CarecheckError, DataError
+
+LANGS = ("zh", "en")
+MAP_FILE = "map.html"
+
+# Coverage share classes of the choropleth (after the plan) and their colours: light blues,
+# so the orange and green demand points stay visible on top.
+SHARE_BREAKS = (0.2, 0.4, 0.6, 0.8, 0.9)
+SHARE_COLOURS = ("#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#3182bd")
+NO_DATA_COLOUR = "#d9d9d9"
+# Demand status: 0 not covered, 1 covered before the plan, 2 newly covered by the plan.
+STATUS_COLOURS = ("#e6550d", "#8c8c8c", "#1a9850")
+# One colour and one marker shape per facility type, in the order of result.json.
+TYPE_COLOURS = ("#c2185b", "#1565c0", "#6a1b9a", "#ef6c00", "#2e7d32", "#5d4037")
+TYPE_SHAPES = ("square", "circle", "diamond", "triangle", "hexagon", "star")
+TIER_SIZES = {"county": 28, "town": 22, "village": 17}
+DEFAULT_SITE_SIZE = 20
+
+LABELS: dict[str, dict[str, str]] = {
+    "zh": {
+        "summary": "规划摘要",
+        "coverage": "老年人覆盖（规划前 → 规划后）",
+        "elderly_total": "老年人口",
+        "sites": "新开设施",
+        "total_cost": "总投资",
+        "solver": "求解",
+        "gap": "相对间隙",
+        "legend": "图例",
+        "choropleth": "区域覆盖率（规划后）",
+        "no_data": "无数据",
+        "demand": "老年人口点（大小 = 老年人数）",
+        "status_0": "未覆盖",
+        "status_1": "原已覆盖",
+        "status_2": "新覆盖",
+        "selected": "新选址",
+        "existing": "现有设施",
+        "expand": "扩建",
+        "reach": "服务半径",
+        "reach_selected": "新选址",
+        "reach_existing": "现有设施",
+        "layer_choropleth": "区域覆盖率：{type}",
+        "layer_labels": "区域名称",
+        "layer_demand": "老年人口点（按{type}覆盖着色）",
+        "layer_selected": "新选址",
+        "layer_existing": "现有设施",
+        "layer_reach": "服务半径：{type}",
+        "tiles_osm": "OpenStreetMap",
+        "tiles_light": "浅色底图",
+        "tiles_none": "无底图（仅矢量）",
+        "id": "编号",
+        "name": "名称",
+        "type": "类型",
+        "tier": "层级",
+        "action": "方式",
+        "beds": "床位",
+        "cost": "投资",
+        "new_covered": "新覆盖老年人",
+        "unique_covered": "仅此处覆盖",
+        "radius": "服务半径",
+        "region": "区域",
+        "weight": "老年人数",
+        "nearest": "最近设施",
+        "fullscreen": "全屏",
+        "fullscreen_exit": "退出全屏",
+        "sites_opened": "新开设施",
+        "none": "无",
+    },
+    "en": {
+        "summary": "Plan summary",
+        "coverage": "Elderly covered (before → after)",
+        "elderly_total": "Elderly",
+        "sites": "Sites opened",
+        "total_cost": "Total cost",
+        "solver": "Solver",
+        "gap": "gap",
+        "legend": "Legend",
+        "choropleth": "Covered share by region (after)",
+        "no_data": "no data",
+        "demand": "Elderly (size = number of elderly)",
+        "status_0": "not covered",
+        "status_1": "covered before",
+        "status_2": "newly covered",
+        "selected": "Selected site",
+        "existing": "Existing facility",
+        "expand": "expansion",
+        "reach": "Reach",
+        "reach_selected": "selected",
+        "reach_existing": "existing",
+        "layer_choropleth": "Coverage by region: {type}",
+        "layer_labels": "Region names",
+        "layer_demand": "Elderly, coloured by {type} coverage",
+        "layer_selected": "Selected sites",
+        "layer_existing": "Existing facilities",
+        "layer_reach": "Reach: {type}",
+        "tiles_osm": "OpenStreetMap",
+        "tiles_light": "Light basemap",
+        "tiles_none": "No tiles (vector only)",
+        "id": "id",
+        "name": "name",
+        "type": "type",
+        "tier": "tier",
+        "action": "action",
+        "beds": "beds",
+        "cost": "cost",
+        "new_covered": "elderly newly covered",
+        "unique_covered": "covered only here",
+        "radius": "reach",
+        "region": "region",
+        "weight": "elderly",
+        "nearest": "nearest",
+        "fullscreen": "Full screen",
+        "fullscreen_exit": "Exit full screen",
+        "sites_opened": "sites opened",
+        "none": "none",
+    },
+}
+TYPE_NAMES = {
+    "zh": {"institution": "养老机构", "embedded": "社区嵌入式养老机构"},
+    "en": {"institution": "care institution", "embedded": "community-embedded home"},
+}
+TIER_NAMES = {
+    "zh": {"county": "县城", "town": "中心镇", "village": "重点村"},
+    "en": {"county": "county", "town": "town", "village": "village"},
+}
+TIER_LETTERS = {
+    "zh": {"county": "县", "town": "镇", "village": "村"},
+    "en": {"county": "C", "town": "T", "village": "V"},
+}
+ACTION_NAMES = {"zh": {"new": "新建", "expand": "扩建"}, "en": {"new": "new", "expand": "expand"}}
+STATUS_NAMES = {
+    "zh": {
+        "optimal": "最优",
+        "time_limit": "达到时间上限",
+        "infeasible": "不可行",
+        "feasible": "可行",
+    },
+    "en": {"optimal": "optimal", "time_limit": "time limit reached"},
+}
+
+
+def write_map(
+    folder: str | Path,
+    *,
+    regions: gpd.GeoDataFrame | None = None,
+    lang: str = "zh",
+    offline: bool = False,
+) -> Path:
+    """Write ``folder / "map.html"`` from the run outputs already in ``folder``.
+
+    Parameters
+    ----------
+    folder
+        A finished run's output folder holding ``result.json`` and ``demand_coverage.csv``.
+    regions
+        Region polygons with a ``region`` column whose names match the demand ``region``
+        values (any CRS; drawn in EPSG:4326), or None for no choropleth.
+    lang
+        ``"zh"`` or ``"en"``: the language of labels, legend, popups and summary. Place names
+        are shown as they are in the data either way.
+    offline
+        Embed Leaflet and the plugins so the page needs no network; it then opens on the
+        "no tiles" base map.
+
+    Returns
+    -------
+    Path
+        The path of the written ``map.html``.
+
+    Raises
+    ------
+    DataError
+        An output file is missing or unreadable, or ``regions`` lacks a ``region`` column.
+    CarecheckError
+        ``offline=True`` and folium-offline holds no copy of a file folium links to (the two
+        packages' versions do not match).
+    """
+    folder = Path(folder)
+    page = html_from_outputs(folder, regions=regions, lang=lang, offline=offline)
+    path = folder / MAP_FILE
+    tmp = path.with_name(f".{MAP_FILE}.tmp")
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def html_from_outputs(
+    folder: str | Path,
+    *,
+    regions: gpd.GeoDataFrame | None = None,
+    lang: str = "zh",
+    offline: bool = False,
+) -> str:
+    """The HTML text of the map of the run outputs in ``folder`` (see :func:`write_map`)."""
+    if lang not in LANGS:
+        raise ValueError(f"lang must be one of {LANGS}, not {lang!r}")
+    folder = Path(folder)
+    document = read_result(folder)
+    demand = read_demand(folder)
+    data = map_data(document, demand, regions=regions, lang=lang)
+    return _render(data, document, lang=lang, offline=offline)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_result(folder: Path) -> dict:
+    """``result.json`` of an output folder, checked for the keys the map needs."""
+    path = folder / "result.json"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(
+            f"{path}: not found; run `carecheck run SCENARIO --out {folder}` first"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: not a readable result.json ({exc})") from None
+    if not isinstance(document, dict):
+        raise DataError(f"{path}: expected a JSON object, found {type(document).__name__}")
+    missing = [k for k in ("types", "selected", "coverage") if k not in document]
+    if missing:
+        raise DataError(f"{path}: missing key(s) {missing}; is this a carecheck output folder?")
+    return document
+
+
+def read_demand(folder: Path) -> pd.DataFrame:
+    """``demand_coverage.csv`` of an output folder, text columns kept as text."""
+    path = folder / "demand_coverage.csv"
+    try:
+        frame = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise DataError(
+            f"{path}: not found; run `carecheck run SCENARIO --out {folder}` first"
+        ) from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{path}: not a readable demand_coverage.csv ({exc})") from None
+    missing = [c for c in ("demand_id", "weight", "lon", "lat") if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}")
+    return frame
+
+
+# --------------------------------------------------------------------------- the data document
+
+
+def _e(value: Any) -> str:
+    """Data text → HTML-escaped text ('' for missing values)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return html.escape(str(value), quote=True)
+
+
+def _number(value: Any, digits: int = 0) -> str:
+    if value is None or isinstance(value, bool):
+        return "–"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    if not math.isfinite(number):
+        return "–"
+    return f"{number:,.{digits}f}"
+
+
+def _share(part: Any, total: Any) -> str:
+    try:
+        p, t = float(part), float(total)
+    except (TypeError, ValueError):
+        return "–"
+    return f"{p / t:.1%}" if t else "–"
+
+
+def _distance(metres: Any) -> str:
+    try:
+        m = float(metres)
+    except (TypeError, ValueError):
+        return "–"
+    if not math.isfinite(m):
+        return "–"
+    return f"{m / 1000:,.1f} km" if m >= 1000 else f"{m:,.0f} m"
+
+
+def _numeric(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
+
+
+def _compact(values: np.ndarray, digits: int) -> list[float | int | None]:
+    """Numbers for JSON: integers where they are whole, None for missing."""
+    rounded = np.round(values, digits)
+    out: list[float | int | None] = []
+    for v in rounded.tolist():
+        if not math.isfinite(v):
+            out.append(None)
+        elif float(v).is_integer():
+            out.append(int(v))
+        else:
+            out.append(v)
+    return out
+
+
+class _Names:
+    """Display names in one language; every name that comes from data is escaped."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        self.labels = {k: html.escape(v) for k, v in LABELS[lang].items()}
+
+    def type(self, name: object) -> str:
+        return _e(TYPE_NAMES[self.lang].get(str(name), name))
+
+    def tier(self, name: object) -> str:
+        if name is None or name == "":
+            return "–"
+        return _e(TIER_NAMES[self.lang].get(str(name), name))
+
+    def action(self, name: object) -> str:
+        if name is None or name == "":
+            return _e(ACTION_NAMES[self.lang]["new"])
+        return _e(ACTION_NAMES[self.lang].get(str(name), name))
+
+    def status(self, name: object) -> str:
+        return _e(STATUS_NAMES[self.lang].get(str(name), name))
+
+
+def map_data(
+    document: dict,
+    demand: pd.DataFrame,
+    *,
+    regions: gpd.GeoDataFrame | None = None,
+    lang: str = "zh",
+) -> dict:
+    """The JSON document the page's script draws from (all text in it already escaped)."""
+    if regions is not None:
+        regions = _regions_in_lonlat(regions)
+    names = _Names(lang)
+    types = list(document["types"])
+    type_info = [
+        {
+            "key": _e(t),
+            "label": names.type(t),
+            "colour": TYPE_COLOURS[k % len(TYPE_COLOURS)],
+            "shape": TYPE_SHAPES[k % len(TYPE_SHAPES)],
+        }
+        for k, t in enumerate(types)
+    ]
+    tiers: list[str] = []
+    for site in [*document.get("selected", []), *document.get("existing", [])]:
+        tier = site.get("tier")
+        if tier not in (None, "") and tier not in tiers:
+            tiers.append(tier)
+    tiers.sort(key=_tier_order)
+    tier_info = [
+        {
+            "label": names.tier(t),
+            "letter": _e(TIER_LETTERS[lang].get(t, str(t)[:1])),
+            "size": TIER_SIZES.get(t, DEFAULT_SITE_SIZE),
+        }
+        for t in tiers
+    ]
+    region_names = _region_names(document, demand, regions)
+    data: dict[str, Any] = {
+        "bounds": _bounds(document, demand, regions),
+        "labels": names.labels,
+        "types": type_info,
+        "tiers": tier_info,
+        "style": {
+            "breaks": list(SHARE_BREAKS),
+            "ramp": list(SHARE_COLOURS),
+            "noData": NO_DATA_COLOUR,
+            "status": list(STATUS_COLOURS),
+            "siteSize": DEFAULT_SITE_SIZE,
+        },
+        "regionNames": [_e(r) for r in region_names],
+        "demand": _demand_data(demand, types, region_names),
+        "sites": {
+            "selected": _site_data(document.get("selected", []), types, tiers, names, True),
+            "existing": _site_data(document.get("existing", []), types, tiers, names, False),
+        },
+        "regions": (None if regions is None else _region_data(regions, document, types, names)),
+        "title": _title_html(document),
+        "summary": _summary_html(document, types, names),
+        "legend": _legend_html(type_info, tier_info, names, has_regions=regions is not None),
+    }
+    return data
+
+
+def _tier_order(tier: object) -> tuple[int, str]:
+    """County, town, village first, then any other tier by name."""
+    known = list(TIER_SIZES)
+    return (known.index(tier), "") if tier in known else (len(known), str(tier))
+
+
+def _region_names(
+    document: dict, demand: pd.DataFrame, regions: gpd.GeoDataFrame | None
+) -> list[str]:
+    found: list[str] = [str(b["region"]) for b in document["coverage"].get("by_region", [])]
+    if "region" in demand.columns:
+        found += [r for r in demand["region"].unique().tolist() if r != ""]
+    if regions is not None and "region" in regions.columns:
+        found += [str(r) for r in regions["region"]]
+    return list(dict.fromkeys(found))
+
+
+def _demand_data(demand: pd.DataFrame, types: list[str], region_names: list[str]) -> dict:
+    """Demand as compact arrays, heaviest first (so small points are drawn on top)."""
+    weight = np.nan_to_num(_numeric(demand, "weight"))
+    lon, lat = _numeric(demand, "lon"), _numeric(demand, "lat")
+    keep = np.isfinite(lon) & np.isfinite(lat)
+    order = np.flatnonzero(keep)[np.argsort(-weight[keep], kind="stable")]
+    frame = demand.iloc[order]
+    weight, lon, lat = weight[order], lon[order], lat[order]
+    scale = 100_000  # 1e-5 degree ≈ 1 m
+    lon0 = float(np.floor(lon.min() * 100) / 100) if len(lon) else 0.0
+    lat0 = float(np.floor(lat.min() * 100) / 100) if len(lat) else 0.0
+    region_index = {r: k for k, r in enumerate(region_names)}
+    statuses: list[str] = []
+    nearest: list[dict | None] = []
+    for t in types:
+        before = _numeric(frame, f"covered_before_{t}") > 0
+        after = _numeric(frame, f"covered_after_{t}") > 0
+        code = np.where(before, 1, np.where(after, 2, 0)).astype(np.uint8) + ord("0")
+        statuses.append(code.tobytes().decode("ascii"))
+        id_column = f"nearest_{t}_id"
+        if id_column in frame.columns:
+            ids = frame[id_column]
+            codes, uniques = pd.factorize(ids.mask(ids == ""))
+            nearest.append(
+                {
+                    "ids": [_e(u) for u in uniques],
+                    "i": codes.tolist(),
+                    "m": _compact(_numeric(frame, f"nearest_{t}_m"), 0),
+                }
+            )
+        else:
+            nearest.append(None)
+
+    def text(column: str) -> list[str]:
+        return [_e(v) for v in frame[column]]
+
+    return {
+        "scale": scale,
+        "lon0": lon0,
+        "lat0": lat0,
+        "x": np.round((lon - lon0) * scale).astype(np.int64).tolist(),
+        "y": np.round((lat - lat0) * scale).astype(np.int64).tolist(),
+        "w": _compact(weight, 2),
+        "wref": float(np.quantile(weight, 0.99)) if len(weight) and weight.max() > 0 else 1.0,
+        "id": text("demand_id"),
+        "name": text("name") if "name" in frame.columns else None,
+        "region": (
+            [region_index.get(r, -1) for r in frame["region"]]
+            if "region" in frame.columns
+            else None
+        ),
+        "status": statuses,
+        "nearest": nearest,
+    }
+
+
+def _site_data(
+    rows: list[dict],
+    types: list[str],
+    tiers: list[str],
+    names: _Names,
+    selected: bool,
+) -> list[dict]:
+    labels = names.labels
+    out = []
+    for row in rows:
+        try:
+            lon, lat = float(row["lon"]), float(row["lat"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if not (math.isfinite(lon) and math.isfinite(lat)):
+            continue
+        type_name = row.get("type")
+        t = types.index(type_name) if type_name in types else -1
+        tier = row.get("tier")
+        cells = [
+            (labels["id"], _e(row.get("id"))),
+            (labels["type"], names.type(type_name)),
+            (labels["tier"], names.tier(tier)),
+        ]
+        if selected:
+            cells.append((labels["action"], names.action(row.get("action"))))
+        cells.append((labels["beds"], _number(row.get("beds"))))
+        if selected:
+            cells += [
+                (labels["cost"], _number(row.get("cost"), 1)),
+                (labels["new_covered"], _number(row.get("new_covered_weight"))),
+                (labels["unique_covered"], _number(row.get("unique_covered_weight"))),
+            ]
+        cells.append((labels["radius"], _distance(row.get("radius_m"))))
+        if row.get("region") not in (None, ""):
+            cells.append((labels["region"], _e(row.get("region"))))
+        kind = labels["selected"] if selected else labels["existing"]
+        name = _e(row.get("name")) or _e(row.get("id"))
+        popup = (
+            f'<div class="cc-popup cc-site-popup" data-site-id="{_e(row.get("id"))}">'
+            f'<div class="cc-popup-title">{name}</div>'
+            f'<div class="cc-muted">{kind} · {names.type(type_name)}</div><table>'
+            + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in cells)
+            + "</table></div>"
+        )
+        radius = row.get("radius_m")
+        out.append(
+            {
+                "id": str(row.get("id")),
+                "lon": round(lon, 6),
+                "lat": round(lat, 6),
+                "t": t,
+                "tier": tiers.index(tier) if tier in tiers else -1,
+                "expand": row.get("action") == "expand",
+                "r": float(radius) if isinstance(radius, int | float) else None,
+                "tip": f"{name} · {kind}",
+                "popup": popup,
+            }
+        )
+    return out
+
+
+def _regions_in_lonlat(regions: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The region layer checked and in EPSG:4326 (a layer without a CRS is taken as such)."""
+    if "region" not in regions.columns:
+        raise DataError(
+            f"regions: a `region` column is needed (columns are {list(regions.columns)}); "
+            "load them with carecheck.data.load_regions"
+        )
+    if regions.crs is not None and not regions.crs.equals("EPSG:4326"):
+        return regions.to_crs(4326)
+    return regions
+
+
+def _simplified(regions: gpd.GeoDataFrame) -> gpd.GeoSeries:
+    """Region outlines simplified to about 1/3000 of the extent, shared edges kept shared."""
+    geometry = regions.geometry
+    minx, miny, maxx, maxy = geometry.total_bounds
+    tolerance = max(maxx - minx, maxy - miny, 1e-6) / 3000
+    geoms = geometry.to_numpy()
+    try:
+        simple = shapely.coverage_simplify(geoms, tolerance)
+        if not shapely.is_valid(simple).all():
+            raise ValueError("coverage simplification gave invalid polygons")
+    except (AttributeError, ValueError, shapely.errors.GEOSException):
+        # not a clean coverage (or an old GEOS): simplify each polygon on its own
+        simple = shapely.simplify(geoms, tolerance, preserve_topology=True)
+    simple = shapely.transform(simple, lambda xy: np.round(xy, 5))
+    return gpd.GeoSeries(simple, index=regions.index, crs=4326)
+
+
+def _region_data(
+    regions: gpd.GeoDataFrame, document: dict, types: list[str], names: _Names
+) -> dict:
+    labels = names.labels
+    geometry = _simplified(regions)
+    blocks = {str(b["region"]): b for b in document["coverage"].get("by_region", [])}
+    opened = _sites_by_region(document.get("selected", []), regions, geometry)
+    features: list[dict] = []
+    info: list[dict] = []
+    for region, geom in zip(regions["region"], geometry, strict=True):
+        if geom is None or geom.is_empty:
+            continue
+        region = str(region)
+        block = blocks.get(region)
+        total = block["demand_total"] if block else None
+        shares: list[float | None] = []
+        lines = []
+        for t in types:
+            c = (block or {}).get("types", {}).get(t)
+            if c is None or not total:
+                shares.append(None)
+                continue
+            shares.append(round(c["covered_after"] / total, 4))
+            lines.append(
+                f"<tr><th>{names.type(t)}</th><td>{_share(c['covered_before'], total)} → "
+                f'<b>{_share(c["covered_after"], total)}</b></td><td class="cc-muted">'
+                f"{_number(c['covered_before'])} → {_number(c['covered_after'])}</td></tr>"
+            )
+        counts = opened.get(region, Counter())
+        sites = ", ".join(f"{names.type(t)} {counts[t]}" for t in types if counts[t])
+        popup = (
+            f'<div class="cc-popup cc-region-popup"><div class="cc-popup-title">{_e(region)}</div>'
+            f"<div>{labels['elderly_total']}: <b>{_number(total)}</b></div>"
+            + (
+                f'<table><tr><th></th><td colspan="2">{labels["coverage"]}</td></tr>'
+                + "".join(lines)
+                + "</table>"
+                if lines
+                else f'<div class="cc-muted">{labels["no_data"]}</div>'
+            )
+            + f"<div>{labels['sites_opened']}: {sites or labels['none']}</div></div>"
+        )
+        tips = [
+            f"{_e(region)} · {names.type(t)} {'–' if s is None else f'{s:.1%}'}"
+            for t, s in zip(types, shares, strict=True)
+        ]
+        point = geom.representative_point()
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": shapely.geometry.mapping(geom),
+                "properties": {"i": len(info)},
+            }
+        )
+        info.append(
+            {
+                "name": _e(region),
+                "share": shares,
+                "popup": popup,
+                "tips": tips,
+                "lon": round(point.x, 5),
+                "lat": round(point.y, 5),
+            }
+        )
+    return {"geojson": {"type": "FeatureCollection", "features": features}, "info": info}
+
+
+def _sites_by_region(
+    rows: list[dict], regions: gpd.GeoDataFrame, geometry: gpd.GeoSeries
+) -> dict[str, Counter]:
+    """Selected sites per region and type: the site's own region, else the polygon it is in."""
+    known = {str(r) for r in regions["region"]}
+    out: dict[str, Counter] = {}
+    for row in rows:
+        region = row.get("region")
+        if region not in known:
+            region = None
+            try:
+                point = shapely.Point(float(row["lon"]), float(row["lat"]))
+            except (KeyError, TypeError, ValueError):
+                continue
+            for name, geom in zip(regions["region"], geometry, strict=True):
+                if geom is not None and geom.covers(point):
+                    region = str(name)
+                    break
+        if region is not None:
+            out.setdefault(str(region), Counter())[row.get("type")] += 1
+    return out
+
+
+def _title_html(document: dict) -> str:
+    title = document.get("title") or document.get("scenario") or "carecheck"
+    scenario = document.get("scenario")
+    sub = f'<div class="cc-muted">{_e(scenario)}</div>' if scenario and scenario != title else ""
+    return f'<div class="cc-title-text">{_e(title)}</div>{sub}'
+
+
+def _summary_html(document: dict, types: list[str], names: _Names) -> str:
+    labels = names.labels
+    coverage = document["coverage"]
+    total = coverage.get("demand_total")
+    rows = []
+    for t in types:
+        c = coverage.get("types", {}).get(t, {})
+        before, after = c.get("covered_before"), c.get("covered_after")
+        rows.append(
+            f'<tr data-type="{_e(t)}"><th>{names.type(t)}</th>'
+            f'<td class="cc-before" data-value="{_e(before)}">{_number(before)}'
+            f' <span class="cc-muted">({_share(before, total)})</span></td><td>→</td>'
+            f'<td class="cc-after" data-value="{_e(after)}"><b>{_number(after)}</b>'
+            f' <span class="cc-muted">({_share(after, total)})</span></td></tr>'
+        )
+    selected = document.get("selected", [])
+    by_type = Counter(s.get("type") for s in selected)
+    site_rows = []
+    for t in types:
+        tiers = Counter(s.get("tier") for s in selected if s.get("type") == t)
+        detail = ", ".join(
+            f"{names.tier(tier)} {tiers[tier]}"
+            for tier in sorted(tiers, key=_tier_order)
+            if tier not in (None, "")
+        )
+        site_rows.append(
+            f'<tr data-type="{_e(t)}"><th>{names.type(t)}</th>'
+            f'<td class="cc-sites" data-value="{by_type[t]}"><b>{by_type[t]}</b>'
+            + (f' <span class="cc-muted">({detail})</span>' if detail else "")
+            + "</td></tr>"
+        )
+    gap = document.get("gap")
+    status = names.status(document.get("status"))
+    solver = _e(document.get("solver") or "")
+    gap_text = (
+        f', {labels["gap"]} <span class="cc-gap" data-value="{_e(gap)}">{float(gap):.2%}</span>'
+        if isinstance(gap, int | float)
+        else ""
+    )
+    cost = document.get("total_cost")
+    cost_line = (
+        f'<div>{labels["total_cost"]}: <span class="cc-cost" data-value="{_e(cost)}">'
+        f"{_number(cost, 1)}</span></div>"
+        if isinstance(cost, int | float) and cost
+        else ""
+    )
+    return (
+        f'<div class="cc-box-title">{labels["summary"]}</div>'
+        f'<div>{labels["elderly_total"]}: <b class="cc-total" data-value="{_e(total)}">'
+        f"{_number(total)}</b></div>"
+        f'<div class="cc-sub">{labels["coverage"]}</div><table class="cc-coverage">'
+        + "".join(rows)
+        + f'</table><div class="cc-sub">{labels["sites"]}</div><table class="cc-site-counts">'
+        + "".join(site_rows)
+        + "</table>"
+        + cost_line
+        + f'<div class="cc-solver">{labels["solver"]}: {solver.upper()} · '
+        f'<span class="cc-status" data-value="{_e(document.get("status"))}">{status}</span>'
+        f"{gap_text}</div>"
+    )
+
+
+def _legend_html(
+    type_info: list[dict], tier_info: list[dict], names: _Names, *, has_regions: bool
+) -> str:
+    labels = names.labels
+    parts = [f'<div class="cc-box-title">{labels["legend"]}</div>']
+    if has_regions:
+        bounds = [0.0, *SHARE_BREAKS, 1.0]
+        swatches = "".join(
+            f'<span class="cc-swatch" style="background:{colour}"></span>'
+            f"{bounds[k]:.0%}–{bounds[k + 1]:.0%}<br>"
+            for k, colour in enumerate(SHARE_COLOURS)
+        )
+        parts.append(
+            f'<div class="cc-sub">{labels["choropleth"]}</div>{swatches}'
+            f'<span class="cc-swatch" style="background:{NO_DATA_COLOUR}"></span>'
+            f"{labels['no_data']}"
+        )
+    dots = "".join(
+        f'<span class="cc-dot" style="background:{colour}"></span>{labels[f"status_{k}"]} '
+        for k, colour in ((0, STATUS_COLOURS[0]), (1, STATUS_COLOURS[1]), (2, STATUS_COLOURS[2]))
+    )
+    parts.append(f'<div class="cc-sub">{labels["demand"]}</div><div>{dots}</div>')
+    # site symbols are drawn by the page script into these placeholders
+    symbols = "".join(
+        f'<div class="cc-legend-type"><span class="cc-legend-symbol" data-t="{k}" data-sel="1">'
+        f'</span><span class="cc-legend-symbol" data-t="{k}" data-sel="0"></span> {t["label"]}'
+        "</div>"
+        for k, t in enumerate(type_info)
+    )
+    tiers = " ".join(f"<b>{t['letter']}</b> {t['label']}" for t in tier_info)
+    parts.append(
+        f'<div class="cc-sub">{labels["selected"]} / {labels["existing"]}</div>{symbols}'
+        + (f'<div class="cc-muted">{tiers}</div>' if tiers else "")
+        + f'<div class="cc-muted"><b>+</b> {labels["expand"]}</div>'
+    )
+    parts.append(
+        f'<div class="cc-sub">{labels["reach"]}</div>'
+        f'<span class="cc-line"></span>{labels["reach_selected"]} '
+        f'<span class="cc-line cc-dashed"></span>{labels["reach_existing"]}'
+    )
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def safe_json(value: object) -> str:
+    """JSON that is safe inside an HTML ``<script>`` element (no ``<``, ``>`` or U+2028/9)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+class _Raw(Element):
+    """Text put into the page as it is (no template expansion)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def render(self, **kwargs: object) -> str:
+        return self.text
+
+
+class _Data(MacroElement):
+    """Declares the data document and creates the panes, title, summary and legend."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = {{ this.json }};
+            carecheck.init({{ this._parent.get_name() }}, {{ this.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, data: dict) -> None:
+        super().__init__()
+        self._name = "CarecheckData"
+        self.json = safe_json(data)
+
+
+class _ScriptLayer(Layer):
+    """A Leaflet layer made by the page script; listed in the layer control like any other."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = {{ this.factory }};
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, factory: str, name: str, *, show: bool, overlay: bool = True) -> None:
+        super().__init__(name=name, overlay=overlay, control=True, show=show)
+        self._name = "CarecheckLayer"
+        self.factory = factory
+
+
+def _asset_urls() -> list[tuple[str, str]]:
+    """(kind, url) of the files the page loads, in load order, as folium names them."""
+    map_js = dict(folium.Map.default_js)
+    map_css = dict(folium.Map.default_css)
+    urls = [("css", map_css["leaflet_css"]), ("js", map_js["leaflet"])]
+    for plugin in (folium.plugins.Fullscreen, folium.plugins.MeasureControl):
+        urls += [("css", url) for _, url in plugin.default_css]
+        urls += [("js", url) for _, url in plugin.default_js]
+    return urls
+
+
+def _offline_copy(url: str) -> str:
+    """The text of a file folium links to, from folium-offline's verbatim copies."""
+    try:
+        from offlinefolium.elements import _res as copies  # a URL → file text table
+    except ImportError:
+        raise CarecheckError(
+            "an offline map needs the folium-offline package: pip install folium-offline"
+        ) from None
+    text = copies.get(url)
+    if text is None:
+        raise CarecheckError(
+            f"offline map: folium-offline {_version('folium-offline')} has no copy of {url}, "
+            f"which folium {folium.__version__} uses; install matching versions "
+            "(folium-offline 0.20.0.x for folium 0.20)"
+        )
+    return str(text)
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def _asset_elements(*, offline: bool) -> list[Element]:
+    elements: list[Element] = []
+    for kind, url in _asset_urls():
+        if not offline:
+            tag = (
+                f'<link rel="stylesheet" href="{html.escape(url)}"/>'
+                if kind == "css"
+                else f'<script src="{html.escape(url)}"></script>'
+            )
+        elif kind == "css":
+            tag = "<style>" + re.sub("</style", "<\\/style", _offline_copy(url), flags=re.I)
+            tag += "</style>"
+        else:
+            tag = "<script>" + re.sub("</script", "<\\/script", _offline_copy(url), flags=re.I)
+            tag += "</script>"
+        elements.append(_Raw(tag))
+    return elements
+
+
+def _render(data: dict, document: dict, *, lang: str, offline: bool) -> str:
+    labels = LABELS[lang]
+    figure = folium.Figure(title=_e(document.get("title") or document.get("scenario") or "map"))
+    fmap = folium.Map(
+        location=[0, 0],
+        tiles=None,
+        zoom_snap=0.25,
+        zoom_delta=0.5,
+        font_size="13px",
+    )
+    figure.add_child(fmap)
+    # the page loads exactly the files listed in _asset_urls, linked or inlined, in order
+    fmap.default_js = []
+    fmap.default_css = []
+    for element in _asset_elements(offline=offline):
+        figure.header.add_child(element)
+    figure.header.add_child(_Raw(f"<style>{_STYLE}</style>"))
+    figure.header.add_child(_Raw(f"<script>{_SCRIPT}</script>"))
+
+    data_element = _Data(data)
+    fmap.add_child(data_element)
+    d = data_element.get_name()
+
+    # tile layers are offered offline too, but the map opens on "no tiles" there
+    for tiles, label, show in (
+        ("OpenStreetMap", "tiles_osm", False),
+        ("Esri.WorldGrayCanvas", "tiles_light", not offline),
+    ):
+        fmap.add_child(
+            folium.TileLayer(tiles, name=html.escape(labels[label]), overlay=False, show=show)
+        )
+    fmap.add_child(
+        _ScriptLayer(
+            "L.layerGroup()", html.escape(labels["tiles_none"]), show=offline, overlay=False
+        )
+    )
+
+    types = data["types"]
+
+    def layer(factory: str, name: str, *, show: bool) -> None:
+        fmap.add_child(_ScriptLayer(factory, name, show=show))
+
+    def per_type(label: str, k: int) -> str:
+        return html.escape(labels[label]).replace("{type}", types[k]["label"])
+
+    if data["regions"] is not None:
+        for k in range(len(types)):
+            layer(f"carecheck.choropleth({d}, {k})", per_type("layer_choropleth", k), show=k == 0)
+        layer(f"carecheck.regionLabels({d})", html.escape(labels["layer_labels"]), show=True)
+    for k in range(len(types)):
+        layer(f"carecheck.demand({d}, {k})", per_type("layer_demand", k), show=k == 0)
+    for k in range(len(types)):
+        layer(f"carecheck.reach({d}, {k})", per_type("layer_reach", k), show=False)
+    n_existing = len(data["sites"]["existing"])
+    n_selected = len(data["sites"]["selected"])
+    layer(
+        f'carecheck.sites({d}, "existing")',
+        f"{html.escape(labels['layer_existing'])} ({n_existing})",
+        show=True,
+    )
+    layer(
+        f'carecheck.sites({d}, "selected")',
+        f"{html.escape(labels['layer_selected'])} ({n_selected})",
+        show=True,
+    )
+
+    plugins = [
+        folium.plugins.Fullscreen(
+            position="topleft", title=labels["fullscreen"], title_cancel=labels["fullscreen_exit"]
+        ),
+        folium.plugins.MeasureControl(
+            position="topleft",
+            primary_length_unit="kilometers",
+            secondary_length_unit="meters",
+            primary_area_unit="hectares",
+            secondary_area_unit="sqmeters",
+        ),
+    ]
+    for plugin in plugins:
+        plugin.default_js = []  # loaded above with the other assets
+        plugin.default_css = []
+        fmap.add_child(plugin)
+    folium.LayerControl(position="topright", collapsed=False).add_to(fmap)
+    if data["bounds"] is not None:
+        fmap.fit_bounds(data["bounds"], padding_top_left=(10, 70), padding_bottom_right=(10, 10))
+    page = figure.render()
+    return str(page)
+
+
+def _bounds(
+    document: dict, demand: pd.DataFrame, regions: gpd.GeoDataFrame | None
+) -> list[list[float]] | None:
+    """[[south, west], [north, east]] of the regions, else of the demand and the sites."""
+    if regions is not None and len(regions):
+        west, south, east, north = regions.total_bounds
+        return [[float(south), float(west)], [float(north), float(east)]]
+    lons = [*_numeric(demand, "lon")]
+    lats = [*_numeric(demand, "lat")]
+    for site in [*document.get("selected", []), *document.get("existing", [])]:
+        lons.append(_float(site.get("lon")))
+        lats.append(_float(site.get("lat")))
+    lon, lat = np.asarray(lons, float), np.asarray(lats, float)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    if not ok.any():
+        return None
+    return [
+        [float(lat[ok].min()), float(lon[ok].min())],
+        [float(lat[ok].max()), float(lon[ok].max())],
+    ]
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+_STYLE = """
+.leaflet-container.folium-map{background:#f3f3ef;font-family:"Microsoft YaHei","PingFang SC",
+"Noto Sans CJK SC","Source Han Sans SC","WenQuanYi Micro Hei","Helvetica Neue",Arial,sans-serif}
+.cc-title{position:absolute;top:10px;left:50%;transform:translateX(-50%);z-index:1000;
+background:rgba(255,255,255,.92);padding:6px 16px;border-radius:6px;text-align:center;
+box-shadow:0 1px 5px rgba(0,0,0,.3);max-width:55%;pointer-events:auto}
+.cc-title-text{font-size:18px;font-weight:600;color:#222}
+.cc-box{background:rgba(255,255,255,.94);padding:8px 10px;border-radius:6px;
+box-shadow:0 1px 5px rgba(0,0,0,.3);font-size:12px;line-height:1.45;max-width:360px;color:#222}
+.cc-box table{border-collapse:collapse}
+.cc-box th{text-align:left;font-weight:normal;padding:1px 8px 1px 0;color:#444}
+.cc-box td{padding:1px 4px;white-space:nowrap}
+.cc-box-title{font-weight:600;font-size:13px;margin-bottom:2px;cursor:pointer}
+.cc-box-title:after{content:" ▾";color:#888}
+.cc-box.cc-collapsed .cc-box-title:after{content:" ▸"}
+.cc-box.cc-collapsed>:not(.cc-box-title){display:none}
+.cc-sub{font-weight:600;margin-top:6px;color:#333}
+.cc-muted{color:#777}
+.cc-swatch{display:inline-block;width:18px;height:11px;margin-right:5px;vertical-align:-1px;
+border:1px solid #999}
+.cc-dot{display:inline-block;width:10px;height:10px;border-radius:50%;margin:0 4px 0 2px;
+vertical-align:-1px;border:1px solid #fff;box-shadow:0 0 0 1px #999}
+.cc-line{display:inline-block;width:22px;border-top:2px solid #555;margin:0 4px 3px 2px}
+.cc-line.cc-dashed{border-top:2px dashed #555}
+.cc-legend-symbol{display:inline-block;vertical-align:middle;margin-right:2px}
+.cc-legend-type{white-space:nowrap}
+.cc-region-label span{display:inline-block;transform:translate(-50%,-50%);white-space:nowrap;
+font-size:12px;font-weight:600;color:#333;text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 2px #fff}
+.cc-site{background:none;border:none}
+.cc-site svg{display:block;overflow:visible;filter:drop-shadow(0 1px 1px rgba(0,0,0,.45))}
+.cc-popup{font-size:12px;min-width:180px}
+.cc-popup-title{font-weight:600;font-size:14px;margin-bottom:2px}
+.cc-popup table{border-collapse:collapse;margin-top:3px}
+.cc-popup th{text-align:left;font-weight:normal;color:#555;padding:1px 10px 1px 0}
+.cc-popup td{padding:1px 4px}
+.leaflet-control-layers-list{font-size:12px}
+.leaflet-control-layers-expanded{max-height:60vh;overflow-y:auto}
+"""
+
+# The page script: builds the layers from the data document. It never receives raw data
+# text: every string in the document is escaped HTML made in Python.
+_SCRIPT = r"""
+(function () {
+  'use strict';
+  var cc = window.carecheck = {};
+  var DRAW_ORDER = [1, 0, 2];
+  var SHAPES = {
+    square: function (s) { return '<rect x="2" y="2" width="' + (s - 4) + '" height="' + (s - 4)
+      + '" rx="3"'; },
+    circle: function (s) { return '<circle cx="' + s / 2 + '" cy="' + s / 2 + '" r="'
+      + (s / 2 - 2) + '"'; },
+    diamond: function (s) { var h = s / 2; return '<polygon points="' + h + ',1 ' + (s - 1)
+      + ',' + h + ' ' + h + ',' + (s - 1) + ' 1,' + h + '"'; },
+    triangle: function (s) { return '<polygon points="' + s / 2 + ',1 ' + (s - 1) + ','
+      + (s - 2) + ' 1,' + (s - 2) + '"'; },
+    hexagon: function (s) { var p = [], h = s / 2, r = h - 1.5;
+      for (var k = 0; k < 6; k++) { var a = Math.PI / 3 * k;
+        p.push((h + r * Math.cos(a)).toFixed(1) + ',' + (h + r * Math.sin(a)).toFixed(1)); }
+      return '<polygon points="' + p.join(' ') + '"'; },
+    star: function (s) { var p = [], h = s / 2;
+      for (var k = 0; k < 10; k++) { var a = Math.PI / 5 * k - Math.PI / 2,
+        r = k % 2 ? h * 0.45 : h - 1;
+        p.push((h + r * Math.cos(a)).toFixed(1) + ',' + (h + r * Math.sin(a)).toFixed(1)); }
+      return '<polygon points="' + p.join(' ') + '"'; }
+  };
+
+  function fmt(v, digits) {
+    if (v === null || v === undefined || !isFinite(v)) { return '–'; }
+    return Number(v).toLocaleString('en-US', {maximumFractionDigits: digits || 0,
+      minimumFractionDigits: digits || 0});
+  }
+  function distance(m) {
+    if (m === null || m === undefined || m < 0) { return '–'; }
+    return m >= 1000 ? fmt(m / 1000, 1) + ' km' : fmt(m) + ' m';
+  }
+
+  cc.init = function (map, D) {
+    [['ccReach', 410], ['ccDemand', 450], ['ccLabels', 640]].forEach(function (p) {
+      if (!map.getPane(p[0])) {
+        var pane = map.createPane(p[0]);
+        pane.style.zIndex = p[1];
+        pane.style.pointerEvents = 'none';
+      }
+    });
+    L.control.scale({imperial: false, maxWidth: 150}).addTo(map);
+    var title = L.DomUtil.create('div', 'cc-title', map.getContainer());
+    title.innerHTML = D.title;
+    L.DomEvent.disableClickPropagation(title);
+    L.DomEvent.disableScrollPropagation(title);
+    cc.panel(map, 'bottomleft', 'cc-summary', D.summary);
+    var legend = cc.panel(map, 'bottomright', 'cc-legend', D.legend);
+    var slots = legend.getContainer().querySelectorAll('.cc-legend-symbol');
+    for (var k = 0; k < slots.length; k++) {
+      var t = +slots[k].getAttribute('data-t'), sel = slots[k].getAttribute('data-sel') === '1';
+      slots[k].innerHTML = cc.symbol(D, {t: t, tier: -1, expand: false}, sel, 16);
+    }
+  };
+
+  cc.panel = function (map, position, className, html) {
+    var Panel = L.Control.extend({
+      options: {position: position},
+      onAdd: function () {
+        var div = L.DomUtil.create('div', 'cc-box ' + className);
+        div.innerHTML = html;
+        var head = div.querySelector('.cc-box-title');
+        if (head) {
+          L.DomEvent.on(head, 'click', function () {
+            L.DomUtil.hasClass(div, 'cc-collapsed') ? L.DomUtil.removeClass(div, 'cc-collapsed')
+              : L.DomUtil.addClass(div, 'cc-collapsed');
+          });
+        }
+        L.DomEvent.disableClickPropagation(div);
+        L.DomEvent.disableScrollPropagation(div);
+        return div;
+      }
+    });
+    return new Panel().addTo(map);
+  };
+
+  function shareColour(D, share) {
+    var s = D.style;
+    if (share === null || share === undefined) { return s.noData; }
+    for (var k = 0; k < s.breaks.length; k++) { if (share < s.breaks[k]) { return s.ramp[k]; } }
+    return s.ramp[s.ramp.length - 1];
+  }
+
+  cc.choropleth = function (D, t) {
+    return L.geoJSON(D.regions.geojson, {
+      style: function (f) {
+        return {color: '#4d4d4d', weight: 1.2, opacity: 0.9, fillOpacity: 0.55,
+          fillColor: shareColour(D, D.regions.info[f.properties.i].share[t])};
+      },
+      onEachFeature: function (f, layer) {
+        var info = D.regions.info[f.properties.i];
+        layer.bindPopup(info.popup, {maxWidth: 420});
+        layer.bindTooltip(info.tips[t], {sticky: true, direction: 'top', opacity: 0.9});
+        layer.on('mouseover', function () { layer.setStyle({weight: 3}); });
+        layer.on('mouseout', function () { layer.setStyle({weight: 1.2}); });
+      }
+    });
+  };
+
+  cc.regionLabels = function (D) {
+    var group = L.layerGroup();
+    D.regions.info.forEach(function (info) {
+      L.marker([info.lat, info.lon], {pane: 'ccLabels', interactive: false, keyboard: false,
+        icon: L.divIcon({className: 'cc-region-label', html: '<span>' + info.name + '</span>',
+          iconSize: null})}).addTo(group);
+    });
+    return group;
+  };
+
+  // Sites the plan opens are large and carry their tier's letter; existing ones stay small and
+  // hollow so that 300 of them do not hide the plan.
+  function siteSize(D, s, selected) {
+    var tier = D.tiers[s.tier], size = tier ? tier.size : D.style.siteSize;
+    return selected ? size : Math.round(6 + size * 0.2);
+  }
+
+  cc.symbol = function (D, s, selected, size) {
+    var type = D.types[s.t] || {colour: '#555', shape: 'circle'};
+    var tier = D.tiers[s.tier];
+    if (!size) { size = siteSize(D, s, selected); }
+    var fill = selected ? type.colour : '#ffffff', line = selected ? '#ffffff' : type.colour;
+    var shape = (SHAPES[type.shape] || SHAPES.circle)(size);
+    var svg = '<svg width="' + size + '" height="' + size + '" viewBox="0 0 ' + size + ' '
+      + size + '">' + shape + ' fill="' + fill + '" stroke="' + line + '" stroke-width="'
+      + (selected ? 2 : 1.8) + '"' + (selected ? '' : ' fill-opacity="0.85"') + '/>';
+    if (tier && selected && size >= 14) {
+      svg += '<text x="' + size / 2 + '" y="' + (size / 2 + size * 0.17) + '" text-anchor="middle"'
+        + ' font-size="' + Math.round(size * 0.48) + '" font-weight="700" fill="'
+        + (selected ? '#ffffff' : type.colour) + '">' + tier.letter + '</text>';
+    }
+    if (s.expand) {
+      svg += '<circle cx="' + (size - 1) + '" cy="1" r="5" fill="#ffd54f" stroke="#333"'
+        + ' stroke-width="0.8"/><text x="' + (size - 1) + '" y="4" text-anchor="middle"'
+        + ' font-size="9" font-weight="700" fill="#333">+</text>';
+    }
+    return svg + '</svg>';
+  };
+
+  cc.sites = function (D, group) {
+    var layer = L.featureGroup(), selected = group === 'selected';
+    D.sites[group].forEach(function (s) {
+      var size = siteSize(D, s, selected);
+      var marker = L.marker([s.lat, s.lon], {
+        icon: L.divIcon({className: 'cc-site ' + (selected ? 'cc-selected-site'
+          : 'cc-existing-site') + ' cc-type-' + s.t, html: cc.symbol(D, s, selected, size),
+          iconSize: [size, size]}),
+        riseOnHover: true, zIndexOffset: selected ? 1000 : 0
+      });
+      marker.bindPopup(s.popup, {maxWidth: 360});
+      marker.bindTooltip(s.tip, {direction: 'top', offset: [0, -size / 2]});
+      marker.on('add', function () { marker.getElement().setAttribute('data-site-id', s.id); });
+      marker.addTo(layer);
+    });
+    return layer;
+  };
+
+  cc.reach = function (D, t) {
+    var layer = L.featureGroup(), colour = D.types[t].colour;
+    ['existing', 'selected'].forEach(function (group) {
+      var selected = group === 'selected';
+      D.sites[group].forEach(function (s) {
+        if (s.t !== t || !(s.r > 0)) { return; }
+        L.circle([s.lat, s.lon], {radius: s.r, pane: 'ccReach', interactive: false,
+          color: colour, weight: selected ? 2 : 1, opacity: selected ? 0.9 : 0.6,
+          dashArray: selected ? null : '4 4', fillColor: colour,
+          fillOpacity: selected ? 0.08 : 0}).addTo(layer);
+      });
+    });
+    return layer;
+  };
+
+  function prepare(D) {
+    var d = D.demand;
+    if (d._px) { return d; }
+    var n = d.x.length, crs = L.CRS.EPSG3857;
+    d._px = new Float64Array(n); d._py = new Float64Array(n); d._r = new Float32Array(n);
+    for (var i = 0; i < n; i++) {
+      var p = crs.latLngToPoint(L.latLng(d.lat0 + d.y[i] / d.scale, d.lon0 + d.x[i] / d.scale), 0);
+      d._px[i] = p.x; d._py[i] = p.y;
+      d._r[i] = 1.6 + 5.4 * Math.sqrt(Math.min(Math.max(d.w[i] || 0, 0) / d.wref, 1.5));
+    }
+    return d;
+  }
+
+  // All demand points of one type on one canvas, redrawn after each move: 100,000 points
+  // are a few array passes instead of 100,000 DOM or Leaflet objects.
+  var DemandLayer = L.Layer.extend({
+    initialize: function (D, t) { this._D = D; this._t = t; },
+    onAdd: function (map) {
+      prepare(this._D);
+      this._canvas = L.DomUtil.create('canvas', 'cc-demand leaflet-zoom-hide');
+      this._canvas.setAttribute('data-type', this._D.types[this._t].key);
+      map.getPane('ccDemand').appendChild(this._canvas);
+      map.on('moveend resize', this._draw, this);
+      // Capture the click before Leaflet hands it to the region polygon underneath (whose
+      // popup would stop it from reaching the map); markers and controls keep their clicks.
+      this._onClick = L.Util.bind(this._click, this);
+      map.getContainer().addEventListener('click', this._onClick, true);
+      this._draw();
+    },
+    onRemove: function (map) {
+      map.off('moveend resize', this._draw, this);
+      map.getContainer().removeEventListener('click', this._onClick, true);
+      L.DomUtil.remove(this._canvas);
+      this._canvas = null;
+    },
+    _draw: function () {
+      var started = performance.now();
+      var map = this._map, size = map.getSize(), ratio = window.devicePixelRatio || 1;
+      var canvas = this._canvas, topLeft = map.containerPointToLayerPoint([0, 0]);
+      L.DomUtil.setPosition(canvas, topLeft);
+      canvas.width = Math.round(size.x * ratio); canvas.height = Math.round(size.y * ratio);
+      canvas.style.width = size.x + 'px'; canvas.style.height = size.y + 'px';
+      var ctx = canvas.getContext('2d');
+      ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+      var zoom = map.getZoom(), scale = map.options.crs.scale(zoom) / map.options.crs.scale(0);
+      var origin = map.getPixelOrigin(), ox = origin.x + topLeft.x, oy = origin.y + topLeft.y;
+      var grow = Math.min(3, Math.max(0.55, Math.pow(2, (zoom - 11) / 2)));
+      var d = this._D.demand, status = d.status[this._t], n = d._px.length;
+      if (!this._hx || this._hx.length !== n) {
+        this._hx = new Float32Array(n); this._hy = new Float32Array(n);
+        this._hr = new Float32Array(n); this._hi = new Int32Array(n);
+      }
+      var m = 0, colours = this._D.style.status;
+      // outline first, then fill: only the outer edge of each group of points stays white
+      ctx.lineWidth = 1.4; ctx.strokeStyle = 'rgba(255,255,255,0.9)';
+      for (var o = 0; o < DRAW_ORDER.length; o++) {
+        var code = 48 + DRAW_ORDER[o];
+        ctx.beginPath();
+        for (var i = 0; i < n; i++) {
+          if (status.charCodeAt(i) !== code) { continue; }
+          var x = d._px[i] * scale - ox, y = d._py[i] * scale - oy, r = d._r[i] * grow;
+          if (x < -r || y < -r || x > size.x + r || y > size.y + r) { continue; }
+          ctx.moveTo(x + r, y);
+          ctx.arc(x, y, r, 0, 6.283185307179586);
+          this._hx[m] = x; this._hy[m] = y; this._hr[m] = r; this._hi[m] = i; m++;
+        }
+        if (grow > 0.7) { ctx.stroke(); }
+        ctx.fillStyle = colours[DRAW_ORDER[o]];
+        ctx.fill();
+      }
+      this._drawn = m;
+      this.lastDrawMs = performance.now() - started;
+    },
+    _click: function (e) {
+      if (e.target.closest && e.target.closest('.leaflet-marker-icon, .leaflet-control, '
+        + '.leaflet-popup, .cc-title')) { return; }
+      var map = this._map, p = map.mouseEventToContainerPoint(e), best = -1;
+      for (var k = this._drawn - 1; k >= 0; k--) {
+        var dx = this._hx[k] - p.x, dy = this._hy[k] - p.y, r = this._hr[k] + 2;
+        if (dx * dx + dy * dy <= r * r) { best = this._hi[k]; break; }
+      }
+      if (best < 0) { return; }
+      e.stopPropagation();
+      L.popup({maxWidth: 360}).setLatLng(map.containerPointToLatLng(p))
+        .setContent(this._popup(best)).openOn(map);
+    },
+    _popup: function (i) {
+      var D = this._D, d = D.demand, T = D.labels;
+      var rows = '';
+      if (d.region && d.region[i] >= 0) {
+        rows += '<tr><th>' + T.region + '</th><td>' + D.regionNames[d.region[i]] + '</td></tr>';
+      }
+      rows += '<tr><th>' + T.weight + '</th><td>' + fmt(d.w[i], 1).replace(/\.0$/, '')
+        + '</td></tr>';
+      D.types.forEach(function (type, t) {
+        var code = d.status[t].charCodeAt(i) - 48, near = d.nearest[t], extra = '';
+        if (near && near.i[i] >= 0) {
+          extra = ' <span class="cc-muted">' + T.nearest + ' ' + near.ids[near.i[i]] + ', '
+            + distance(near.m[i]) + '</span>';
+        }
+        rows += '<tr><th>' + type.label + '</th><td><span class="cc-dot" style="background:'
+          + D.style.status[code] + '"></span>' + T['status_' + code] + extra + '</td></tr>';
+      });
+      var name = d.name ? d.name[i] : '';
+      return '<div class="cc-popup cc-demand-popup"><div class="cc-popup-title">'
+        + (name || d.id[i]) + '</div><div class="cc-muted">' + d.id[i] + '</div><table>'
+        + rows + '</table></div>';
+    }
+  });
+  cc.demand = function (D, t) { return new DemandLayer(D, t); };
+})();
+"""

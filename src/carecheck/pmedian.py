@@ -1,0 +1,971 @@
+r"""The p-median objective ("min_distance"): open p sites so the weighted distance is least.
+
+Problem
+-------
+Demand units :math:`i` with weight :math:`w_i \ge 0`, candidate sites :math:`j` and distances
+:math:`d_{ij} \ge 0` (``inf``, or an entry absent from a sparse matrix, means "out of reach").
+Open exactly :math:`p` sites and send every demand to its nearest open site:
+
+.. math::
+
+    \min_{S,\ |S| = p}\ \sum_i w_i \min_{j \in S} d_{ij}
+    \qquad \text{optionally s.t. } \min_{j \in S} d_{ij} \le d_{\max}\ \ \forall i.
+
+Every demand, whatever its weight, must have an open site in reach (and within
+:math:`d_{\max}`); otherwise the problem is infeasible.
+
+Formulation (the radius formulation)
+------------------------------------
+This is the formulation of García, Labbé and Marín (2011, *INFORMS J. Computing* 23(4)) and
+Elloumi (2010, *Discrete Applied Mathematics* 158), not the classic :math:`n^2` assignment
+model. For demand :math:`i` let :math:`D_{i1} < D_{i2} < \dots < D_{iK_i}` be its sorted
+distinct distances to the candidates in reach and :math:`S_{ik} = \{ j : d_{ij} < D_{ik} \}`.
+
+Variables: :math:`x_j \in \{0, 1\}` opens site :math:`j`; :math:`z_{ik} \in [0, 1]`
+(:math:`k \ge 2`) means "the distance of :math:`i` is at least :math:`D_{ik}`", i.e. no site
+of :math:`S_{ik}` is open.
+
+.. math::
+
+    \min\ & \sum_i w_i \Big( D_{i1} + \sum_{k \ge 2} (D_{ik} - D_{i,k-1})\, z_{ik} \Big) \\
+    \text{s.t. } & z_{ik} + \sum_{j \in S_{ik}} x_j \ge 1 && \forall i,\ k \ge 2
+        \quad \text{(radius)} \\
+    & \sum_j x_j = p && \text{(count)}
+
+The radius rows are written in their sparse chained form (Elloumi): with
+:math:`z_{i1} \equiv 1`,
+
+.. math::
+
+    z_{ik} + \sum_{j \in S_{ik} \setminus S_{i,k-1}} x_j \ge z_{i,k-1}
+    \qquad \forall i,\ k \ge 2,
+
+so each :math:`x_j` appears once per demand instead of once per level. The two forms have the
+same LP relaxation: summing the chain gives the covering row, and conversely the least
+:math:`z_{ik} = \max(0, 1 - x(S_{ik}))` satisfies every chained row (if
+:math:`1 - x(S_{i,k-1}) \ge 0` the row holds with equality; otherwise its right side is 0).
+With non-negative objective coefficients an optimal :math:`z` is that least one, so the model's
+value is the p-median cost of :math:`x`; the reported objective is recomputed from the
+chosen sites anyway.
+
+Maximum distance and sites out of reach: let :math:`R_i` be the sites within
+:math:`d_{\max}` (and at finite distance) of :math:`i`. The chain of :math:`i` stops at the
+level :math:`S = R_i` with :math:`z \equiv 0` there, i.e. :math:`\sum_{j \in R_i} x_j \ge 1`
+(group ``max_distance``). A demand with :math:`R_i = \emptyset` makes the problem infeasible
+before any model is built.
+
+Exact reductions of the model (:func:`pmedian_milp`)
+----------------------------------------------------
+1. **Count truncation.** If :math:`|S_{ik}| \ge m - p + 1` (:math:`m` candidates), then every
+   feasible :math:`x` opens a site of :math:`S_{ik}` (at most :math:`m - |S_{ik}| \le p - 1`
+   sites lie outside it), so :math:`z_{ik} = 0` in every integer solution. The chain of
+   :math:`i` stops at the first such level with :math:`z \equiv 0`; the row kept there,
+   :math:`x(S_{ik}) \ge 1`, is valid for every feasible solution, so the optimum is
+   unchanged (and the LP can only get tighter). In words: a demand's distance never exceeds
+   its :math:`(m - p + 1)`-th smallest distance.
+2. **Merging identical levels.** :math:`z_{ik}` depends only on the set :math:`S_{ik}` (its
+   least value is :math:`\max(0, 1 - x(S_{ik}))`), so all levels of all demands with the same
+   set share one variable whose objective coefficient is the sum of theirs; identical chained
+   rows (same predecessor set, same set) are kept once. If some demand fixes a set's variable
+   to 0 (its max-distance or count level), every feasible solution opens a site of that set,
+   so the variable is 0 for every demand that uses it, and that demand's chain can stop there
+   too. Sets are identified by their size and a 128-bit random-sum hash (Zobrist hashing):
+   two different sets of one size merge only on a hash collision, of probability
+   :math:`2^{-128}` per pair of sets.
+3. **Zero weights.** A demand with :math:`w_i = 0` keeps only its max-distance row, if any.
+
+Solving (:func:`solve_pmedian`): heuristic, LP bound, reduced-cost fixing
+-------------------------------------------------------------------------
+1. **Incumbent.** :func:`pmedian_heuristic` (greedy, then best-improvement interchange in the
+   style of Whitaker's fast interchange, vectorised as in Resende and Werneck, 2007) gives a
+   plan of cost :math:`U`.
+2. **LP bound on a truncated model.** The LP relaxation is solved (HiGHS) with each demand's
+   chain cut at a cap (first the heuristic's distance; ``cap`` of :func:`pmedian_milp`). Cutting
+   a chain drops rows and positive objective terms, so the truncated model is a relaxation.
+   Caps grow where the LP solution leaves a cut chain's last :math:`z` positive (up to the
+   distance at which the LP's :math:`x` reaches 1 for that demand) until none is, at which
+   point the truncated LP has the value of the full one.
+3. **A bound from any duals.** For row duals :math:`y` of the right signs and reduced costs
+   :math:`r = c - A^\top y`, every feasible :math:`v` (with :math:`0 \le v \le 1`) has
+   :math:`c^\top v \ge L + \sum_{r_j > 0} r_j v_j + \sum_{r_j < 0} |r_j| (1 - v_j)` with
+   :math:`L = y^\top b + \sum_{r_j<0} r_j`. This holds for the full model too: the truncated
+   model's duals, extended by zero on the missing rows, keep every missing :math:`z` at
+   reduced cost :math:`c \ge 0`. :math:`L` is recomputed here from the clipped duals, so
+   solver tolerances cannot make it invalid.
+4. **Fixing.** Only plans strictly better than :math:`U` are still needed (the heuristic's
+   plan is kept): cost :math:`< U`, or :math:`\le U - 1` when all weights and distances are
+   integers. Hence, with :math:`\Delta = U - L` (or :math:`U - 1 - L`):
+
+   * :math:`r_j > \Delta` ⇒ :math:`x_j = 0` (the site is dropped);
+     :math:`-r_j > \Delta` ⇒ :math:`x_j = 1`;
+   * along demand :math:`i`'s chain, :math:`z_{ik} = 1` forces :math:`z_{ik'} = 1` for every
+     :math:`k' \le k` (nested sets), so if :math:`\sum_{k' \le k} \max(0, r_{ik'}) > \Delta`
+     then :math:`i` must be served closer than :math:`D_{ik}`: a per-demand maximum
+     distance.
+
+   The MILP is then built exactly (no caps) on what is left and solved. If it has no
+   feasible plan, or :math:`L > U - 1` for integer data, no plan beats :math:`U` and the
+   heuristic's plan is optimal.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import scipy.sparse as sp
+
+from carecheck.errors import DataError
+from carecheck.model import INF, Milp
+from carecheck.solve import SolverOptions, relative_gap, solve_milp
+
+_HASH_SEED = 20_100_605  # fixed: the model is the same on every run
+_GROUPS = (("count",), ("radius",), ("max_distance",))
+_COUNT, _RADIUS, _MAX_DISTANCE = 0, 1, 2
+_LP_ROUNDS = 30
+_POSITIVE = 1e-7  # an LP value above this counts as positive
+
+Distances = np.ndarray | sp.spmatrix | sp.sparray
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class PMedianSize:
+    """How big a radius model is.
+
+    ``sites`` counts the candidates in the model (after fixing, in :func:`solve_pmedian`);
+    ``levels`` counts the :math:`z_{ik}` of the full radius formulation (distinct distances
+    after the first, summed over demands with positive weight); ``z_variables`` is what is
+    left after truncation and merging.
+    """
+
+    sites: int
+    demands: int
+    levels: int
+    z_variables: int
+    constraints: int
+    nonzeros: int
+
+
+@dataclass(frozen=True)
+class PMedianModel:
+    """The MILP, a maximisation of minus the cost (as :func:`~carecheck.solve.solve_milp`
+    wants), with its size. Column ``k < len(site_index)`` opens site ``site_index[k]``.
+
+    The ``level_*`` arrays describe each demand's chain as modelled (one entry per level,
+    in chain order): the demand, the level's distance :math:`D_{ik}` (``inf`` for the
+    out-of-reach level) and its column (-1 when fixed to 0). ``truncated`` marks demands
+    whose chain was cut by a cap.
+    """
+
+    milp: Milp
+    site_index: np.ndarray
+    size: PMedianSize
+    level_demand: np.ndarray
+    level_distance: np.ndarray
+    level_column: np.ndarray
+    truncated: np.ndarray
+
+    def sites(self, values: np.ndarray) -> np.ndarray:
+        """Indices (into the original candidates) of the sites a solution vector opens."""
+        chosen = np.asarray(values)[: len(self.site_index)] > 0.5
+        return np.sort(self.site_index[chosen])
+
+
+@dataclass(frozen=True)
+class PMedianResult:
+    """A p-median solve. ``objective`` is recomputed from ``sites``; ``bound`` is a lower bound.
+
+    ``status`` is ``optimal`` (proved within the requested gap), ``time_limit`` (an incumbent,
+    with ``bound`` and ``gap`` when known), ``infeasible`` (``unreachable`` lists the demand
+    rows with no site in reach) or ``no_solution``. ``heuristic_objective`` is the cost of
+    the heuristic's plan (None when it was not run or broke the maximum distance);
+    ``lp_bound`` the LP bound :math:`L` and ``lp_rounds`` how many truncated LPs gave it;
+    ``size`` describes the MILP that was solved (None when none was needed). ``seconds`` holds
+    ``heuristic``, ``lp``, ``build``, ``solve`` and ``total``.
+    """
+
+    status: str
+    sites: np.ndarray
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    size: PMedianSize | None
+    heuristic_objective: float | None = None
+    lp_bound: float | None = None
+    lp_rounds: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    unreachable: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    solver: str = ""
+
+
+# --------------------------------------------------------------------------- input
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Every in-reach (demand, site) pair, sorted by demand, then distance, then site."""
+
+    n_demand: int
+    n_sites: int
+    ptr: np.ndarray  # first pair of each demand (length n_demand + 1)
+    site: np.ndarray
+    dist: np.ndarray
+
+    @property
+    def length(self) -> np.ndarray:
+        return np.diff(self.ptr)
+
+    @property
+    def demand(self) -> np.ndarray:
+        return np.repeat(np.arange(self.n_demand), self.length)
+
+
+def _check_inputs(
+    distance: Distances, weight: np.ndarray, p: int, max_distance: float | None
+) -> np.ndarray:
+    """Validate the arguments (all problems at once); returns the weights as floats."""
+    shape = distance.shape
+    if len(shape) != 2:
+        raise DataError(f"distance must be a 2-D (demand × site) matrix, got shape {shape}")
+    n_demand, n_sites = int(shape[0]), int(shape[1])
+    problems = []
+    weight = np.asarray(weight, dtype=float)
+    if weight.shape != (n_demand,):
+        problems.append(
+            f"weight has shape {weight.shape}, expected ({n_demand},): one per demand row"
+        )
+    elif not np.all(np.isfinite(weight) & (weight >= 0)):
+        bad = np.flatnonzero(~(np.isfinite(weight) & (weight >= 0)))
+        problems.append(
+            f"weights must be finite and ≥ 0; demand rows {bad[:10].tolist()} are not "
+            f"(e.g. {weight[bad[0]]!r})"
+        )
+    values = np.asarray(
+        distance.data if sp.issparse(distance) else np.asarray(distance), dtype=float
+    )
+    if np.any(np.isnan(values)) or np.any(values < 0):
+        problems.append("distances must be ≥ 0 (inf = out of reach); found NaN or negative values")
+    if isinstance(p, bool) or not isinstance(p, int | np.integer) or not 1 <= p <= n_sites:
+        problems.append(f"p must be an integer from 1 to the number of sites ({n_sites}), got {p!r}")
+    if max_distance is not None and not max_distance >= 0:
+        problems.append(f"max_distance must be ≥ 0 or None, got {max_distance!r}")
+    if problems:
+        raise DataError(problems)
+    return weight
+
+
+def _rows(distance: Distances, max_distance: float | None) -> _Rows:
+    """In-reach pairs sorted by (demand, distance, site): finite and within ``max_distance``."""
+    n_demand, n_sites = distance.shape
+    limit = INF if max_distance is None else float(max_distance)
+    if sp.issparse(distance):
+        coo = sp.coo_matrix(distance)
+        row, site = coo.row.astype(np.int64), coo.col.astype(np.int64)
+        dist = coo.data.astype(float)
+        keep = np.isfinite(dist) & (dist <= limit)
+        row, site, dist = row[keep], site[keep], dist[keep]
+        order = np.lexsort((site, dist, row))
+        row, site, dist = row[order], site[order], dist[order]
+    else:
+        dense = np.asarray(distance, dtype=float)
+        order2d = np.argsort(dense, axis=1, kind="stable")
+        sorted2d = np.take_along_axis(dense, order2d, axis=1)
+        keep2d = np.isfinite(sorted2d) & (sorted2d <= limit)
+        row = np.broadcast_to(np.arange(n_demand)[:, None], dense.shape)[keep2d]
+        site, dist = order2d[keep2d].astype(np.int64), sorted2d[keep2d]
+    ptr = np.zeros(n_demand + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row, minlength=n_demand), out=ptr[1:])
+    return _Rows(n_demand, n_sites, ptr, site, dist)
+
+
+def _restrict(rows: _Rows, keep_site: np.ndarray, limit: np.ndarray) -> _Rows:
+    """Only the kept sites (renumbered in order) and, per demand, distances ≤ ``limit``."""
+    keep = keep_site[rows.site] & (rows.dist <= limit[rows.demand])
+    renumber = np.cumsum(keep_site) - 1
+    ptr = np.zeros(rows.n_demand + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows.demand[keep], minlength=rows.n_demand), out=ptr[1:])
+    return _Rows(
+        rows.n_demand, int(keep_site.sum()), ptr, renumber[rows.site[keep]], rows.dist[keep]
+    )
+
+
+def unreachable_demand(distance: Distances, *, max_distance: float | None = None) -> np.ndarray:
+    """Demand rows with no site at finite distance (and within ``max_distance``, if given)."""
+    return np.flatnonzero(_rows(distance, max_distance).length == 0)
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def pmedian_milp(
+    distance: Distances,
+    weight: np.ndarray,
+    p: int,
+    *,
+    max_distance: float | None = None,
+    reduce: bool = True,
+    cap: np.ndarray | float | None = None,
+) -> PMedianModel:
+    r"""The radius formulation of the module docstring, as a :class:`~carecheck.model.Milp`.
+
+    Parameters
+    ----------
+    distance
+        Demand × site distances: a dense array (``inf`` = out of reach) or a scipy sparse
+        matrix whose stored entries are the distances in reach (store a zero distance
+        explicitly; an absent entry is out of reach).
+    weight
+        Demand weights, one per row.
+    p
+        Number of sites to open.
+    max_distance
+        If given, every demand must have an open site at most this far.
+    reduce
+        Apply model reductions 1–3 of the module docstring (False: the plain radius
+        formulation, for tests).
+    cap
+        If given (one value per demand, or one for all), model demand :math:`i`'s levels only
+        up to distance ``cap[i]``: a longer distance counts as the largest level
+        :math:`D_{ik} \le` ``cap[i]``. The model is then a relaxation (its optimum is a lower
+        bound), exact for every plan whose distances stay within the caps; the
+        max-distance rows are kept.
+
+    Returns
+    -------
+    PMedianModel
+        The MILP maximises minus the cost (``milp.constant`` is minus
+        :math:`\sum_i w_i D_{i1}`).
+    """
+    weight = _check_inputs(distance, weight, p, max_distance)
+    rows = _rows(distance, max_distance)
+    return _radius_model(rows, weight, p, reduce=reduce, cap=cap)
+
+
+def _radius_model(
+    rows: _Rows,
+    weight: np.ndarray,
+    p: int,
+    *,
+    reduce: bool = True,
+    cap: np.ndarray | float | None = None,
+    forced_open: np.ndarray | None = None,
+    site_index: np.ndarray | None = None,
+) -> PMedianModel:
+    """The radius model over sorted in-reach pairs; ``forced_open`` sites get :math:`x = 1`."""
+    n_demand, n_sites = rows.n_demand, rows.n_sites
+    length = rows.length
+    n_pairs = len(rows.site)
+    position = np.arange(n_pairs) - np.repeat(rows.ptr[:-1], length)
+    new_level = np.ones(n_pairs, dtype=bool)
+    new_level[1:] = (rows.dist[1:] != rows.dist[:-1]) | (position[1:] == 0)
+
+    # level records (demand, prefix length t): S = the demand's first t sites in order
+    start = np.flatnonzero(new_level & (position > 0))
+    rec_row, rec_t = rows.demand[start], position[start]
+    rec_virtual = np.zeros(len(start), dtype=bool)
+    # the sites out of reach form one more level, at distance inf, whose z must be 0
+    partial = np.flatnonzero((length > 0) & (length < n_sites))
+    rec_row = np.concatenate([rec_row, partial])
+    rec_t = np.concatenate([rec_t, length[partial]])
+    rec_virtual = np.concatenate([rec_virtual, np.ones(len(partial), dtype=bool)])
+    order = np.lexsort((rec_t, rec_row))
+    rec_row, rec_t, rec_virtual = rec_row[order], rec_t[order], rec_virtual[order]
+    positive = weight[rec_row] > 0
+    levels = int(np.count_nonzero(positive & ~rec_virtual))
+    at = rows.ptr[rec_row] + rec_t
+    rec_distance = np.where(rec_virtual, INF, rows.dist[np.minimum(at, max(n_pairs - 1, 0))])
+
+    terminal = rec_virtual.copy()
+    if reduce:
+        terminal |= rec_t >= n_sites - p + 1
+    keep = _up_to_first(rec_row, terminal)
+    if reduce:
+        keep &= positive | rec_virtual
+    detached = np.zeros(len(rec_row), dtype=bool)
+    truncated = np.zeros(n_demand, dtype=bool)
+    if cap is not None:
+        # levels beyond the cap go; the reach row stays, on its own if its chain was cut
+        caps = np.broadcast_to(np.asarray(cap, dtype=float), (n_demand,))
+        beyond = keep & ~rec_virtual & (rec_distance > caps[rec_row])
+        truncated[rec_row[beyond]] = True
+        detached = rec_virtual & (rows.dist[at - 1] > caps[rec_row])
+        keep &= ~beyond
+    rec_row, rec_t, rec_virtual, terminal, detached, rec_distance = (
+        a[keep] for a in (rec_row, rec_t, rec_virtual, terminal, detached, rec_distance)
+    )
+
+    node = _set_ids(rows, rec_row, rec_t, merge=reduce)
+    n_nodes = int(node.max()) + 1 if len(node) else 0
+    fixed = np.zeros(n_nodes, dtype=bool)
+    fixed[node[terminal]] = True
+    by_reach = np.zeros(n_nodes, dtype=bool)
+    by_reach[node[rec_virtual]] = True
+    keep = _up_to_first(rec_row, fixed[node])
+    rec_row, rec_t, node, detached, rec_distance = (
+        a[keep] for a in (rec_row, rec_t, node, detached, rec_distance)
+    )
+
+    # objective: w_i (D_ik − D_i,k−1) on the level's set (fixed levels have z = 0)
+    at = rows.ptr[rec_row] + rec_t
+    free = ~fixed[node]
+    step = np.zeros(len(node))
+    step[free] = rows.dist[at[free]] - rows.dist[at[free] - 1]
+    node_cost = np.bincount(
+        node[free], weights=weight[rec_row[free]] * step[free], minlength=n_nodes
+    )
+    column = np.full(n_nodes, -1, dtype=np.int64)
+    column[~fixed] = n_sites + np.arange(int(np.count_nonzero(~fixed)))
+    n_cols = n_sites + int(np.count_nonzero(~fixed))
+
+    # chained rows, one per distinct (predecessor set, set) pair
+    first_of_row = np.ones(len(node), dtype=bool)
+    first_of_row[1:] = rec_row[1:] != rec_row[:-1]
+    first_of_row |= detached
+    prev_node = np.where(first_of_row, -1, np.roll(node, 1))
+    prev_t = np.where(first_of_row, 0, np.roll(rec_t, 1))
+    edge = np.zeros(0, dtype=np.int64)
+    if len(node):
+        _, edge = np.unique(np.stack([prev_node, node], axis=1), axis=0, return_index=True)
+        edge = np.sort(edge)
+    n_edges = len(edge)
+    e_row, e_node, e_prev = rec_row[edge], node[edge], prev_node[edge]
+    e_lo, e_hi = rows.ptr[e_row] + prev_t[edge], rows.ptr[e_row] + rec_t[edge]
+    counts = e_hi - e_lo
+    x_row = np.repeat(np.arange(n_edges), counts)
+    x_at = np.repeat(e_lo - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+    has_z = column[e_node] >= 0
+    has_prev = e_prev >= 0
+    # A demand with no site in reach gets an empty row ≥ 1, which solve_milp reports as
+    # infeasible (solve_pmedian catches it earlier and names the demand rows).
+    n_unreachable = int(np.count_nonzero(length == 0))
+    matrix = sp.csr_matrix(
+        (
+            np.concatenate(
+                [
+                    np.ones(len(x_row)),
+                    np.ones(int(has_z.sum())),
+                    -np.ones(int(has_prev.sum())),
+                    np.ones(n_sites),
+                ]
+            ),
+            (
+                np.concatenate(
+                    [
+                        x_row,
+                        np.flatnonzero(has_z),
+                        np.flatnonzero(has_prev),
+                        np.full(n_sites, n_edges),
+                    ]
+                ),
+                np.concatenate(
+                    [
+                        rows.site[x_at],
+                        column[e_node[has_z]],
+                        column[e_prev[has_prev]],
+                        np.arange(n_sites),
+                    ]
+                ),
+            ),
+        ),
+        shape=(n_edges + 1 + n_unreachable, n_cols),
+    )
+    row_lower = np.concatenate([np.where(has_prev, 0.0, 1.0), [float(p)], np.ones(n_unreachable)])
+    row_upper = np.concatenate([np.full(n_edges, INF), [float(p)], np.full(n_unreachable, INF)])
+    row_group = np.concatenate(
+        [
+            np.where(~has_z & by_reach[e_node], _MAX_DISTANCE, _RADIUS),
+            [_COUNT],
+            np.full(n_unreachable, _MAX_DISTANCE),
+        ]
+    ).astype(np.int64)
+
+    objective = np.zeros(n_cols)
+    objective[n_sites:] = -node_cost[~fixed]
+    integer = np.zeros(n_cols, dtype=bool)
+    integer[:n_sites] = True
+    lower = np.zeros(n_cols)
+    if forced_open is not None:
+        lower[np.asarray(forced_open, dtype=np.int64)] = 1.0
+    head = rows.ptr[:-1][length > 0]
+    constant = -float(weight[length > 0] @ rows.dist[head]) if len(head) else 0.0
+    milp = Milp(
+        objective=objective,
+        integer=integer,
+        lower=lower,
+        upper=np.ones(n_cols),
+        matrix=matrix,
+        row_lower=row_lower,
+        row_upper=row_upper,
+        row_group=row_group,
+        groups=_GROUPS,
+        x_offset=(0,),
+        constant=constant,
+    )
+    size = PMedianSize(
+        sites=n_sites,
+        demands=int(np.count_nonzero(weight > 0)),
+        levels=levels,
+        z_variables=n_cols - n_sites,
+        constraints=milp.n_rows,
+        nonzeros=int(matrix.nnz),
+    )
+    return PMedianModel(
+        milp=milp,
+        site_index=np.arange(n_sites) if site_index is None else np.asarray(site_index),
+        size=size,
+        level_demand=rec_row,
+        level_distance=rec_distance,
+        level_column=column[node],
+        truncated=truncated,
+    )
+
+
+def _up_to_first(group: np.ndarray, flag: np.ndarray) -> np.ndarray:
+    """Mask of the records up to and including the first flagged one of their group.
+
+    Records are sorted by group.
+    """
+    if not len(group):
+        return np.zeros(0, dtype=bool)
+    flagged = flag.astype(np.int64)
+    seen = np.cumsum(flagged) - flagged  # flagged records strictly before, over all groups
+    first = np.ones(len(group), dtype=bool)
+    first[1:] = group[1:] != group[:-1]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(len(group)), 0))
+    return seen - seen[group_start] == 0
+
+
+def _set_ids(rows: _Rows, rec_row: np.ndarray, rec_t: np.ndarray, *, merge: bool) -> np.ndarray:
+    """An id per level record; equal ids ⇔ equal sets (size + 128-bit Zobrist hash)."""
+    if not merge or not len(rec_row):
+        return np.arange(len(rec_row), dtype=np.int64)
+    rng = np.random.default_rng(_HASH_SEED)
+    keys = rng.integers(0, np.iinfo(np.uint64).max, size=(2, rows.n_sites), dtype=np.uint64)
+    at_start = rows.ptr[rec_row]
+    at_end = at_start + rec_t
+    parts = [rec_t.astype(np.uint64)]
+    for key in keys:
+        prefix = np.zeros(len(rows.site) + 1, dtype=np.uint64)
+        np.cumsum(key[rows.site], out=prefix[1:])  # wraps modulo 2**64, as intended
+        parts.append(prefix[at_end] - prefix[at_start])
+    _, ids = np.unique(np.stack(parts, axis=1), axis=0, return_inverse=True)
+    return ids.ravel().astype(np.int64)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def assignment_cost(
+    distance: Distances, weight: np.ndarray, sites: np.ndarray
+) -> tuple[float, np.ndarray]:
+    r"""The p-median cost of ``sites`` and each demand's distance to its nearest open site.
+
+    Computed from the raw distances (no model): :math:`\sum_i w_i \min_{j \in S} d_{ij}`;
+    a demand with no open site in reach gets ``inf`` (and so does the cost, if it has weight).
+    """
+    sites = np.asarray(sites, dtype=np.int64)
+    weight = np.asarray(weight, dtype=float)
+    if sp.issparse(distance):
+        sub = sp.csc_matrix(distance)[:, sites].tocoo()
+        nearest = np.full(distance.shape[0], INF)
+        np.minimum.at(nearest, sub.row, sub.data.astype(float))
+    elif len(sites):
+        nearest = np.asarray(distance, dtype=float)[:, sites].min(axis=1)
+    else:
+        nearest = np.full(distance.shape[0], INF)
+    positive = weight > 0
+    return float(weight[positive] @ nearest[positive]), nearest
+
+
+# --------------------------------------------------------------------------- heuristic
+
+
+def pmedian_heuristic(
+    distance: Distances,
+    weight: np.ndarray,
+    p: int,
+    *,
+    max_distance: float | None = None,
+    max_swaps: int = 10_000,
+) -> np.ndarray:
+    """Sites from greedy addition followed by best-improvement interchange (a local optimum).
+
+    Each interchange step evaluates every (site in, site out) swap at once with the
+    Resende–Werneck decomposition ``gain(in, out) = profit(in) − loss(out) + extra(out, in)``
+    in :math:`O(nm)` and makes the best improving swap. Pairs out of reach (or beyond
+    ``max_distance``) cost a penalty larger than any feasible cost, so the result respects
+    reach whenever the search finds a way to. Sparse input is made dense here.
+    """
+    weight = _check_inputs(distance, weight, p, max_distance)
+    n_demand, n_sites = distance.shape
+    dense = (
+        _dense_with_inf(distance) if sp.issparse(distance) else np.asarray(distance, dtype=float)
+    )
+    limit = INF if max_distance is None else float(max_distance)
+    reachable = np.isfinite(dense) & (dense <= limit)
+    largest = float(dense[reachable].max()) if reachable.any() else 1.0
+    positive = weight[weight > 0]
+    smallest = float(positive.min()) if len(positive) else 1.0
+    penalty = (float(weight.sum()) * largest) / smallest + largest + 1.0
+    cost = np.where(reachable, dense, penalty)
+    weighted = weight[:, None]
+
+    nearest = np.full(n_demand, 2.0 * penalty)
+    chosen: list[int] = []
+    is_open = np.zeros(n_sites, dtype=bool)
+    for _ in range(p):
+        profit = (weighted * np.maximum(nearest[:, None] - cost, 0.0)).sum(axis=0)
+        profit[is_open] = -1.0
+        j = int(np.argmax(profit))
+        chosen.append(j)
+        is_open[j] = True
+        nearest = np.minimum(nearest, cost[:, j])
+    sites = np.asarray(chosen, dtype=np.int64)
+    if p == n_sites:
+        return np.sort(sites)
+
+    total = float(weight @ nearest)
+    for _ in range(max_swaps):
+        near_cost = cost[:, sites]
+        if p > 1:
+            two = np.argpartition(near_cost, 1, axis=1)[:, :2]
+            pair = np.take_along_axis(near_cost, two, axis=1)
+            first = np.where(pair[:, 0] <= pair[:, 1], two[:, 0], two[:, 1])
+            d1, d2 = pair.min(axis=1), pair.max(axis=1)
+        else:
+            first = np.zeros(n_demand, dtype=np.int64)
+            d1, d2 = near_cost[:, 0], np.full(n_demand, 2.0 * penalty)
+        profit = (weighted * np.maximum(d1[:, None] - cost, 0.0)).sum(axis=0)
+        loss = np.bincount(first, weights=weight * (d2 - d1), minlength=p)
+        contribution = weighted * np.maximum(d2[:, None] - np.maximum(cost, d1[:, None]), 0.0)
+        owner = sp.csr_matrix((np.ones(n_demand), (first, np.arange(n_demand))), shape=(p, n_demand))
+        extra = np.asarray(owner @ contribution)
+        gain = profit[None, :] - loss[:, None] + extra
+        gain[:, sites] = -INF
+        out, into = np.unravel_index(int(np.argmax(gain)), gain.shape)
+        if gain[out, into] <= 1e-9 * max(total, 1.0):
+            break
+        trial = sites.copy()
+        trial[out] = into
+        trial_total = float(weight @ cost[:, trial].min(axis=1))
+        if trial_total >= total - 1e-9 * max(total, 1.0):
+            break
+        sites, total = trial, trial_total
+    return np.sort(sites)
+
+
+def _dense_with_inf(distance: sp.spmatrix | sp.sparray) -> np.ndarray:
+    coo = sp.coo_matrix(distance)
+    dense = np.full(coo.shape, INF)
+    dense[coo.row, coo.col] = coo.data
+    return dense
+
+
+# --------------------------------------------------------------------------- LP bound
+
+
+def _lp_duals(
+    milp: Milp, time_limit_s: float | None, threads: int | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Primal values and row duals of the LP relaxation (HiGHS, minimising the cost).
+
+    None when HiGHS does not report an optimal LP (e.g. at its time limit).
+    """
+    import highspy
+
+    from carecheck.solve import _stdout_silenced
+
+    with _stdout_silenced():  # the constructor prints a banner before options can stop it
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    if time_limit_s is not None:
+        h.setOptionValue("time_limit", float(max(time_limit_s, 1.0)))
+    if threads is not None:
+        h.setOptionValue("threads", int(threads))
+    lp = highspy.HighsLp()
+    lp.num_col_ = milp.n_cols
+    lp.num_row_ = milp.n_rows
+    lp.col_cost_ = -milp.objective.astype(float)
+    lp.col_lower_ = milp.lower.astype(float)
+    lp.col_upper_ = milp.upper.astype(float)
+    lp.row_lower_ = np.where(np.isfinite(milp.row_lower), milp.row_lower, -highspy.kHighsInf)
+    lp.row_upper_ = np.where(np.isfinite(milp.row_upper), milp.row_upper, highspy.kHighsInf)
+    lp.sense_ = highspy.ObjSense.kMinimize
+    csc = milp.matrix.tocsc()
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = csc.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = csc.indices.astype(np.int32)
+    lp.a_matrix_.value_ = csc.data.astype(float)
+    h.passModel(lp)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    solution = h.getSolution()
+    return np.asarray(solution.col_value, dtype=float), np.asarray(solution.row_dual, dtype=float)
+
+
+def _dual_bound(milp: Milp, row_dual: np.ndarray) -> tuple[float, np.ndarray]:
+    """A lower bound :math:`L` on the cost and the reduced costs, from any row duals.
+
+    The duals are first clipped to the signs that make ``y·(A v) ≥ y·b`` hold for every
+    feasible ``v`` (module docstring, step 3).
+    """
+    lower, upper = milp.row_lower, milp.row_upper
+    y = np.where(row_dual > 0, row_dual * np.isfinite(lower), row_dual * np.isfinite(upper))
+    y_b = float(
+        np.sum(np.where(y > 0, y * np.where(np.isfinite(lower), lower, 0.0), 0.0))
+        + np.sum(np.where(y < 0, y * np.where(np.isfinite(upper), upper, 0.0), 0.0))
+    )
+    reduced = -milp.objective - milp.matrix.T @ y
+    at_bound = np.where(reduced >= 0, reduced * milp.lower, reduced * milp.upper)
+    return -milp.constant + y_b + float(at_bound.sum()), np.asarray(reduced)
+
+
+@dataclass(frozen=True)
+class _Fixing:
+    """What the bound lets us fix: sites dropped or forced open, per-demand distance limits."""
+
+    keep_site: np.ndarray
+    forced_open: np.ndarray
+    limit: np.ndarray  # strict: demand i must be served closer than limit[i]
+
+
+def _fixing(model: PMedianModel, reduced: np.ndarray, allowance: float) -> _Fixing:
+    """Fix what costs more than ``allowance`` above the bound (module docstring, step 4)."""
+    n_sites = len(model.site_index)
+    on_sites = reduced[:n_sites]
+    keep_site = ~(on_sites > allowance) | (model.milp.lower[:n_sites] > 0)
+    forced_open = (-on_sites > allowance) & keep_site
+    columns = model.level_column
+    step = np.where(columns >= 0, np.maximum(reduced[np.maximum(columns, 0)], 0.0), 0.0)
+    demand = model.level_demand
+    cumulative = np.cumsum(step)
+    first = np.ones(len(demand), dtype=bool)
+    first[1:] = demand[1:] != demand[:-1]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(demand)), 0))
+    before = np.where(start > 0, cumulative[np.maximum(start - 1, 0)], 0.0)
+    fires = (cumulative - before > allowance) & (columns >= 0)
+    limit = np.full(int(model.truncated.shape[0]), INF)
+    np.minimum.at(limit, demand[fires], model.level_distance[fires])
+    return _Fixing(keep_site=keep_site, forced_open=np.flatnonzero(forced_open), limit=limit)
+
+
+def _integral(rows: _Rows, weight: np.ndarray) -> bool:
+    """True when every weight and in-reach distance is an integer (so every cost is one)."""
+    return bool(
+        np.all(weight == np.round(weight)) and np.all(rows.dist == np.round(rows.dist))
+    )
+
+
+# --------------------------------------------------------------------------- solving
+
+
+def solve_pmedian(
+    distance: Distances,
+    weight: np.ndarray,
+    p: int,
+    *,
+    options: SolverOptions | None = None,
+    max_distance: float | None = None,
+    heuristic: bool = True,
+    reduce: bool = True,
+) -> PMedianResult:
+    """Solve the p-median problem exactly (see the module docstring for the method).
+
+    Parameters
+    ----------
+    distance, weight, p, max_distance
+        As for :func:`pmedian_milp`.
+    options
+        Solver for the MILP, time limit (for the whole call) and relative gap (default:
+        CBC, no limit, gap 0). The LP bound always uses HiGHS.
+    heuristic
+        Run :func:`pmedian_heuristic` first. Its plan is returned when nothing beats it, and
+        with ``reduce`` it enables the LP bound and the fixing.
+    reduce
+        Use every exact reduction (False: the plain radius MILP, for tests).
+
+    Returns
+    -------
+    PMedianResult
+        ``objective`` is recomputed from the chosen sites by :func:`assignment_cost`.
+    """
+    options = options or SolverOptions()
+    start = time.perf_counter()
+    weight = _check_inputs(distance, weight, p, max_distance)
+    seconds: dict[str, float] = {}
+
+    def finish(**fields) -> PMedianResult:
+        seconds["total"] = time.perf_counter() - start
+        return PMedianResult(seconds=seconds, solver=options.name, **fields)
+
+    rows = _rows(distance, max_distance)
+    unreachable = np.flatnonzero(rows.length == 0)
+    if len(unreachable):
+        return finish(
+            status="infeasible",
+            sites=np.zeros(0, dtype=np.int64),
+            objective=None,
+            bound=None,
+            gap=None,
+            size=None,
+            unreachable=unreachable,
+        )
+
+    def remaining() -> float | None:
+        if options.time_limit_s is None:
+            return None
+        return max(options.time_limit_s - (time.perf_counter() - start), 1.0)
+
+    incumbent: np.ndarray | None = None
+    upper: float | None = None
+    nearest = np.zeros(0)
+    if heuristic:
+        t0 = time.perf_counter()
+        found = pmedian_heuristic(distance, weight, p, max_distance=max_distance)
+        cost, nearest = assignment_cost(distance, weight, found)
+        limit = INF if max_distance is None else float(max_distance)
+        if np.all(np.isfinite(nearest) & (nearest <= limit)):
+            incumbent, upper = found, cost
+        seconds["heuristic"] = time.perf_counter() - t0
+
+    lower_bound: float | None = None
+    lp_rounds = 0
+    model: PMedianModel | None = None
+    if reduce and upper is not None and incumbent is not None:
+        t0 = time.perf_counter()
+        step = 1.0 if _integral(rows, weight) else 0.0
+        tolerance = 1e-9 * max(1.0, abs(upper))
+        caps = nearest.copy()
+        bound_model: PMedianModel | None = None
+        reduced = np.zeros(0)
+        for lp_rounds in range(1, _LP_ROUNDS + 1):  # noqa: B007 (lp_rounds is reported)
+            trial = _radius_model(rows, weight, p, cap=caps)
+            solved = _lp_duals(trial.milp, remaining(), options.threads)
+            if solved is None:
+                break
+            values, duals = solved
+            bound, trial_reduced = _dual_bound(trial.milp, duals)
+            if lower_bound is None or bound >= lower_bound:
+                lower_bound, bound_model, reduced = bound, trial, trial_reduced
+            grow = _caps_to_grow(trial, values, rows)
+            if not np.any(grow > caps):
+                break
+            caps = np.maximum(caps, grow)
+        seconds["lp"] = time.perf_counter() - t0
+        if lower_bound is not None and bound_model is not None:
+            allowance = upper - step - lower_bound + tolerance
+            proven = allowance < 0 or (
+                upper - lower_bound <= options.mip_gap * abs(upper) + tolerance
+            )
+            if proven:
+                return finish(
+                    status="optimal",
+                    sites=incumbent,
+                    objective=upper,
+                    bound=min(upper, max(lower_bound, upper - step + tolerance)),
+                    gap=relative_gap(upper, min(upper, lower_bound)),
+                    size=None,
+                    heuristic_objective=upper,
+                    lp_bound=lower_bound,
+                    lp_rounds=lp_rounds,
+                )
+            t0 = time.perf_counter()
+            fixing = _fixing(bound_model, reduced, allowance)
+            kept = np.flatnonzero(fixing.keep_site)
+            forced = np.searchsorted(kept, fixing.forced_open)
+            if len(kept) >= p and len(forced) <= p:
+                limit = np.nextafter(fixing.limit, -INF)
+                model = _radius_model(
+                    _restrict(rows, fixing.keep_site, limit),
+                    weight,
+                    p,
+                    forced_open=forced,
+                    site_index=kept,
+                )
+            seconds["build"] = time.perf_counter() - t0
+            if model is None:  # no plan beats the heuristic
+                return finish(
+                    status="optimal",
+                    sites=incumbent,
+                    objective=upper,
+                    bound=upper,
+                    gap=0.0,
+                    size=None,
+                    heuristic_objective=upper,
+                    lp_bound=lower_bound,
+                    lp_rounds=lp_rounds,
+                )
+
+    if model is None:
+        t0 = time.perf_counter()
+        model = _radius_model(rows, weight, p, reduce=reduce)
+        seconds["build"] = time.perf_counter() - t0
+    outcome = solve_milp(model.milp, replace(options, time_limit_s=remaining()))
+    seconds["solve"] = outcome.seconds
+
+    status = outcome.status
+    sites = np.zeros(0, dtype=np.int64)
+    objective: float | None = None
+    bound = None if outcome.bound is None else -outcome.bound
+    if outcome.values is not None:
+        sites = model.sites(outcome.values)
+        objective = assignment_cost(distance, weight, sites)[0]
+    if upper is not None and incumbent is not None:
+        if status == "infeasible" and lower_bound is not None:
+            # the fixed model only looked for plans better than the heuristic's: none exist
+            status, bound = "optimal", upper
+        if objective is None or upper < objective:
+            sites, objective = incumbent, upper
+            if status == "no_solution":
+                status = "time_limit"
+        if bound is not None and lower_bound is not None:
+            bound = min(bound, upper)  # the fixed model's bound covers plans better than U
+    if lower_bound is not None and bound is not None:
+        bound = max(bound, lower_bound)
+    elif lower_bound is not None and status == "time_limit":
+        bound = lower_bound
+    gap = relative_gap(objective, bound) if status in ("optimal", "time_limit") else None
+    return finish(
+        status=status,
+        sites=np.sort(sites),
+        objective=objective,
+        bound=bound,
+        gap=gap,
+        size=model.size,
+        heuristic_objective=upper,
+        lp_bound=lower_bound,
+        lp_rounds=lp_rounds,
+    )
+
+
+def _caps_to_grow(model: PMedianModel, values: np.ndarray, rows: _Rows) -> np.ndarray:
+    """New caps for demands whose cut chain ends in a positive z in the LP solution.
+
+    Such a demand's cap becomes the distance at which the LP's open fraction, summed over its
+    sites in order of distance, reaches 1 (inf if it never does); other caps come back as 0.
+    """
+    grow = np.zeros(rows.n_demand)
+    demand, columns = model.level_demand, model.level_column
+    if not len(demand):
+        return grow
+    last = np.ones(len(demand), dtype=bool)
+    last[:-1] = demand[:-1] != demand[1:]
+    top = last & model.truncated[demand] & (columns >= 0)
+    open_top = top & (values[np.maximum(columns, 0)] > _POSITIVE)
+    needy = np.zeros(rows.n_demand, dtype=bool)
+    needy[demand[open_top]] = True
+    if not needy.any():
+        return grow
+    x = np.zeros(rows.n_sites)
+    x[model.site_index] = values[: len(model.site_index)]
+    filled = np.cumsum(x[rows.site])
+    before = np.concatenate([[0.0], filled])[rows.ptr[:-1]]
+    reached = (filled - np.repeat(before, rows.length) >= 1.0 - 1e-9) & needy[rows.demand]
+    grow[needy] = INF
+    np.minimum.at(grow, rows.demand[reached], rows.dist[reached])
+    return grow
