@@ -187,6 +187,12 @@ def test_line_layer_with_classes_through_the_pipeline(tmp_path):
     ).read_text(encoding="utf-8")
     result = network_case(tmp_path, spec, {"network_m": 2600})
     assert result.objective == 12
+    # the map draws the area reached along the roads, not a circle
+    areas = gpd.read_file(tmp_path / "out" / "reach_areas.geojson")
+    assert areas["id"].tolist() == ["s"] and areas.geometry.iloc[0].geom_type == "Polygon"
+    assert '"area":{"type":"Polygon"' in (tmp_path / "out" / "map.html").read_text(
+        encoding="utf-8"
+    ).replace(" ", "")
 
 
 def test_travel_time_uses_class_speeds(tmp_path):

@@ -46,6 +46,7 @@ from carecheck.errors import CarecheckError, DataError
 
 LANGS = ("zh", "en")
 MAP_FILE = "map.html"
+AREAS_FILE = "reach_areas.geojson"
 
 # Coverage share classes of the choropleth (after the plan) and their colours: light blues,
 # so the orange and green demand points stay visible on top.
@@ -101,6 +102,10 @@ LABELS: dict[str, dict[str, str]] = {
         "new_covered": "新覆盖老年人",
         "unique_covered": "仅此处覆盖",
         "radius": "服务半径",
+        "by_road": "（道路距离）",
+        "walk": "步行",
+        "drive": "车程",
+        "minutes": "分钟",
         "region": "区域",
         "weight": "老年人数",
         "nearest": "最近设施",
@@ -149,6 +154,10 @@ LABELS: dict[str, dict[str, str]] = {
         "new_covered": "elderly newly covered",
         "unique_covered": "covered only here",
         "radius": "reach",
+        "by_road": "by road",
+        "walk": "walk",
+        "drive": "drive",
+        "minutes": "min",
         "region": "region",
         "weight": "elderly",
         "nearest": "nearest",
@@ -243,8 +252,40 @@ def html_from_outputs(
     folder = Path(folder)
     document = read_result(folder)
     demand = read_demand(folder)
-    data = map_data(document, demand, regions=regions, lang=lang)
+    data = map_data(document, demand, regions=regions, lang=lang, areas=read_areas(folder))
     return _render(data, document, lang=lang, offline=offline)
+
+
+def read_areas(folder: Path) -> dict[tuple[str, str, str], dict]:
+    """Travel-time / road-distance areas of sites with network reach, when the run has them:
+    (status, type, id) → GeoJSON geometry with coordinates rounded to about 1 m."""
+    path = folder / AREAS_FILE
+    if not path.exists():
+        return {}
+    try:
+        collection = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    areas = {}
+    for feature in collection.get("features", []):
+        props = feature.get("properties") or {}
+        geometry = feature.get("geometry")
+        if geometry is None:
+            continue
+        key = (str(props.get("status")), str(props.get("type")), str(props.get("id")))
+        areas[key] = _rounded(geometry)
+    return areas
+
+
+def _rounded(geometry: dict) -> dict:
+    def walk(value: Any) -> Any:
+        if isinstance(value, list):
+            if value and isinstance(value[0], int | float):
+                return [round(float(v), 5) for v in value]
+            return [walk(v) for v in value]
+        return value
+
+    return {"type": geometry.get("type"), "coordinates": walk(geometry.get("coordinates"))}
 
 
 # --------------------------------------------------------------------------- reading
@@ -376,8 +417,10 @@ def map_data(
     *,
     regions: gpd.GeoDataFrame | None = None,
     lang: str = "zh",
+    areas: dict[tuple[str, str, str], dict] | None = None,
 ) -> dict:
     """The JSON document the page's script draws from (all text in it already escaped)."""
+    areas = areas or {}
     if regions is not None:
         regions = _regions_in_lonlat(regions)
     names = _Names(lang)
@@ -421,8 +464,8 @@ def map_data(
         "regionNames": [_e(r) for r in region_names],
         "demand": _demand_data(demand, types, region_names),
         "sites": {
-            "selected": _site_data(document.get("selected", []), types, tiers, names, True),
-            "existing": _site_data(document.get("existing", []), types, tiers, names, False),
+            "selected": _site_data(document.get("selected", []), types, tiers, names, True, areas),
+            "existing": _site_data(document.get("existing", []), types, tiers, names, False, areas),
         },
         "regions": (None if regions is None else _region_data(regions, document, types, names)),
         "title": _title_html(document),
@@ -511,8 +554,10 @@ def _site_data(
     tiers: list[str],
     names: _Names,
     selected: bool,
+    areas: dict[tuple[str, str, str], dict] | None = None,
 ) -> list[dict]:
     labels = names.labels
+    areas = areas or {}
     out = []
     for row in rows:
         try:
@@ -538,7 +583,7 @@ def _site_data(
                 (labels["new_covered"], _number(row.get("new_covered_weight"))),
                 (labels["unique_covered"], _number(row.get("unique_covered_weight"))),
             ]
-        cells.append((labels["radius"], _distance(row.get("radius_m"))))
+        cells.append((labels["radius"], _reach_text(row, names)))
         if row.get("region") not in (None, ""):
             cells.append((labels["region"], _e(row.get("region"))))
         kind = labels["selected"] if selected else labels["existing"]
@@ -560,11 +605,25 @@ def _site_data(
                 "tier": tiers.index(tier) if tier in tiers else -1,
                 "expand": row.get("action") == "expand",
                 "r": float(radius) if isinstance(radius, int | float) else None,
+                "area": areas.get(
+                    ("selected" if selected else "existing", str(type_name), str(row.get("id")))
+                ),
                 "tip": f"{name} · {kind}",
                 "popup": popup,
             }
         )
     return out
+
+
+def _reach_text(row: dict, names: _Names) -> str:
+    """The site's reach: a radius, a distance along roads or a travel time."""
+    kind, value = row.get("reach_kind"), row.get("reach_value")
+    if kind in (None, "radius_m") or not isinstance(value, int | float):
+        return _distance(row.get("radius_m"))
+    if kind == "network_m":
+        return f"{_distance(value)} {names.labels['by_road']}"
+    mode = names.labels["walk"] if row.get("reach_mode") == "walk" else names.labels["drive"]
+    return f"{_number(value)} {names.labels['minutes']} {mode}"
 
 
 def _regions_in_lonlat(regions: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -1237,11 +1296,17 @@ _SCRIPT = r"""
     ['existing', 'selected'].forEach(function (group) {
       var selected = group === 'selected';
       D.sites[group].forEach(function (s) {
-        if (s.t !== t || !(s.r > 0)) { return; }
-        L.circle([s.lat, s.lon], {radius: s.r, pane: 'ccReach', interactive: false,
+        if (s.t !== t) { return; }
+        var style = {pane: 'ccReach', interactive: false,
           color: colour, weight: selected ? 2 : 1, opacity: selected ? 0.9 : 0.6,
           dashArray: selected ? null : '4 4', fillColor: colour,
-          fillOpacity: selected ? 0.08 : 0}).addTo(layer);
+          fillOpacity: selected ? 0.08 : 0};
+        if (s.area) {  // reach along roads: the area from which the site is within reach
+          L.geoJSON(s.area, {style: function () { return style; }}).addTo(layer);
+        } else if (s.r > 0) {
+          style.radius = s.r;
+          L.circle([s.lat, s.lon], style).addTo(layer);
+        }
       });
     });
     return layer;
