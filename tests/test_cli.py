@@ -127,3 +127,18 @@ def test_failed_write_leaves_previous_outputs(tmp_path, monkeypatch):
 def test_version():
     code, stdout, _ = cli("--version")
     assert code == 0 and "carecheck" in stdout
+
+
+def test_no_map_and_redraw_map(tmp_path):
+    out = tmp_path / "run"
+    code, _, stderr = cli("run", str(EXAMPLE), "--out", str(out), "--no-map")
+    assert code == 0, stderr
+    assert not (out / "map.html").exists()
+    code, stdout, stderr = cli("map", str(out), "--lang", "en", "--offline")
+    assert code == 0, stderr
+    page = (out / "map.html").read_text(encoding="utf-8")
+    assert "map written to" in stdout
+    assert "Elderly covered" in page or "elderly" in page.lower()
+    assert "https://unpkg.com" not in page and "cdn.jsdelivr.net" not in page
+    code, _, stderr = cli("map", str(tmp_path / "nothing"))
+    assert code == 2 and "result.json" in stderr
