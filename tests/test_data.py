@@ -207,3 +207,27 @@ def test_inputs_are_not_modified(tmp_path):
     assert np.isclose(
         load_layers(load_scenario(tmp_path / "scenario.yaml")).demand.geometry.x.iloc[1], 1000.0
     )
+
+
+def test_demand_growth_overall_and_per_region(make_case):
+    from carecheck import DataError
+
+    demand = [
+        {"id": "a", "x": 0.0, "y": 0.0, "w": 10, "region": "north"},
+        {"id": "b", "x": 5000.0, "y": 0.0, "w": 20, "region": "south"},
+    ]
+    sites = [{"id": "s", "x": 0.0, "y": 0.0}]
+    facility = {"home": {"radius_m": 100, "count": 1, "candidates": sites}}
+    path = make_case(demand, facility)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("weight: w", "weight: w\n  growth: 1.5"), encoding="utf-8")
+    result = run_scenario(path, write=False)
+    assert result.coverage["demand_total"] == 45 and result.objective == 15
+    path.write_text(
+        text.replace("weight: w", "weight: w\n  growth: {north: 2, default: 1.1}"), encoding="utf-8"
+    )
+    result = run_scenario(path, write=False)
+    assert result.coverage["demand_total"] == pytest.approx(20 + 22)
+    path.write_text(text.replace("weight: w", "weight: w\n  growth: {west: 2}"), encoding="utf-8")
+    with pytest.raises(DataError, match="demand.growth: unknown region\\(s\\) west"):
+        run_scenario(path, write=False)

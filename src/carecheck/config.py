@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
+import numpy as np
 import yaml
 from pydantic import (
     BaseModel,
@@ -54,11 +55,32 @@ class LayerSpec(_Strict):
 
 
 class DemandSpec(LayerSpec):
-    """The demand layer: where the elderly live, and how many."""
+    """The demand layer: where the elderly live, and how many.
+
+    ``growth`` scales the weights for future demand: one factor, or a factor per region
+    (regions not listed keep ``default``, 1 unless given), e.g. the 2030 projection of each
+    county's population aged 60+ over today's.
+    """
 
     weight: str
     region: str | None = None
     name: str | None = None
+    growth: Annotated[float, Field(gt=0)] | dict[str, Annotated[float, Field(gt=0)]] | None = None
+
+    @model_validator(mode="after")
+    def _growth_by_region_needs_region(self) -> DemandSpec:
+        if isinstance(self.growth, dict) and self.region is None:
+            raise ValueError("growth per region needs the `region` column")
+        return self
+
+    def growth_factors(self, regions: np.ndarray) -> np.ndarray:
+        """The growth factor of each demand unit, from its region."""
+        if self.growth is None:
+            return np.ones(len(regions))
+        if not isinstance(self.growth, dict):
+            return np.full(len(regions), float(self.growth))
+        default = float(self.growth.get("default", 1.0))
+        return np.array([float(self.growth.get(str(r), default)) for r in regions])
 
 
 class RegionSpec(_Strict):

@@ -189,10 +189,20 @@ def _demand_frame(scenario: Scenario, raw: gpd.GeoDataFrame, crs: CRS) -> gpd.Ge
     where = _where(spec)
     ids = raw[spec.id].astype(str)
     weight = _numeric(raw, spec.weight, ids, where, what="demand weight")
+    region = _text(raw, spec.region)
+    if isinstance(spec.growth, dict):
+        known = {str(r) for r in region if r is not None}
+        unknown = sorted(set(spec.growth) - known - {"default"})
+        if unknown:
+            raise DataError(
+                f"demand.growth: unknown region(s) {_listing(unknown)}; regions in {where} are "
+                f"{_listing(sorted(known))} (use `default` for the rest)"
+            )
+    weight = weight * spec.growth_factors(region)
     data = {
         "id": ids.to_numpy(),
         "weight": weight,
-        "region": _text(raw, spec.region),
+        "region": region,
         "name": _text(raw, spec.name),
     }
     return gpd.GeoDataFrame(data, geometry=_to_points(raw, crs).to_numpy(), crs=crs)
