@@ -26,6 +26,7 @@ LAYERS = {
     "report": 6,
     "pipeline": 7,
     "frontier": 8,
+    "sweep": 8,
     "cli": 9,
     "__init__": 10,
     "__main__": 11,
@@ -34,7 +35,8 @@ THIRD_PARTY_OWNERS = {
     "click": {"cli"},
     "rich": {"cli"},
     "folium": {"maps"},
-    "matplotlib": {"frontier"},
+    "matplotlib": {"frontier", "sweep"},
+    "dask": {"sweep"},
     "offlinefolium": {"maps"},
 }
 

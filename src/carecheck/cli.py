@@ -251,6 +251,56 @@ def frontier_command(
 
 
 @cli.command()
+@click.argument("sweep_file", type=_PATH)
+@click.option(
+    "--scheduler",
+    default=None,
+    help="Address of a Dask scheduler (tcp://host:8786); default: a local pool.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Local pool size [default: all cores].",
+)
+def sweep(sweep_file: Path, scheduler: str | None, workers: int | None) -> None:
+    """Run a sweep of scenario variants (SWEEP_FILE: base + grid, or a list of scenarios)."""
+    from carecheck.sweep import load_sweep, run_sweep
+
+    spec, folder = load_sweep(sweep_file)
+    with console.status("sweep") as status:
+        table, out = run_sweep(
+            spec,
+            folder,
+            scheduler=scheduler,
+            workers=workers,
+            progress=lambda stage: status.update(stage),
+        )
+    shown = Table(title=f"sweep {spec.name}: {len(table)} run(s)")
+    columns = [c for c in table.columns if c not in ("error", "reused", "gap")]
+    for column in columns:
+        shown.add_column(column.split(".")[-1], justify="right")
+    for record in table[columns].to_dict(orient="records"):
+        shown.add_row(
+            *[
+                f"{v:,.0f}"
+                if isinstance(v, float) and abs(v) >= 1000
+                else f"{v:.4g}"
+                if isinstance(v, float)
+                else str(v)
+                for v in record.values()
+            ]
+        )
+    console.print(shown)
+    failed = table[table["status"] != "optimal"] if "status" in table else table.iloc[0:0]
+    for record in failed.to_dict(orient="records"):
+        errors.print(f"{record['run']}: {record['status']}: {record.get('error')}", markup=False)
+    console.print(
+        f"written: {out / 'sweep.csv'}, {out / 'sweep.md'}, {out / 'sweep.png'}", markup=False
+    )
+
+
+@cli.command()
 @click.argument("baseline", type=_PATH)
 @click.argument("other", type=_PATH)
 @click.option(
