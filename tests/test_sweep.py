@@ -57,8 +57,6 @@ def test_sweep_on_a_local_cluster_equals_serial_runs(tmp_path, cluster):
     assert len(table) == 4 and (table["status"] == "optimal").all()
     jobs, _ = plan_jobs(spec, folder)
     for job, row in zip(jobs, table.to_dict(orient="records"), strict=True):
-
-
         alone = run_scenario(scenario_from_dict(job.scenario, base_dir=Path("/")), write=False)
         assert row["objective"] == pytest.approx(alone.objective)
         assert row["total_cost"] == pytest.approx(alone.total_cost)
