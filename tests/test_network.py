@@ -354,3 +354,50 @@ def test_points_anywhere_network_and_verifier_agree(kind, mode):
     )
     assert np.array_equal(reach, (costs <= budget[:, None]).T)
     assert 0 < reach.sum() < reach.size
+
+
+def test_tiers_mixing_kinds_of_reach(tmp_path):
+    """One type whose tiers reach by drive time, road distance and straight line."""
+    lines = [[(0, 0), (1000, 0)], [(1000, 0), (1000, 1000)], [(1000, 1000), (0, 1000)]]
+    roads_layer(lines, kind=["local", "local", "street"]).to_file(
+        tmp_path / "r.gpkg", engine="pyogrio"
+    )
+    demand = [
+        {"id": f"d{k}", "x": x, "y": y, "w": 1 + k}
+        for k, (x, y) in enumerate([(0, 0), (1000, 300), (1000, 900), (300, 1000)])
+    ]
+    points_layer(demand).to_file(tmp_path / "d.gpkg", engine="pyogrio")
+    sites = [
+        {"id": "c1", "x": 0, "y": 0, "tier": "county"},
+        {"id": "v1", "x": 1000, "y": 1000, "tier": "village"},
+        {"id": "t1", "x": 500, "y": 1000, "tier": "town"},
+    ]
+    existing = [
+        {"id": "e1", "x": 1000, "y": 0, "tier": "village"},
+        {"id": "e2", "x": 0, "y": 1000, "tier": "county"},
+    ]
+    points_layer(sites).to_file(tmp_path / "s.gpkg", engine="pyogrio")
+    points_layer(existing).to_file(tmp_path / "e.gpkg", engine="pyogrio")
+    body = {
+        "name": "mixed",
+        "crs": METRIC,
+        "demand": {"path": "d.gpkg", "id": "id", "weight": "w"},
+        "network": {"path": "r.gpkg", "class": "kind", "class_speeds": {"local": 30, "street": 30}},
+        "facilities": {
+            "home": {
+                "count": 1,
+                "tiers": {
+                    "county": {"travel_min": 1, "mode": "drive"},  # 500 m at 30 km/h
+                    "town": {"radius_m": 300},
+                    "village": {"network_m": 400},
+                },
+                "candidates": {"path": "s.gpkg", "id": "id", "tier": "tier"},
+                "existing": {"path": "e.gpkg", "id": "id", "tier": "tier"},
+            }
+        },
+    }
+    result = run_scenario(write_scenario(tmp_path, body), write=False)
+    assert result.verification.ok
+    # before: e1 (village, 400 m by road) reaches d1 (300 m up the second street) → 2;
+    # e2 (county, 1 min drive = 500 m) reaches d3 (300 m along the top street) → 4
+    assert result.coverage["types"]["home"]["covered_before"] == 6

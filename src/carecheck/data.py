@@ -276,7 +276,7 @@ def _site_frame(
         "region": _text(raw, spec.region),
         "reach_kind": np.array([r.kind for r in reaches], dtype=object),
         "reach_value": np.array([r.value for r in reaches], dtype=float),
-        "reach_mode": np.array([r.mode for r in reaches], dtype=object),
+        "reach_mode": np.array([r.mode or "" for r in reaches], dtype=object),
         "radius_m": np.array(
             [r.value if r.kind == "radius_m" else np.nan for r in reaches], dtype=float
         ),

@@ -78,6 +78,11 @@ def _per_region(setting: int | float | dict, names: tuple[str, ...], key: str) -
     return dict.fromkeys(range(len(names)), setting)
 
 
+def _modes(sites: pd.DataFrame) -> np.ndarray:
+    """Travel mode per site ("" when the reach is not a travel time; robust to NaN)."""
+    return np.array([m if isinstance(m, str) else "" for m in sites["reach_mode"]], dtype=object)
+
+
 class _ReachContext:
     """Reach of any site layer: straight line by KD-tree, or along the network."""
 
@@ -100,7 +105,7 @@ class _ReachContext:
     def reach(self, sites: pd.DataFrame) -> sp.csr_matrix:
         n_demand, n_sites = len(self.demand_xy), len(sites)
         kinds = sites["reach_kind"].to_numpy(object)
-        modes = sites["reach_mode"].to_numpy(object)
+        modes = _modes(sites)
         values = sites["reach_value"].to_numpy(float)
         site_xy = xy(sites)
         rows, cols = [], []
@@ -155,7 +160,7 @@ def beds_summary(scenario: Scenario, layers: Layers, selected: pd.DataFrame) -> 
         xy(sites),
         sites["reach_value"].to_numpy(float),
         sites["reach_kind"].to_numpy(object),
-        np.array([m or "walk" for m in sites["reach_mode"]], dtype=object),
+        np.array([m or "walk" for m in _modes(sites)], dtype=object),
         roads,
     )
     beds = np.nan_to_num(sites["beds"].to_numpy(float))
@@ -238,7 +243,7 @@ def reach_area_frame(
         return None
     geometry: list = [None] * len(sites)
     kinds = sites["reach_kind"].to_numpy(object)
-    modes = np.array([m or "walk" for m in sites["reach_mode"]], dtype=object)
+    modes = np.array([m or "walk" for m in _modes(sites)], dtype=object)
     for kind, mode in sorted(set(zip(kinds, modes, strict=True))):
         members = np.flatnonzero((kinds == kind) & (modes == mode))
         areas = reach_areas(
