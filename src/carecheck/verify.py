@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.sparse import csgraph, csr_matrix
 
 # A pair whose distance lies this close to the reach counts as a tie: either verdict is accepted.
 TIE_TOLERANCE_M = 1e-6
@@ -170,24 +171,33 @@ def _margin(
 
 
 def _snap_brute(roads: Roads, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Nearest segment, position on it (0..1) and distance, by checking every segment."""
+    """Nearest segment, position on it (0..1) and distance, checking every segment.
+
+    Exact: the distance to a segment's midpoint bounds the distance to the segment from above,
+    and (minus half its length) from below, so only segments whose lower bound does not exceed
+    the best upper bound need the full projection.
+    """
     a, b = roads.node_xy[roads.u], roads.node_xy[roads.v]
     ab = b - a
     denom = np.maximum((ab * ab).sum(axis=1), 1e-300)
+    mid = (a + b) / 2
+    half = np.sqrt(denom) / 2
     edge = np.empty(len(points), dtype=np.int64)
     frac = np.empty(len(points))
     dist = np.empty(len(points))
     step = max(1, _CHUNK_ELEMENTS // max(1, len(a)))
     for start in range(0, len(points), step):
         p = points[start : start + step]
-        t = np.clip((((p[:, None, :] - a[None]) * ab[None]).sum(axis=2)) / denom[None], 0, 1)
-        near = a[None] + t[..., None] * ab[None]
-        d = np.sqrt(((p[:, None, :] - near) ** 2).sum(axis=2))
-        k = np.argmin(d, axis=1)
-        rows = np.arange(len(p))
-        edge[start : start + step] = k
-        frac[start : start + step] = t[rows, k]
-        dist[start : start + step] = d[rows, k]
+        to_mid = np.hypot(p[:, 0:1] - mid[None, :, 0], p[:, 1:2] - mid[None, :, 1])
+        best_upper = to_mid.min(axis=1)
+        rows, cols = np.nonzero(to_mid - half[None, :] <= best_upper[:, None] + 1e-9)
+        t = np.clip(((p[rows] - a[cols]) * ab[cols]).sum(axis=1) / denom[cols], 0, 1)
+        d = np.hypot(*(p[rows] - (a[cols] + t[:, None] * ab[cols])).T)
+        order = np.lexsort((cols, d, rows))  # per point: nearest first, then lowest segment
+        first = order[np.r_[True, rows[order][1:] != rows[order][:-1]]]
+        edge[start : start + step] = cols[first]
+        frac[start : start + step] = t[first]
+        dist[start : start + step] = d[first]
     return edge, frac, dist
 
 
@@ -201,12 +211,10 @@ def road_costs_to_sites(
 ) -> np.ndarray:
     """Cost (sites × demand) to reach each site along the roads; inf beyond its ``bound``.
 
-    A plain heap Dijkstra per site over the reversed roads, with the sites and the demand
-    points inserted where they snap (legs walked) — written apart from
-    :mod:`carecheck.network`, so the two can check each other.
+    Snapping by checking every segment, the graph built afresh with the sites and demand
+    points inserted where they snap (legs walked), and a Dijkstra per site over the reversed
+    roads — written apart from :mod:`carecheck.network`, so the two can check each other.
     """
-    import heapq
-
     n_demand, n_sites = len(demand_xy), len(site_xy)
     points = np.vstack([demand_xy, site_xy])
     edge, frac, leg = _snap_brute(roads, points)
@@ -220,54 +228,67 @@ def road_costs_to_sites(
         else:
             on_edge.setdefault(int(edge[k]), []).append((float(frac[k]), n_nodes + int(k)))
     pieces = []  # (edge, from node, to node, fraction of the edge)
-    for e in range(len(roads.u)):
-        stops = [(0.0, int(roads.u[e])), *sorted(on_edge.get(e, [])), (1.0, int(roads.v[e]))]
-        for (f0, x), (f1, y) in itertools.pairwise(stops):
-            pieces.append((e, x, y, f1 - f0))
+    for segment in range(len(roads.u)):
+        stops = [
+            (0.0, int(roads.u[segment])),
+            *sorted(on_edge.get(segment, [])),
+            (1.0, int(roads.v[segment])),
+        ]
+        for (f0, start_node), (f1, end_node) in itertools.pairwise(stops):
+            pieces.append((segment, start_node, end_node, f1 - f0))
     costs = np.full((n_sites, n_demand), np.inf)
+    piece = np.array(pieces, dtype=float).reshape(-1, 4)
+    e, x, y, part = (
+        piece[:, 0].astype(np.int64),
+        piece[:, 1].astype(np.int64),
+        piece[:, 2].astype(np.int64),
+        piece[:, 3],
+    )
+    join = np.array(joins, dtype=np.int64).reshape(-1, 2)
+    n_total = n_nodes + len(points)
+    on_road = leg <= roads.max_snap_m
     for group in sorted({(str(k), str(m or "walk")) for k, m in zip(kind, mode, strict=True)}):
         g_kind, g_mode = group
         drive = g_kind == "travel_min" and g_mode == "drive"
-        back: dict[int, list[tuple[int, float]]] = {}
-        for e, x, y, part in pieces:
-            metres = part * float(roads.length_m[e])
-            if g_kind == "network_m":
-                c = metres
-            elif drive:
-                c = metres / (float(roads.speed_kmh[e]) * 1000.0 / 60.0)
-            else:
-                c = metres / roads.walk_m_per_min
-            back.setdefault(y, []).append((x, c))  # reversed: from y we look back to x
-            if not (drive and bool(roads.oneway[e])):
-                back.setdefault(x, []).append((y, c))
-        for point, node in joins:
-            back.setdefault(point, []).append((node, 0.0))
-            back.setdefault(node, []).append((point, 0.0))
+        metres = part * roads.length_m[e]
+        if g_kind == "network_m":
+            cost = metres
+        elif drive:
+            cost = metres / (roads.speed_kmh[e] * 1000.0 / 60.0)
+        else:
+            cost = metres / roads.walk_m_per_min
+        both = ~(drive & roads.oneway[e].astype(bool))
+        # reversed moves (to the site): an edge x → y is stored as y → x
+        rows = np.concatenate([y, x[both], join[:, 0], join[:, 1]])
+        cols = np.concatenate([x, y[both], join[:, 1], join[:, 0]])
+        data = np.concatenate([cost, cost[both], np.zeros(2 * len(join))])
+        graph = _min_graph(rows, cols, data, n_total)
         leg_cost = leg if g_kind == "network_m" else leg / roads.walk_m_per_min
-        members = [
-            int(s) for s in range(n_sites) if (str(kind[s]), str(mode[s] or "walk")) == group
-        ]
-        for s in members:
-            point = n_demand + s
-            if leg[point] > roads.max_snap_m:
+        members = np.array(
+            [s for s in range(n_sites) if (str(kind[s]), str(mode[s] or "walk")) == group],
+            dtype=np.int64,
+        )
+        members = members[on_road[n_demand + members]]
+        for start in range(0, len(members), 32):
+            batch = members[start : start + 32]
+            sources = n_nodes + n_demand + batch
+            limit = float(np.max(bound[batch] - leg_cost[n_demand + batch]))
+            if limit < 0:
                 continue
-            limit = float(bound[s])
-            best: dict[int, float] = {n_nodes + point: float(leg_cost[point])}
-            heap: list[tuple[float, int]] = [(float(leg_cost[point]), n_nodes + point)]
-            while heap:
-                d, y = heapq.heappop(heap)
-                if d > best.get(y, np.inf):
-                    continue
-                for x, c in back.get(y, ()):
-                    nd = d + c
-                    if nd <= limit and nd < best.get(x, np.inf):
-                        best[x] = nd
-                        heapq.heappush(heap, (nd, x))
-            for i in range(n_demand):
-                node = n_nodes + i
-                if node in best and leg[i] <= roads.max_snap_m:
-                    costs[s, i] = best[node] + float(leg_cost[i])
+            dist = csgraph.dijkstra(graph, directed=True, indices=sources, limit=limit)
+            reached = dist[:, n_nodes : n_nodes + n_demand] + leg_cost[n_demand + batch][:, None]
+            total = reached + leg_cost[:n_demand][None, :]
+            total[:, ~on_road[:n_demand]] = np.inf
+            costs[batch] = total
     return costs
+
+
+def _min_graph(rows: np.ndarray, cols: np.ndarray, data: np.ndarray, n: int) -> csr_matrix:
+    """Sparse graph keeping the cheapest of parallel moves; stored zeros stay edges."""
+    order = np.lexsort((data, cols, rows))
+    rows, cols, data = rows[order], cols[order], data[order]
+    first = np.r_[True, (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])]
+    return csr_matrix((data[first], (rows[first], cols[first])), shape=(n, n))
 
 
 def _bounds_problem(label: str, opened: int, bounds: tuple[int, int | None]) -> str | None:
