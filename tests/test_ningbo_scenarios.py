@@ -112,3 +112,12 @@ def test_linked_tiers_cost_coverage_against_the_rural_axis():
     result = carecheck.run_scenario(ROOT / "scenarios" / "ningbo-linked.yaml", write=False)
     price = result.comparison["types"]["institution"]
     assert price["this"] <= price["baseline"]
+
+
+def test_fifteen_minute_walk_reaches_fewer_than_the_radius():
+    result = carecheck.run_scenario(ROOT / "scenarios" / "ningbo-15min.yaml", write=False)
+    walk = result.comparison["types"]["embedded"]
+    # a 15-minute walk along the roads reaches fewer elderly than the 1 km straight line
+    assert walk["this"] < walk["baseline"]
+    assert result.network["components"] >= 1 and result.network["unreachable_demand"] == []
+    assert result.reach_areas is not None and len(result.reach_areas) >= 30
