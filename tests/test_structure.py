@@ -23,6 +23,7 @@ LAYERS = {
     "result": 5,
     "maps": 5,
     "pmedian": 3,
+    "partition": 2,
     "report": 6,
     "pipeline": 7,
     "frontier": 8,

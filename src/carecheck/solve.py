@@ -195,7 +195,12 @@ def _solve_cbc(milp: Milp, options: SolverOptions):
     bound = _cbc_bound(text, objective)
     proved = sol_status == pulp.LpSolutionOptimal and result_line.startswith("Optimal")
     if proved:
-        return "optimal", values, objective, bound if bound is not None else objective
+        # progress lines hold stale bounds; a proof at gap 0 closes the bound on the objective,
+        # and a proof within a gap is bounded by the final summary's line when CBC prints one
+        summary = _CBC_BOUND.findall(text) and _CBC_OBJECTIVE.findall(text)
+        if options.mip_gap == 0 or not summary or bound is None:
+            bound = objective
+        return "optimal", values, objective, bound
     return "time_limit", values, objective, bound
 
 
