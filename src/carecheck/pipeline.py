@@ -36,6 +36,7 @@ from carecheck.model import (
     selection_from_solution,
 )
 from carecheck.network import Snap, network_reach, reach_areas, snap_points
+from carecheck.partition import classes_from_merged, covered_in_partitions, reach_in_partitions
 from carecheck.result import RunResult
 from carecheck.solve import (
     SolverOptions,
@@ -335,28 +336,62 @@ def referral_of(spec: FacilitySpec, cand: pd.DataFrame, existing: pd.DataFrame) 
     return {"needs_referral": needs, "referral": referral}
 
 
+# Demand layers with more points than this are reached and merged PARTITION_CHUNK points at a
+# time (carecheck.partition): the problem's demand units are then classes of points.
+PARTITION_ABOVE = 500_000
+PARTITION_CHUNK = 200_000
+
+
+def partitioned(scenario: Scenario, layers: Layers) -> bool:
+    """Whether the problem is built in partitions: a large demand layer, straight-line reach
+    only, and not the capacitated objective (bed assignment needs the full reach)."""
+    if len(layers.demand) <= PARTITION_ABOVE or scenario.objective.kind == "capacitated":
+        return False
+    frames = [f for fl in layers.facilities.values() for f in (fl.candidates, fl.existing)]
+    return all((frame["reach_kind"] == "radius_m").all() for frame in frames)
+
+
 def problem_from_layers(
     scenario: Scenario, layers: Layers, *, progress: Progress | None = None
 ) -> tuple[Problem, list[sp.csr_matrix]]:
-    """The array problem of a scenario, plus each type's reach matrix of existing facilities."""
+    """The array problem of a scenario, plus each type's reach matrix of existing facilities.
+
+    A large demand layer (see :func:`partitioned`) gives a problem over demand classes — points
+    with the same reach set in every type, covered-before state and region, weights summed —
+    which has the same optimum; the existing reach matrices are then not built (empty list).
+    """
     demand = layers.demand
     demand_xy = xy(demand)
-    tree = cKDTree(demand_xy) if len(demand_xy) else None
+    weight = demand["weight"].to_numpy(float)
+    split = partitioned(scenario, layers)
+    tree = cKDTree(demand_xy) if len(demand_xy) and not split else None
     region_values = demand["region"].to_numpy()
     region_names = tuple(sorted({r for r in region_values if r is not None}))
     demand_region = _region_codes(region_values, region_names)
     constraints = scenario.constraints
     types = []
     existing_reach = []
+    merged = []
     context = _ReachContext(scenario, layers, demand_xy, tree)
     for name, spec in scenario.facilities.items():
         if progress:
             progress(f"reach: {name}")
         cand = layers.facilities[name].candidates
         existing = layers.facilities[name].existing
-        reach = context.reach(cand)
-        before = context.reach(existing)
-        existing_reach.append(before)
+        if split:
+            covered = covered_in_partitions(
+                demand_xy,
+                xy(existing),
+                existing["reach_value"].to_numpy(float),
+                chunk=PARTITION_CHUNK,
+            )
+            reach = sp.csr_matrix((0, len(cand)), dtype=bool)  # the class reach replaces it
+            before = None
+        else:
+            reach = context.reach(cand)
+            before = context.reach(existing)
+            covered = covered_by(before)
+            existing_reach.append(before)
         capacity = {}
         if name in scenario.bed_types():
             capacity = {
@@ -370,7 +405,7 @@ def problem_from_layers(
             TypeProblem(
                 name=name,
                 reach=reach,
-                covered_before=covered_by(before),
+                covered_before=covered,
                 cost=cand["cost"].to_numpy(float),
                 beds=np.nan_to_num(cand["beds"].to_numpy(float)),
                 target=scenario.objective.target.get(name),
@@ -406,8 +441,33 @@ def problem_from_layers(
                 },
             )
         )
+        if split:
+            tp = types[-1]
+            by_region = bool(tp.region_min_coverage) or (
+                scenario.objective.by_region and tp.target is not None
+            )
+            merged.append(
+                reach_in_partitions(
+                    demand_xy,
+                    weight,
+                    xy(cand),
+                    cand["reach_value"].to_numpy(float),
+                    covered_before=covered,
+                    chunk=PARTITION_CHUNK,
+                    region=demand_region if by_region else None,
+                )
+            )
+    if split:
+        classes = classes_from_merged(merged, weight, region=demand_region)
+        types = [
+            dataclasses.replace(
+                tp, reach=classes.reach[k], covered_before=classes.covered_before[k]
+            )
+            for k, tp in enumerate(types)
+        ]
+        weight, demand_region = classes.weight, classes.region
     problem = Problem(
-        weight=demand["weight"].to_numpy(float),
+        weight=weight,
         types=tuple(types),
         region=demand_region if region_names else None,
         region_names=region_names,
@@ -415,11 +475,7 @@ def problem_from_layers(
         objective=scenario.objective.kind,
         minimize=scenario.objective.minimize,
         by_region=scenario.objective.by_region,
-        bed_need=(
-            demand["weight"].to_numpy(float) * scenario.beds.per_1000 / 1000.0
-            if scenario.beds is not None
-            else None
-        ),
+        bed_need=(weight * scenario.beds.per_1000 / 1000.0 if scenario.beds is not None else None),
         bed_types=tuple(scenario.bed_types()) if scenario.objective.kind == "capacitated" else (),
     )
     return problem, existing_reach
@@ -811,7 +867,7 @@ def run_scenario(
         raise VerificationError(verification.problems)
     demand_table = _add_nearest(demand_table, verification, scenario)
     model_size = {
-        "demand_units": problem.n_demand,
+        "demand_units": len(layers.demand),
         "demand_rows_after_reduction": int(sum(len(t.row_weight) for t in reduced.types)),
         "candidates": int(sum(t.n_candidates for t in problem.types)),
         "candidates_after_reduction": int(sum(len(t.candidates) for t in reduced.types)),

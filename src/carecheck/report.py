@@ -20,8 +20,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from carecheck.config import Scenario
-from carecheck.data import Layers
+from carecheck.data import Layers, xy
 from carecheck.model import Problem, effective_sites
+from carecheck.partition import covered_in_partitions
 from carecheck.result import RunResult
 
 OUTPUT_FILES = ("result.json", "selected_sites.geojson", "demand_coverage.csv", "report.md")
@@ -35,21 +36,26 @@ def coverage_tables(
     Returns (selected, coverage, demand_table, masks, total_cost); coverage is computed from
     the reach matrices (the verifier recomputes it from plain distances).
     """
-    weight = np.asarray(problem.weight, float)
     demand = layers.demand
+    # demand units of the problem: the points, or classes of points when built in partitions
+    unit_weight = np.asarray(problem.weight, float)
+    by_class = problem.n_demand != len(demand)
+    weight = demand["weight"].to_numpy(float) if by_class else unit_weight
     masks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     frames = []
     for tp, sites in zip(problem.types, opened, strict=True):
-        before = np.asarray(tp.covered_before, bool)
+        unit_before = np.asarray(tp.covered_before, bool)
         counted = np.isin(sites, effective_sites(tp, sites))
         # a linked site without a referral site is opened but reaches nobody (it does not count)
         reach = sp.csc_matrix(tp.reach)[:, sites] @ sp.diags(counted.astype(float))
         reached = np.asarray(reach.sum(axis=1)).ravel() > 0
-        after = before | reached
-        masks[tp.name] = (before, after)
-        newly = (~before).astype(float) * weight
+        if by_class:
+            masks[tp.name] = _point_masks(layers, tp.name, sites[counted])
+        else:
+            masks[tp.name] = (unit_before, unit_before | reached)
+        newly = (~unit_before).astype(float) * unit_weight
         reached_count = np.asarray(reach.sum(axis=1)).ravel()
-        only = ((reached_count == 1) & ~before).astype(float) * weight
+        only = ((reached_count == 1) & ~unit_before).astype(float) * unit_weight
         cand = layers.facilities[tp.name].candidates.iloc[sites]
         lonlat = cand.geometry.to_crs(4326)
         frames.append(
@@ -118,6 +124,16 @@ def coverage_tables(
         table[f"covered_after_{name}"] = after.astype(int)
     total_cost = float(selected["cost"].sum()) if len(selected) else 0.0
     return selected, coverage, table, masks, total_cost
+
+
+def _point_masks(layers: Layers, name: str, counted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Covered before and after per demand point, recounted from distances in partitions."""
+    demand_xy = xy(layers.demand)
+    existing = layers.facilities[name].existing
+    opened = layers.facilities[name].candidates.iloc[counted]
+    before = covered_in_partitions(demand_xy, xy(existing), existing["reach_value"].to_numpy(float))
+    reached = covered_in_partitions(demand_xy, xy(opened), opened["reach_value"].to_numpy(float))
+    return before, before | reached
 
 
 # --------------------------------------------------------------------------- writing
