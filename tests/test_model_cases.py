@@ -355,3 +355,53 @@ def test_capacitated_with_existing_beds(make_case):
     assert beds["beds_before"] == 5 and beds["beds_after"] == 15
     assert beds["nursing_need"] == pytest.approx(9)
     assert beds["beds_per_1000_after"] == pytest.approx(1000 * 15 / 18)
+
+
+@pytest.mark.parametrize("solver", ["cbc", "highs"])
+def test_min_distance_p_median(make_case, solver):
+    # weighted distances (A 5 at 0, B 3 at 1000, C 4 at 2000, D 6 at 5000):
+    # p = 1: s1 (500) 2500+1500+6000+27000 = 37000; s2 (1500) 7500+1500+2000+21000 = 32000;
+    #        s3 (5000) 25000+12000+12000+0 = 49000 → s2, 32000.
+    # p = 2: s1+s3 2500+1500+6000+0 = 10000; s2+s3 7500+1500+2000 = 11000; s1+s2 27000 → 10000
+    objective = {"kind": "min_distance"}
+    path = make_case(
+        DEMAND,
+        {"home": {"radius_m": 600, "count": 1, "candidates": [S1, S2, S3]}},
+        objective=objective,
+    )
+    result, opened = solve(path, solver)
+    assert (result.objective, opened["home"]) == (32000, ["s2"])
+    path = make_case(
+        DEMAND,
+        {"home": {"radius_m": 600, "count": 2, "candidates": [S1, S2, S3]}},
+        objective=objective,
+    )
+    result, opened = solve(path, solver)
+    assert (result.objective, opened["home"]) == (10000, ["s1", "s3"])
+
+
+def test_min_distance_keeps_existing_and_max_distance(make_case):
+    # an existing home at 0 caps each distance: A 0, B ≤ 1000, C ≤ 2000, D ≤ 5000.
+    # p = 1: s1 34500, s2 0+1500+2000+21000 = 24500, s3 0+3000+8000+0 = 11000 → s3
+    path = make_case(
+        DEMAND,
+        {
+            "home": {
+                "radius_m": 600,
+                "count": 1,
+                "candidates": [S1, S2, S3],
+                "existing": [site("e", 0)],
+            }
+        },
+        objective={"kind": "min_distance"},
+    )
+    result, opened = solve(path)
+    assert (result.objective, opened["home"]) == (11000, ["s3"])
+    # no existing home, one site, everyone within 1,000 m: impossible (A and D are 5 km apart)
+    path = make_case(
+        DEMAND,
+        {"home": {"radius_m": 600, "count": 1, "candidates": [S1, S2, S3]}},
+        objective={"kind": "min_distance", "max_distance_m": 1000},
+    )
+    with pytest.raises(InfeasibleError, match="infeasible"):
+        run_scenario(path, write=False)

@@ -271,11 +271,13 @@ class ObjectiveSpec(_Strict):
     existing sites within reach can serve, no site beyond its beds.
     """
 
-    kind: Literal["max_coverage", "min_sites", "capacitated"] = "max_coverage"
+    kind: Literal["max_coverage", "min_sites", "capacitated", "min_distance"] = "max_coverage"
     weights: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
     target: dict[str, Share] = Field(default_factory=dict)
     by_region: bool = False
     minimize: Literal["count", "cost"] = "count"
+    type: str | None = None  # min_distance: the facility type placed (default: the only one)
+    max_distance_m: Annotated[float, Field(gt=0)] | None = None  # min_distance: every elderly
 
     @model_validator(mode="after")
     def _target_for_min_sites(self) -> ObjectiveSpec:
@@ -417,6 +419,26 @@ def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:
     """Rules that span several keys: (key path, message, offending value)."""
     problems: list[tuple[str, str, Any]] = []
     types = set(scenario.facilities)
+    if scenario.objective.kind == "min_distance":
+        chosen = scenario.objective.type or (
+            next(iter(scenario.facilities)) if len(scenario.facilities) == 1 else None
+        )
+        if chosen is None or chosen not in types:
+            problems.append(
+                (
+                    "objective.type",
+                    f"min_distance places one facility type; name it (known: {sorted(types)})",
+                    scenario.objective.type,
+                )
+            )
+        elif scenario.facilities[chosen].count is None:
+            problems.append(
+                (
+                    f"facilities.{chosen}.count",
+                    "min_distance (p-median) opens exactly `count` sites; give `count`",
+                    None,
+                )
+            )
     for key in scenario.objective.target:
         if key not in types:
             problems.append(

@@ -39,6 +39,8 @@ from carecheck.network import Snap, network_reach, reach_areas, snap_points
 from carecheck.partition import classes_from_merged, covered_in_partitions, reach_in_partitions
 from carecheck.result import RunResult
 from carecheck.solve import (
+    STATUSES,
+    SolveOutcome,
     SolverOptions,
     conflicting_groups,
     feasible_without,
@@ -211,6 +213,80 @@ def beds_summary(scenario: Scenario, layers: Layers, selected: pd.DataFrame) -> 
         "sites_without_region": int(sum(r is None for r in site_region)),
         "by_region": blocks,
     }
+
+
+def distance_matrix(from_xy: np.ndarray, to_xy: np.ndarray) -> np.ndarray:
+    """Dense straight-line distances (n_from × n_to), in chunks; for p-median sized inputs."""
+    out = np.empty((len(from_xy), len(to_xy)))
+    step = max(1, 4_000_000 // max(1, len(to_xy)))
+    for start in range(0, len(from_xy), step):
+        block = from_xy[start : start + step]
+        out[start : start + step] = np.hypot(
+            block[:, 0:1] - to_xy[None, :, 0], block[:, 1:2] - to_xy[None, :, 1]
+        )
+    return out
+
+
+def solve_min_distance(
+    scenario: Scenario, layers: Layers, problem: Problem, options: SolverOptions
+) -> tuple[SolveOutcome, list[np.ndarray], dict]:
+    """p-median: open ``count`` sites of the objective's type so that the weighted distance
+    from each elderly person to the nearest open site (new or existing) is least.
+
+    Existing facilities stay open, so each demand's distance is capped at its distance to the
+    nearest existing one: d'_ij = min(d_ij, e_i), which leaves the optimum exact.
+    """
+    from carecheck.pmedian import solve_pmedian
+
+    name = scenario.objective.type or next(iter(scenario.facilities))
+    spec = scenario.facilities[name]
+    demand_xy = xy(layers.demand)
+    cand = layers.facilities[name].candidates
+    existing = layers.facilities[name].existing
+    if len(demand_xy) * max(1, len(cand)) > 50_000_000:
+        raise ScenarioError(
+            [
+                f"objective min_distance: {len(demand_xy):,} demand units × {len(cand):,} "
+                "candidates is too large for the dense p-median model here; merge demand "
+                "(e.g. to communities) or thin the candidates"
+            ]
+        )
+    distance = distance_matrix(demand_xy, xy(cand))
+    if len(existing):
+        nearest = distance_matrix(demand_xy, xy(existing)).min(axis=1)
+        distance = np.minimum(distance, nearest[:, None])
+    weight = np.asarray(problem.weight, float)
+    p = int(spec.count or 0)
+    result = solve_pmedian(
+        distance, weight, p, options=options, max_distance=scenario.objective.max_distance_m
+    )
+    opened = [
+        np.sort(np.asarray(result.sites, dtype=np.int64))
+        if t.name == name
+        else np.zeros(0, dtype=np.int64)
+        for t in problem.types
+    ]
+    status = result.status if result.status in STATUSES else "no_solution"
+    outcome = SolveOutcome(
+        status=status,
+        values=np.zeros(0) if result.objective is not None else None,
+        objective=result.objective,
+        bound=result.bound,
+        gap=result.gap,
+        seconds=float(sum(result.seconds.values())),
+        solver=options.name,
+    )
+    size = result.size
+    model_size = {
+        "demand_units": len(layers.demand),
+        "candidates": len(cand),
+        "variables": int(size.sites + size.z_variables) if size else 0,
+        "constraints": int(size.constraints) if size else 0,
+        "nonzeros": int(size.nonzeros) if size else 0,
+        "demand_rows_after_reduction": int(size.demands) if size else len(layers.demand),
+        "candidates_after_reduction": int(size.sites) if size else len(cand),
+    }
+    return outcome, opened, model_size
 
 
 def plan_objective(scenario: Scenario, coverage: dict, selected: pd.DataFrame) -> float:
@@ -814,18 +890,40 @@ def run_scenario(
     stage("reach")
     problem, _ = problem_from_layers(scenario, layers, progress=progress)
     done("reach")
-    stage("reduce")
-    reduced = reduce_problem(problem)
-    done("reduce")
-    stage("build model")
-    milp = build_milp(reduced)
-    if scenario.objective.kind == "capacitated":
-        milp, _ = add_capacity(milp, reduced)
-    done("build")
     options = solver_options(scenario)
-    stage(f"solve ({options.name})")
-    outcome = solve_milp(milp, options)
-    done("solve")
+    if scenario.objective.kind == "min_distance":
+        stage(f"p-median ({options.name})")
+        outcome, opened, model_size = solve_min_distance(scenario, layers, problem, options)
+        done("solve")
+    else:
+        stage("reduce")
+        reduced = reduce_problem(problem)
+        done("reduce")
+        stage("build model")
+        milp = build_milp(reduced)
+        if scenario.objective.kind == "capacitated":
+            milp, _ = add_capacity(milp, reduced)
+        done("build")
+        stage(f"solve ({options.name})")
+        outcome = solve_milp(milp, options)
+        done("solve")
+        model_size = {
+            "demand_units": len(layers.demand),
+            "demand_rows_after_reduction": int(sum(len(t.row_weight) for t in reduced.types)),
+            "candidates": int(sum(t.n_candidates for t in problem.types)),
+            "candidates_after_reduction": int(sum(len(t.candidates) for t in reduced.types)),
+            "variables": milp.n_cols,
+            "constraints": milp.n_rows,
+            "nonzeros": int(milp.matrix.nnz),
+        }
+    if outcome.status == "infeasible" and scenario.objective.kind == "min_distance":
+        raise InfeasibleError(
+            f"scenario {scenario.name} is infeasible: no plan meets all constraints.",
+            [
+                f"relax objective.max_distance_m ({scenario.objective.max_distance_m:g} m): "
+                "some elderly are farther than that from every candidate and existing site"
+            ],
+        )
     if outcome.status == "infeasible":
         stage("diagnose infeasibility")
         lines = diagnose(milp, reduced, scenario, options)
@@ -839,7 +937,8 @@ def run_scenario(
             f"scenario {scenario.name}: the solver found no plan within "
             f"{options.time_limit_s} s; raise --time-limit"
         )
-    opened = selection_from_solution(reduced, outcome.values)
+    if scenario.objective.kind != "min_distance":
+        opened = selection_from_solution(reduced, outcome.values)
     stage("verify")
     selected, coverage, demand_table, masks, total_cost = coverage_tables(
         scenario, layers, problem, opened
@@ -848,8 +947,12 @@ def run_scenario(
     objective = plan_objective(scenario, coverage, selected)
     if scenario.objective.kind == "capacitated":  # bed need served, from the LP over the plan
         objective = float(outcome.objective or 0.0)
+    if scenario.objective.kind == "min_distance":
+        objective = float(outcome.objective or 0.0)
     if scenario.objective.kind == "min_sites":  # the MILP maximised the negated count or cost
         bound = None if outcome.bound is None else min(-outcome.bound, objective)
+    elif scenario.objective.kind == "min_distance":  # a lower bound on the weighted distance
+        bound = None if outcome.bound is None else min(outcome.bound, objective)
     else:
         bound = None if outcome.bound is None else max(outcome.bound, objective)
     beds = beds_summary(scenario, layers, selected)
@@ -866,15 +969,6 @@ def run_scenario(
     if not verification.ok:
         raise VerificationError(verification.problems)
     demand_table = _add_nearest(demand_table, verification, scenario)
-    model_size = {
-        "demand_units": len(layers.demand),
-        "demand_rows_after_reduction": int(sum(len(t.row_weight) for t in reduced.types)),
-        "candidates": int(sum(t.n_candidates for t in problem.types)),
-        "candidates_after_reduction": int(sum(len(t.candidates) for t in reduced.types)),
-        "variables": milp.n_cols,
-        "constraints": milp.n_rows,
-        "nonzeros": int(milp.matrix.nnz),
-    }
     result = RunResult(
         scenario=scenario,
         status=outcome.status,
@@ -1064,6 +1158,7 @@ def check_plan(
     """The independent check of a plan and of what its result claims (coverage, objective,
     beds served for the capacitated objective)."""
     capacitated = scenario.objective.kind == "capacitated"
+    p_median = scenario.objective.kind == "min_distance"
     verification = verify_plan(
         xy(layers.demand),
         layers.demand["weight"].to_numpy(float),
@@ -1074,9 +1169,31 @@ def check_plan(
         objective_kind=scenario.objective.kind,
         minimize=scenario.objective.minimize,
         by_region=scenario.objective.by_region,
-        claimed={"coverage": coverage, "objective": None if capacitated else objective},
+        claimed={
+            "coverage": coverage,
+            "objective": None if capacitated or p_median else objective,
+        },
         claimed_masks=masks,
     )
+    if p_median and objective is not None:
+        name = scenario.objective.type or next(iter(scenario.facilities))
+        weight = layers.demand["weight"].to_numpy(float)
+        nearest = verification.coverage[name].nearest_m
+        recomputed = float((weight * nearest).sum())
+        extra = []
+        if abs(recomputed - objective) > 1e-6 * max(1.0, abs(objective)):
+            extra.append(
+                f"weighted distance: the result says {objective:,.3f}, plain distances give "
+                f"{recomputed:,.3f}"
+            )
+        limit = scenario.objective.max_distance_m
+        far = (weight > 0) & (nearest > limit + 1e-6) if limit is not None else None
+        if far is not None and far.any():
+            extra.append(f"{int(far.sum())} demand unit(s) beyond max_distance_m {limit:g} m")
+        if extra:
+            verification = dataclasses.replace(
+                verification, problems=[*verification.problems, *extra]
+            )
     if capacitated and objective is not None:
         selected_frame = pd.DataFrame(
             [(t, i) for t, ids in selected.items() for i in ids], columns=["type", "id"]

@@ -110,8 +110,11 @@ Solving (:func:`solve_pmedian`): heuristic, LP bound, reduced-cost fixing
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
@@ -126,7 +129,7 @@ _COUNT, _RADIUS, _MAX_DISTANCE = 0, 1, 2
 _LP_ROUNDS = 30
 _POSITIVE = 1e-7  # an LP value above this counts as positive
 
-Distances = np.ndarray | sp.spmatrix | sp.sparray
+Distances: TypeAlias = np.ndarray | sp.spmatrix | sp.sparray
 
 
 # --------------------------------------------------------------------------- results
@@ -151,23 +154,35 @@ class PMedianSize:
 
 
 @dataclass(frozen=True)
+class _Chain:
+    """Every demand's chain of levels, in order, including levels a cap left out.
+
+    One entry per level: the demand, its distance :math:`D_{ik}` (inf for the out-of-reach
+    level), its own objective share :math:`w_i (D_{ik} - D_{i,k-1})`, its column in the
+    model (-1 when it has none), whether its set is fixed to contain an open site, whether
+    it is the out-of-reach level, and whether it is in the model. ``truncated`` marks the
+    demands whose chain a cap cut.
+    """
+
+    demand: np.ndarray
+    distance: np.ndarray
+    step: np.ndarray
+    column: np.ndarray
+    fixed: np.ndarray
+    virtual: np.ndarray
+    modelled: np.ndarray
+    truncated: np.ndarray
+
+
+@dataclass(frozen=True)
 class PMedianModel:
     """The MILP, a maximisation of minus the cost (as :func:`~carecheck.solve.solve_milp`
-    wants), with its size. Column ``k < len(site_index)`` opens site ``site_index[k]``.
-
-    The ``level_*`` arrays describe each demand's chain as modelled (one entry per level,
-    in chain order): the demand, the level's distance :math:`D_{ik}` (``inf`` for the
-    out-of-reach level) and its column (-1 when fixed to 0). ``truncated`` marks demands
-    whose chain was cut by a cap.
-    """
+    wants), with its size. Column ``k < len(site_index)`` opens site ``site_index[k]``."""
 
     milp: Milp
     site_index: np.ndarray
     size: PMedianSize
-    level_demand: np.ndarray
-    level_distance: np.ndarray
-    level_column: np.ndarray
-    truncated: np.ndarray
+    chain: _Chain
 
     def sites(self, values: np.ndarray) -> np.ndarray:
         """Indices (into the original candidates) of the sites a solution vector opens."""
@@ -183,9 +198,10 @@ class PMedianResult:
     with ``bound`` and ``gap`` when known), ``infeasible`` (``unreachable`` lists the demand
     rows with no site in reach) or ``no_solution``. ``heuristic_objective`` is the cost of
     the heuristic's plan (None when it was not run or broke the maximum distance);
-    ``lp_bound`` the LP bound :math:`L` and ``lp_rounds`` how many truncated LPs gave it;
-    ``size`` describes the MILP that was solved (None when none was needed). ``seconds`` holds
-    ``heuristic``, ``lp``, ``build``, ``solve`` and ``total``.
+    ``lp_bound`` the LP bound :math:`L`, ``lp_rounds`` how many truncated LPs were solved
+    and ``lp_size`` the size of the one that gave the bound; ``milp_rounds`` counts the
+    truncated MILPs and ``size`` describes the last MILP solved (None when none was needed).
+    ``seconds`` holds ``heuristic``, ``lp``, ``build``, ``solve`` and ``total``.
     """
 
     status: str
@@ -197,6 +213,8 @@ class PMedianResult:
     heuristic_objective: float | None = None
     lp_bound: float | None = None
     lp_rounds: int = 0
+    lp_size: PMedianSize | None = None
+    milp_rounds: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     unreachable: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     solver: str = ""
@@ -250,7 +268,9 @@ def _check_inputs(
     if np.any(np.isnan(values)) or np.any(values < 0):
         problems.append("distances must be ≥ 0 (inf = out of reach); found NaN or negative values")
     if isinstance(p, bool) or not isinstance(p, int | np.integer) or not 1 <= p <= n_sites:
-        problems.append(f"p must be an integer from 1 to the number of sites ({n_sites}), got {p!r}")
+        problems.append(
+            f"p must be an integer from 1 to the number of sites ({n_sites}), got {p!r}"
+        )
     if max_distance is not None and not max_distance >= 0:
         problems.append(f"max_distance must be ≥ 0 or None, got {max_distance!r}")
     if problems:
@@ -385,19 +405,9 @@ def _radius_model(
     keep = _up_to_first(rec_row, terminal)
     if reduce:
         keep &= positive | rec_virtual
-    detached = np.zeros(len(rec_row), dtype=bool)
-    truncated = np.zeros(n_demand, dtype=bool)
-    if cap is not None:
-        # levels beyond the cap go; the reach row stays, on its own if its chain was cut
-        caps = np.broadcast_to(np.asarray(cap, dtype=float), (n_demand,))
-        beyond = keep & ~rec_virtual & (rec_distance > caps[rec_row])
-        truncated[rec_row[beyond]] = True
-        detached = rec_virtual & (rows.dist[at - 1] > caps[rec_row])
-        keep &= ~beyond
-    rec_row, rec_t, rec_virtual, terminal, detached, rec_distance = (
-        a[keep] for a in (rec_row, rec_t, rec_virtual, terminal, detached, rec_distance)
+    rec_row, rec_t, rec_virtual, terminal, rec_distance = (
+        a[keep] for a in (rec_row, rec_t, rec_virtual, terminal, rec_distance)
     )
-
     node = _set_ids(rows, rec_row, rec_t, merge=reduce)
     n_nodes = int(node.max()) + 1 if len(node) else 0
     fixed = np.zeros(n_nodes, dtype=bool)
@@ -405,21 +415,39 @@ def _radius_model(
     by_reach = np.zeros(n_nodes, dtype=bool)
     by_reach[node[rec_virtual]] = True
     keep = _up_to_first(rec_row, fixed[node])
-    rec_row, rec_t, node, detached, rec_distance = (
-        a[keep] for a in (rec_row, rec_t, node, detached, rec_distance)
+    rec_row, rec_t, rec_virtual, rec_distance, node = (
+        a[keep] for a in (rec_row, rec_t, rec_virtual, rec_distance, node)
     )
-
-    # objective: w_i (D_ik − D_i,k−1) on the level's set (fixed levels have z = 0)
     at = rows.ptr[rec_row] + rec_t
-    free = ~fixed[node]
-    step = np.zeros(len(node))
-    step[free] = rows.dist[at[free]] - rows.dist[at[free] - 1]
-    node_cost = np.bincount(
-        node[free], weights=weight[rec_row[free]] * step[free], minlength=n_nodes
+    rec_fixed = fixed[node]
+    # own share of the objective: w_i (D_ik − D_i,k−1) (fixed levels have z = 0)
+    rec_step = np.zeros(len(node))
+    rec_step[~rec_fixed] = weight[rec_row[~rec_fixed]] * (
+        rows.dist[at[~rec_fixed]] - rows.dist[at[~rec_fixed] - 1]
     )
+    first_level = np.ones(len(node), dtype=bool)
+    first_level[1:] = rec_row[1:] != rec_row[:-1]
+    beyond = np.zeros(len(node), dtype=bool)
+    truncated = np.zeros(n_demand, dtype=bool)
+    if cap is not None:
+        # levels beyond the cap go, but each chain keeps its first level (so a cut chain
+        # ends in a z) and its reach row (on its own when the chain before it was cut)
+        caps = np.broadcast_to(np.asarray(cap, dtype=float), (n_demand,))
+        beyond = ~rec_virtual & ~first_level & (rec_distance > caps[rec_row])
+        truncated[rec_row[beyond]] = True
+    detached = rec_virtual & np.concatenate([[False], beyond[:-1]]) & ~first_level
+    modelled = ~beyond
+    m_row, m_t, m_node, m_detached = (a[modelled] for a in (rec_row, rec_t, node, detached))
+
+    in_model = np.zeros(n_nodes, dtype=bool)
+    in_model[m_node] = True
+    free = in_model & ~fixed
+    node_cost = np.bincount(node[modelled], weights=rec_step[modelled], minlength=n_nodes)
     column = np.full(n_nodes, -1, dtype=np.int64)
-    column[~fixed] = n_sites + np.arange(int(np.count_nonzero(~fixed)))
-    n_cols = n_sites + int(np.count_nonzero(~fixed))
+    column[free] = n_sites + np.arange(int(np.count_nonzero(free)))
+    n_cols = n_sites + int(np.count_nonzero(free))
+    chain_row, chain_column = rec_row, column[node]
+    rec_row, rec_t, node, detached = m_row, m_t, m_node, m_detached
 
     # chained rows, one per distinct (predecessor set, set) pair
     first_of_row = np.ones(len(node), dtype=bool)
@@ -484,7 +512,7 @@ def _radius_model(
     ).astype(np.int64)
 
     objective = np.zeros(n_cols)
-    objective[n_sites:] = -node_cost[~fixed]
+    objective[n_sites:] = -node_cost[free]
     integer = np.zeros(n_cols, dtype=bool)
     integer[:n_sites] = True
     lower = np.zeros(n_cols)
@@ -517,10 +545,16 @@ def _radius_model(
         milp=milp,
         site_index=np.arange(n_sites) if site_index is None else np.asarray(site_index),
         size=size,
-        level_demand=rec_row,
-        level_distance=rec_distance,
-        level_column=column[node],
-        truncated=truncated,
+        chain=_Chain(
+            demand=chain_row,
+            distance=rec_distance,
+            step=rec_step,
+            column=chain_column,
+            fixed=rec_fixed,
+            virtual=rec_virtual,
+            modelled=modelled,
+            truncated=truncated,
+        ),
     )
 
 
@@ -590,13 +624,15 @@ def pmedian_heuristic(
     p: int,
     *,
     max_distance: float | None = None,
+    start: np.ndarray | None = None,
     max_swaps: int = 10_000,
 ) -> np.ndarray:
     """Sites from greedy addition followed by best-improvement interchange (a local optimum).
 
-    Each interchange step evaluates every (site in, site out) swap at once with the
-    Resende–Werneck decomposition ``gain(in, out) = profit(in) − loss(out) + extra(out, in)``
-    in :math:`O(nm)` and makes the best improving swap. Pairs out of reach (or beyond
+    ``start`` (p distinct site indices) replaces the greedy plan. Each interchange step
+    evaluates every (site in, site out) swap at once with the Resende–Werneck decomposition
+    ``gain(in, out) = profit(in) − loss(out) + extra(out, in)`` in :math:`O(nm)` and makes
+    the best improving swap. Pairs out of reach (or beyond
     ``max_distance``) cost a penalty larger than any feasible cost, so the result respects
     reach whenever the search finds a way to. Sparse input is made dense here.
     """
@@ -614,21 +650,24 @@ def pmedian_heuristic(
     cost = np.where(reachable, dense, penalty)
     weighted = weight[:, None]
 
-    nearest = np.full(n_demand, 2.0 * penalty)
-    chosen: list[int] = []
-    is_open = np.zeros(n_sites, dtype=bool)
-    for _ in range(p):
-        profit = (weighted * np.maximum(nearest[:, None] - cost, 0.0)).sum(axis=0)
-        profit[is_open] = -1.0
-        j = int(np.argmax(profit))
-        chosen.append(j)
-        is_open[j] = True
-        nearest = np.minimum(nearest, cost[:, j])
-    sites = np.asarray(chosen, dtype=np.int64)
+    if start is not None:
+        sites = _plan(start, p, n_sites)
+    else:
+        nearest = np.full(n_demand, 2.0 * penalty)
+        chosen: list[int] = []
+        is_open = np.zeros(n_sites, dtype=bool)
+        for _ in range(p):
+            profit = (weighted * np.maximum(nearest[:, None] - cost, 0.0)).sum(axis=0)
+            profit[is_open] = -1.0
+            j = int(np.argmax(profit))
+            chosen.append(j)
+            is_open[j] = True
+            nearest = np.minimum(nearest, cost[:, j])
+        sites = np.asarray(chosen, dtype=np.int64)
     if p == n_sites:
         return np.sort(sites)
 
-    total = float(weight @ nearest)
+    total = float(weight @ cost[:, sites].min(axis=1))
     for _ in range(max_swaps):
         near_cost = cost[:, sites]
         if p > 1:
@@ -642,7 +681,9 @@ def pmedian_heuristic(
         profit = (weighted * np.maximum(d1[:, None] - cost, 0.0)).sum(axis=0)
         loss = np.bincount(first, weights=weight * (d2 - d1), minlength=p)
         contribution = weighted * np.maximum(d2[:, None] - np.maximum(cost, d1[:, None]), 0.0)
-        owner = sp.csr_matrix((np.ones(n_demand), (first, np.arange(n_demand))), shape=(p, n_demand))
+        owner = sp.csr_matrix(
+            (np.ones(n_demand), (first, np.arange(n_demand))), shape=(p, n_demand)
+        )
         extra = np.asarray(owner @ contribution)
         gain = profit[None, :] - loss[:, None] + extra
         gain[:, sites] = -INF
@@ -656,6 +697,22 @@ def pmedian_heuristic(
             break
         sites, total = trial, trial_total
     return np.sort(sites)
+
+
+def _plan(sites: np.ndarray, p: int, n_sites: int) -> np.ndarray:
+    """``sites`` as p distinct valid site indices, or a DataError saying what is wrong."""
+    plan = np.asarray(sites).ravel()
+    if (
+        not np.issubdtype(plan.dtype, np.integer)
+        or len(np.unique(plan)) != p
+        or len(plan) != p
+        or (len(plan) and (plan.min() < 0 or plan.max() >= n_sites))
+    ):
+        raise DataError(
+            f"a start plan must list p = {p} distinct site indices from 0 to {n_sites - 1}, "
+            f"got {plan.tolist()[:20]}"
+        )
+    return plan.astype(np.int64)
 
 
 def _dense_with_inf(distance: sp.spmatrix | sp.sparray) -> np.ndarray:
@@ -682,6 +739,9 @@ def _lp_duals(
     with _stdout_silenced():  # the constructor prints a banner before options can stop it
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
+    # the interior-point method (with crossover, for a vertex) is 3–4 times faster than the
+    # dual simplex on these LPs (pmed38: 1.3 s against 5.4 s)
+    h.setOptionValue("solver", "ipm")
     if time_limit_s is not None:
         h.setOptionValue("time_limit", float(max(time_limit_s, 1.0)))
     if threads is not None:
@@ -735,30 +795,36 @@ class _Fixing:
 
 
 def _fixing(model: PMedianModel, reduced: np.ndarray, allowance: float) -> _Fixing:
-    """Fix what costs more than ``allowance`` above the bound (module docstring, step 4)."""
+    """Fix what costs more than ``allowance`` above the bound (module docstring, step 4).
+
+    Along a chain, a modelled level adds ``max(0, r)`` of its column; a level left out by the
+    cap adds ``max(0, r + share)`` if its set has a column (the full model's objective on
+    that column is larger by at least the share) and its share otherwise (a column of the
+    full model that the truncated one lacks has reduced cost equal to its objective).
+    """
     n_sites = len(model.site_index)
     on_sites = reduced[:n_sites]
     keep_site = ~(on_sites > allowance) | (model.milp.lower[:n_sites] > 0)
     forced_open = (-on_sites > allowance) & keep_site
-    columns = model.level_column
-    step = np.where(columns >= 0, np.maximum(reduced[np.maximum(columns, 0)], 0.0), 0.0)
-    demand = model.level_demand
-    cumulative = np.cumsum(step)
-    first = np.ones(len(demand), dtype=bool)
-    first[1:] = demand[1:] != demand[:-1]
-    start = np.maximum.accumulate(np.where(first, np.arange(len(demand)), 0))
+    chain = model.chain
+    has_column = chain.column >= 0
+    r = np.where(has_column, reduced[np.maximum(chain.column, 0)], 0.0)
+    increase = np.where(chain.modelled, np.maximum(r, 0.0), np.maximum(r + chain.step, 0.0))
+    increase[chain.fixed | (chain.modelled & ~has_column)] = 0.0
+    cumulative = np.cumsum(increase)
+    first = np.ones(len(chain.demand), dtype=bool)
+    first[1:] = chain.demand[1:] != chain.demand[:-1]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(first)), 0))
     before = np.where(start > 0, cumulative[np.maximum(start - 1, 0)], 0.0)
-    fires = (cumulative - before > allowance) & (columns >= 0)
-    limit = np.full(int(model.truncated.shape[0]), INF)
-    np.minimum.at(limit, demand[fires], model.level_distance[fires])
+    fires = (cumulative - before > allowance) & ~chain.fixed
+    limit = np.full(len(chain.truncated), INF)
+    np.minimum.at(limit, chain.demand[fires], chain.distance[fires])
     return _Fixing(keep_site=keep_site, forced_open=np.flatnonzero(forced_open), limit=limit)
 
 
 def _integral(rows: _Rows, weight: np.ndarray) -> bool:
     """True when every weight and in-reach distance is an integer (so every cost is one)."""
-    return bool(
-        np.all(weight == np.round(weight)) and np.all(rows.dist == np.round(rows.dist))
-    )
+    return bool(np.all(weight == np.round(weight)) and np.all(rows.dist == np.round(rows.dist)))
 
 
 # --------------------------------------------------------------------------- solving
@@ -771,6 +837,7 @@ def solve_pmedian(
     *,
     options: SolverOptions | None = None,
     max_distance: float | None = None,
+    start: np.ndarray | None = None,
     heuristic: bool = True,
     reduce: bool = True,
 ) -> PMedianResult:
@@ -783,25 +850,35 @@ def solve_pmedian(
     options
         Solver for the MILP, time limit (for the whole call) and relative gap (default:
         CBC, no limit, gap 0). The LP bound always uses HiGHS.
+    start
+        A plan to start from (p site indices), e.g. the current sites; it is improved by
+        interchange when ``heuristic`` is on.
     heuristic
-        Run :func:`pmedian_heuristic` first. Its plan is returned when nothing beats it, and
-        with ``reduce`` it enables the LP bound and the fixing.
+        Run :func:`pmedian_heuristic` (and round the LP solution into a plan).
     reduce
-        Use every exact reduction (False: the plain radius MILP, for tests).
+        Use every exact reduction, the LP bound and the fixing (False: the plain radius
+        MILP, for tests). The bound and the fixing need a starting plan (``start`` or
+        ``heuristic``).
 
     Returns
     -------
     PMedianResult
-        ``objective`` is recomputed from the chosen sites by :func:`assignment_cost`.
+        ``objective`` is recomputed from the chosen sites by :func:`assignment_cost`;
+        ``heuristic_objective`` is the cost of the best plan known before the LP.
     """
     options = options or SolverOptions()
-    start = time.perf_counter()
+    began = time.perf_counter()
     weight = _check_inputs(distance, weight, p, max_distance)
     seconds: dict[str, float] = {}
 
-    def finish(**fields) -> PMedianResult:
-        seconds["total"] = time.perf_counter() - start
+    def finish(**fields: Any) -> PMedianResult:
+        seconds["total"] = time.perf_counter() - began
         return PMedianResult(seconds=seconds, solver=options.name, **fields)
+
+    def remaining() -> float | None:
+        if options.time_limit_s is None:
+            return None
+        return max(options.time_limit_s - (time.perf_counter() - began), 1.0)
 
     rows = _rows(distance, max_distance)
     unreachable = np.flatnonzero(rows.length == 0)
@@ -816,131 +893,207 @@ def solve_pmedian(
             unreachable=unreachable,
         )
 
-    def remaining() -> float | None:
-        if options.time_limit_s is None:
-            return None
-        return max(options.time_limit_s - (time.perf_counter() - start), 1.0)
-
-    incumbent: np.ndarray | None = None
-    upper: float | None = None
-    nearest = np.zeros(0)
-    if heuristic:
-        t0 = time.perf_counter()
-        found = pmedian_heuristic(distance, weight, p, max_distance=max_distance)
-        cost, nearest = assignment_cost(distance, weight, found)
-        limit = INF if max_distance is None else float(max_distance)
-        if np.all(np.isfinite(nearest) & (nearest <= limit)):
-            incumbent, upper = found, cost
-        seconds["heuristic"] = time.perf_counter() - t0
-
-    lower_bound: float | None = None
-    lp_rounds = 0
-    model: PMedianModel | None = None
-    if reduce and upper is not None and incumbent is not None:
-        t0 = time.perf_counter()
-        step = 1.0 if _integral(rows, weight) else 0.0
-        tolerance = 1e-9 * max(1.0, abs(upper))
-        caps = nearest.copy()
-        bound_model: PMedianModel | None = None
-        reduced = np.zeros(0)
-        for lp_rounds in range(1, _LP_ROUNDS + 1):  # noqa: B007 (lp_rounds is reported)
-            trial = _radius_model(rows, weight, p, cap=caps)
-            solved = _lp_duals(trial.milp, remaining(), options.threads)
-            if solved is None:
-                break
-            values, duals = solved
-            bound, trial_reduced = _dual_bound(trial.milp, duals)
-            if lower_bound is None or bound >= lower_bound:
-                lower_bound, bound_model, reduced = bound, trial, trial_reduced
-            grow = _caps_to_grow(trial, values, rows)
-            if not np.any(grow > caps):
-                break
-            caps = np.maximum(caps, grow)
-        seconds["lp"] = time.perf_counter() - t0
-        if lower_bound is not None and bound_model is not None:
-            allowance = upper - step - lower_bound + tolerance
-            proven = allowance < 0 or (
-                upper - lower_bound <= options.mip_gap * abs(upper) + tolerance
+    t0 = time.perf_counter()
+    best = _Incumbent(distance, weight, max_distance)
+    if start is not None:
+        plan = _plan(start, p, distance.shape[1])
+        best.offer(plan)
+        if heuristic:
+            best.offer(
+                pmedian_heuristic(distance, weight, p, max_distance=max_distance, start=plan)
             )
-            if proven:
-                return finish(
-                    status="optimal",
-                    sites=incumbent,
-                    objective=upper,
-                    bound=min(upper, max(lower_bound, upper - step + tolerance)),
-                    gap=relative_gap(upper, min(upper, lower_bound)),
-                    size=None,
-                    heuristic_objective=upper,
-                    lp_bound=lower_bound,
-                    lp_rounds=lp_rounds,
-                )
-            t0 = time.perf_counter()
-            fixing = _fixing(bound_model, reduced, allowance)
-            kept = np.flatnonzero(fixing.keep_site)
-            forced = np.searchsorted(kept, fixing.forced_open)
-            if len(kept) >= p and len(forced) <= p:
-                limit = np.nextafter(fixing.limit, -INF)
-                model = _radius_model(
-                    _restrict(rows, fixing.keep_site, limit),
-                    weight,
-                    p,
-                    forced_open=forced,
-                    site_index=kept,
-                )
-            seconds["build"] = time.perf_counter() - t0
-            if model is None:  # no plan beats the heuristic
-                return finish(
-                    status="optimal",
-                    sites=incumbent,
-                    objective=upper,
-                    bound=upper,
-                    gap=0.0,
-                    size=None,
-                    heuristic_objective=upper,
-                    lp_bound=lower_bound,
-                    lp_rounds=lp_rounds,
-                )
+    if heuristic:
+        best.offer(pmedian_heuristic(distance, weight, p, max_distance=max_distance))
+    seconds["heuristic"] = time.perf_counter() - t0
+    first_cost = best.cost
 
-    if model is None:
+    bound: _LpBound | None = None
+    if reduce and best.sites is not None:
         t0 = time.perf_counter()
-        model = _radius_model(rows, weight, p, reduce=reduce)
+        bound = _lp_bound(rows, weight, p, best.nearest, remaining, options.threads)
+        if bound is not None and heuristic:
+            # round the LP: its p largest x, improved by interchange
+            rounded = bound.model.site_index[np.argsort(-bound.values[: rows.n_sites])[:p]]
+            best.offer(
+                pmedian_heuristic(distance, weight, p, max_distance=max_distance, start=rounded)
+            )
+        seconds["lp"] = time.perf_counter() - t0
+    lp_fields: dict[str, Any] = {"heuristic_objective": first_cost}
+    if bound is not None and best.sites is not None and best.cost is not None:
+        lp_fields.update(lp_bound=bound.value, lp_rounds=bound.rounds, lp_size=bound.model.size)
+        # only plans better than the incumbent are still wanted: cost < U, or ≤ U − 1
+        # when every cost is an integer
+        step = 1.0 if _integral(rows, weight) else 0.0
+        upper = best.cost
+        tolerance = 1e-9 * max(1.0, abs(upper))
+        allowance = upper - step - bound.value + tolerance
+        if allowance < 0 or upper - bound.value <= options.mip_gap * abs(upper) + tolerance:
+            proof = upper if allowance < 0 else bound.value  # integers above U − 1 are ≥ U
+            return finish(
+                status="optimal",
+                sites=best.sites,
+                objective=upper,
+                bound=proof,
+                gap=relative_gap(upper, proof),
+                size=None,
+                **lp_fields,
+            )
+        t0 = time.perf_counter()
+        fixing = _fixing(bound.model, bound.reduced, allowance)
+        kept = np.flatnonzero(fixing.keep_site)
+        forced = np.searchsorted(kept, fixing.forced_open)
+        if len(kept) < p or len(forced) > p:  # no plan beats the incumbent
+            seconds["build"] = time.perf_counter() - t0
+            return finish(
+                status="optimal",
+                sites=best.sites,
+                objective=upper,
+                bound=upper,
+                gap=0.0,
+                size=None,
+                **lp_fields,
+            )
+        fixed_rows = _restrict(rows, fixing.keep_site, np.nextafter(fixing.limit, -INF))
         seconds["build"] = time.perf_counter() - t0
+        seconds["solve"] = 0.0
+        # Truncated MILPs over the plans better than U are relaxations: each optimum bounds
+        # them all; the loop ends when one is exact for its plan (caps grow to that plan's
+        # distances otherwise; they only grow, so it ends).
+        caps = bound.caps
+        for rounds in itertools.count(1):
+            t0 = time.perf_counter()
+            model = _radius_model(
+                fixed_rows, weight, p, cap=caps, forced_open=forced, site_index=kept
+            )
+            seconds["build"] += time.perf_counter() - t0
+            outcome = solve_milp(model.milp, replace(options, time_limit_s=remaining()))
+            seconds["solve"] += outcome.seconds
+            lp_fields["milp_rounds"] = rounds
+            if outcome.status == "infeasible":  # no plan beats U
+                return finish(
+                    status="optimal",
+                    sites=best.sites,
+                    objective=best.cost,
+                    bound=best.cost,
+                    gap=0.0,
+                    size=model.size,
+                    **lp_fields,
+                )
+            exact = not model.chain.truncated.any()
+            plan_cost = INF
+            if outcome.values is not None:
+                plan = model.sites(outcome.values)
+                plan_cost, plan_nearest = assignment_cost(distance, weight, plan)
+                best.offer(plan)
+            relaxed = None if outcome.bound is None else -outcome.bound
+            if outcome.status != "optimal" or relaxed is None or outcome.objective is None:
+                known = bound.value if relaxed is None else max(bound.value, relaxed)
+                return finish(
+                    status="time_limit" if best.sites is not None else "no_solution",
+                    sites=best.sites if best.sites is not None else np.zeros(0, dtype=np.int64),
+                    objective=best.cost,
+                    bound=None if best.cost is None else min(known, best.cost),
+                    gap=None if best.cost is None else relative_gap(best.cost, known),
+                    size=model.size,
+                    **lp_fields,
+                )
+            assert best.cost is not None and best.sites is not None
+            beaten = relaxed > best.cost - step + tolerance  # integers: none is ≤ cost − 1
+            if exact or beaten or plan_cost <= -outcome.objective + tolerance:
+                known = best.cost if beaten and step else min(best.cost, max(bound.value, relaxed))
+                return finish(
+                    status="optimal",
+                    sites=best.sites,
+                    objective=best.cost,
+                    bound=known,
+                    gap=relative_gap(best.cost, known),
+                    size=model.size,
+                    **lp_fields,
+                )
+            caps = np.maximum(caps, plan_nearest)
+
+    t0 = time.perf_counter()
+    model = _radius_model(rows, weight, p, reduce=reduce)
+    seconds["build"] = time.perf_counter() - t0
     outcome = solve_milp(model.milp, replace(options, time_limit_s=remaining()))
     seconds["solve"] = outcome.seconds
-
     status = outcome.status
-    sites = np.zeros(0, dtype=np.int64)
-    objective: float | None = None
-    bound = None if outcome.bound is None else -outcome.bound
+    lower = None if outcome.bound is None else -outcome.bound
     if outcome.values is not None:
-        sites = model.sites(outcome.values)
-        objective = assignment_cost(distance, weight, sites)[0]
-    if upper is not None and incumbent is not None:
-        if status == "infeasible" and lower_bound is not None:
-            # the fixed model only looked for plans better than the heuristic's: none exist
-            status, bound = "optimal", upper
-        if objective is None or upper < objective:
-            sites, objective = incumbent, upper
-            if status == "no_solution":
-                status = "time_limit"
-        if bound is not None and lower_bound is not None:
-            bound = min(bound, upper)  # the fixed model's bound covers plans better than U
-    if lower_bound is not None and bound is not None:
-        bound = max(bound, lower_bound)
-    elif lower_bound is not None and status == "time_limit":
-        bound = lower_bound
-    gap = relative_gap(objective, bound) if status in ("optimal", "time_limit") else None
+        best.offer(model.sites(outcome.values))
+    if best.sites is not None and status == "no_solution":
+        status = "time_limit"
+    if bound is not None:
+        lower = bound.value if lower is None else max(lower, bound.value)
+    if best.cost is not None and lower is not None:
+        lower = min(lower, best.cost)
+    solved = status in ("optimal", "time_limit")
     return finish(
         status=status,
-        sites=np.sort(sites),
-        objective=objective,
-        bound=bound,
-        gap=gap,
+        sites=best.sites if best.sites is not None and solved else np.zeros(0, dtype=np.int64),
+        objective=best.cost if solved else None,
+        bound=lower if solved else None,
+        gap=relative_gap(best.cost, lower) if solved else None,
         size=model.size,
-        heuristic_objective=upper,
-        lp_bound=lower_bound,
-        lp_rounds=lp_rounds,
+        **lp_fields,
     )
+
+
+class _Incumbent:
+    """The cheapest feasible plan offered so far (cost recomputed from the distances)."""
+
+    def __init__(self, distance: Distances, weight: np.ndarray, max_distance: float | None):
+        self.distance, self.weight = distance, weight
+        self.limit = INF if max_distance is None else float(max_distance)
+        self.sites: np.ndarray | None = None
+        self.cost: float | None = None
+        self.nearest = np.zeros(0)
+
+    def offer(self, sites: np.ndarray) -> None:
+        cost, nearest = assignment_cost(self.distance, self.weight, sites)
+        if not np.all(np.isfinite(nearest) & (nearest <= self.limit)):
+            return
+        if self.cost is None or cost < self.cost:
+            self.sites, self.cost, self.nearest = np.sort(sites), cost, nearest
+
+
+@dataclass(frozen=True)
+class _LpBound:
+    """The LP bound :math:`L` with the truncated model, its reduced costs and LP solution."""
+
+    value: float
+    model: PMedianModel
+    reduced: np.ndarray
+    values: np.ndarray
+    caps: np.ndarray
+    rounds: int
+
+
+def _lp_bound(
+    rows: _Rows,
+    weight: np.ndarray,
+    p: int,
+    caps: np.ndarray,
+    remaining: Callable[[], float | None],
+    threads: int | None,
+) -> _LpBound | None:
+    """Solve truncated LPs, growing the caps, until the last z of every cut chain is 0."""
+    best: _LpBound | None = None
+    caps = caps.copy()
+    for rounds in range(1, _LP_ROUNDS + 1):
+        model = _radius_model(rows, weight, p, cap=caps)
+        solved = _lp_duals(model.milp, remaining(), threads)
+        if solved is None:
+            break
+        values, duals = solved
+        value, reduced = _dual_bound(model.milp, duals)
+        if best is None or value >= best.value:
+            best = _LpBound(value, model, reduced, values, caps, rounds)
+        grow = _caps_to_grow(model, values, rows)
+        if not np.any(grow > caps):
+            break
+        caps = np.maximum(caps, grow)
+    return best
 
 
 def _caps_to_grow(model: PMedianModel, values: np.ndarray, rows: _Rows) -> np.ndarray:
@@ -950,12 +1103,14 @@ def _caps_to_grow(model: PMedianModel, values: np.ndarray, rows: _Rows) -> np.nd
     sites in order of distance, reaches 1 (inf if it never does); other caps come back as 0.
     """
     grow = np.zeros(rows.n_demand)
-    demand, columns = model.level_demand, model.level_column
-    if not len(demand):
+    chain = model.chain
+    shown = np.flatnonzero(chain.modelled & ~chain.virtual)
+    if not len(shown):
         return grow
+    demand, columns = chain.demand[shown], chain.column[shown]
     last = np.ones(len(demand), dtype=bool)
     last[:-1] = demand[:-1] != demand[1:]
-    top = last & model.truncated[demand] & (columns >= 0)
+    top = last & chain.truncated[demand] & (columns >= 0)
     open_top = top & (values[np.maximum(columns, 0)] > _POSITIVE)
     needy = np.zeros(rows.n_demand, dtype=bool)
     needy[demand[open_top]] = True
