@@ -229,5 +229,5 @@ def test_demand_growth_overall_and_per_region(make_case):
     result = run_scenario(path, write=False)
     assert result.coverage["demand_total"] == pytest.approx(20 + 22)
     path.write_text(text.replace("weight: w", "weight: w\n  growth: {west: 2}"), encoding="utf-8")
-    with pytest.raises(DataError, match="demand.growth: unknown region\\(s\\) west"):
+    with pytest.raises(DataError, match=r"demand\.growth: unknown region\(s\) west"):
         run_scenario(path, write=False)
