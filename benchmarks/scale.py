@@ -1,0 +1,386 @@
+"""Time the whole carecheck pipeline on generated instances: files in, outputs out.
+
+Three seeded sizes (demand points × candidate sites): 5,000 × 1,000, 20,000 × 2,000 and
+100,000 × 5,000. Demand is clustered around towns (Gaussian spread) over a rural background,
+weights are lognormal (elderly residents per community), candidates sit near demand, and some
+existing facilities are already open. Demand is written as a lon/lat CSV and the sites as a
+GeoPackage, with a scenario YAML, and solved by ``carecheck.run_scenario``.
+
+Each size runs in two fresh child processes: one generates the files, the other runs the
+pipeline and reports its stage timings (``result.timings``), its CPU time and its peak resident
+memory: ``ru_maxrss`` of the Python process (numpy / C allocations included) and, separately,
+the peak (``VmHWM``) of the solver's child process, polled from ``/proc`` (CBC runs as a
+child; HiGHS runs inside the Python process). Each figure belongs to one size only. The memory
+target is checked against the sum of the two peaks.
+
+Usage (from the repository root)::
+
+    python benchmarks/scale.py                      # all three sizes, CBC
+    python benchmarks/scale.py --solver highs --size 20k
+    python benchmarks/scale.py --keep /tmp/scale     # keep the generated files and outputs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+
+WORKING_CRS = "EPSG:32651"  # UTM 51N (Ningbo); the generated region sits inside this zone
+ORIGIN = (300_000.0, 3_250_000.0)  # south-west corner of the region, metres in WORKING_CRS
+
+
+@dataclass(frozen=True)
+class Size:
+    """One generated instance: counts, region width, towns, reach and sites to open."""
+
+    label: str
+    n_demand: int
+    n_sites: int
+    width_m: float
+    n_towns: int
+    n_existing: int
+    radius_m: float
+    count: int
+
+
+SIZES = {
+    "5k": Size("5k", 5_000, 1_000, 20_000, 12, 20, 1_500, 20),
+    "20k": Size("20k", 20_000, 2_000, 40_000, 30, 60, 1_500, 30),
+    "100k": Size("100k", 100_000, 5_000, 80_000, 80, 200, 1_500, 50),
+}
+TARGETS_S = {"20k": 5.0, "100k": 15.0}
+TARGET_MEMORY_MB = {"100k": 2048.0}
+
+
+# --------------------------------------------------------------------------- generation
+
+
+def clustered_points(
+    rng: np.random.Generator,
+    n: int,
+    towns: np.ndarray,
+    spread: np.ndarray,
+    width: float,
+    rural_share: float,
+) -> np.ndarray:
+    """``n`` points: most around towns (Gaussian), the rest uniform over the square."""
+    n_rural = int(n * rural_share)
+    town = rng.choice(len(towns), size=n - n_rural, p=_town_share(towns))
+    near = towns[town, :2] + rng.normal(size=(n - n_rural, 2)) * spread[town, None]
+    rural = rng.uniform(0, width, size=(n_rural, 2))
+    return np.clip(np.vstack([near, rural]), 0, width)
+
+
+def _town_share(towns: np.ndarray) -> np.ndarray:
+    return towns[:, 2] / towns[:, 2].sum()
+
+
+def generate(size: Size, seed: int, folder: Path) -> Path:
+    """Write demand.csv, sites.gpkg and scenario.yaml into ``folder``; return the YAML path."""
+    import geopandas as gpd
+    import pandas as pd
+    import yaml
+    from pyproj import Transformer
+
+    rng = np.random.default_rng(seed)
+    width = size.width_m
+    towns = np.column_stack(
+        [
+            rng.uniform(0.1, 0.9, size=(size.n_towns, 2)) * width,
+            rng.pareto(1.2, size.n_towns) + 1.0,
+        ]  # town sizes: a few big, many small
+    )
+    spread = 600.0 + 2_500.0 * np.sqrt(_town_share(towns) / _town_share(towns).max())
+    demand_xy = clustered_points(rng, size.n_demand, towns, spread, width, rural_share=0.15)
+    weight = np.maximum(1, np.round(rng.lognormal(mean=3.5, sigma=0.9, size=size.n_demand)))
+    site_xy = clustered_points(rng, size.n_sites, towns, spread, width, rural_share=0.10)
+    existing_xy = clustered_points(rng, size.n_existing, towns, spread * 0.5, width, 0.0)
+    district = _districts(demand_xy, width)
+
+    to_lonlat = Transformer.from_crs(WORKING_CRS, "EPSG:4326", always_xy=True)
+    lon, lat = to_lonlat.transform(demand_xy[:, 0] + ORIGIN[0], demand_xy[:, 1] + ORIGIN[1])
+    pd.DataFrame(
+        {
+            "demand_id": [f"D{k:06d}" for k in range(size.n_demand)],
+            "lon": np.round(lon, 7),
+            "lat": np.round(lat, 7),
+            "elderly": weight.astype(int),
+            "district": district,
+        }
+    ).to_csv(folder / "demand.csv", index=False)
+
+    def sites(xy: np.ndarray, prefix: str) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame(
+            {
+                "site_id": [f"{prefix}{k:05d}" for k in range(len(xy))],
+                "cost": np.round(rng.uniform(200, 1_000, len(xy))),
+                "district": _districts(xy, width),
+            },
+            geometry=gpd.points_from_xy(xy[:, 0] + ORIGIN[0], xy[:, 1] + ORIGIN[1]),
+            crs=WORKING_CRS,
+        ).to_crs(4326)
+
+    gpkg = folder / "sites.gpkg"
+    sites(site_xy, "C").to_file(gpkg, layer="candidates", engine="pyogrio")
+    sites(existing_xy, "E").to_file(gpkg, layer="existing", engine="pyogrio")
+    scenario = {
+        "name": f"scale-{size.label}",
+        "title": f"generated {size.n_demand:,} × {size.n_sites:,} (seed {seed})",
+        "crs": WORKING_CRS,
+        "demand": {
+            "path": "demand.csv",
+            "id": "demand_id",
+            "lon": "lon",
+            "lat": "lat",
+            "weight": "elderly",
+            "region": "district",
+        },
+        "facilities": {
+            "institution": {
+                "radius_m": size.radius_m,
+                "count": size.count,
+                "candidates": {
+                    "path": "sites.gpkg",
+                    "layer": "candidates",
+                    "id": "site_id",
+                    "cost": "cost",
+                    "region": "district",
+                },
+                "existing": {"path": "sites.gpkg", "layer": "existing", "id": "site_id"},
+            }
+        },
+        "solver": {"name": "cbc", "time_limit_s": 300, "mip_gap": 0},
+    }
+    path = folder / "scenario.yaml"
+    path.write_text(yaml.safe_dump(scenario, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _districts(xy: np.ndarray, width: float, per_side: int = 3) -> np.ndarray:
+    """Nine districts on a 3 × 3 grid, named D1 … D9."""
+    cell = np.minimum((xy / width * per_side).astype(int), per_side - 1)
+    return np.array([f"D{1 + c}" for c in cell[:, 1] * per_side + cell[:, 0]], dtype=object)
+
+
+# --------------------------------------------------------------------------- one run
+
+
+class ChildPeak(threading.Thread):
+    """Polls the peak resident memory (VmHWM) of this process's children, e.g. CBC.
+
+    ``RUSAGE_CHILDREN.ru_maxrss`` is no use here: Linux carries the parent's RSS at spawn
+    time into the child's maximum, so it reports at least the Python process's size.
+    """
+
+    def __init__(self, interval_s: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.interval_s = interval_s
+        self.peak_kb = 0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        me = str(os.getpid())
+        while not self._halt.is_set():
+            for stat in Path("/proc").glob("[0-9]*/stat"):
+                try:
+                    fields = stat.read_text().rsplit(")", 1)[1].split()
+                    if fields[1] == me:
+                        self.peak_kb = max(self.peak_kb, _vm_hwm_kb(stat.parent))
+                except (OSError, IndexError, ValueError):
+                    continue  # the process ended while we looked
+            self._halt.wait(self.interval_s)
+
+    def stop(self) -> int:
+        self._halt.set()
+        self.join()
+        return self.peak_kb
+
+
+def _vm_hwm_kb(proc: Path) -> int:
+    for line in (proc / "status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def run_pipeline(scenario: Path, out: Path, solver: str) -> dict:
+    """Run the real pipeline in this (fresh) process and report timings and peak memory."""
+    start = time.perf_counter()
+    import carecheck
+
+    imported = time.perf_counter()
+    watcher = ChildPeak()
+    watcher.start()
+    marks: list[tuple[str, float]] = []
+    cpu_before = _cpu_s()
+    result = carecheck.run_scenario(
+        scenario, out=out, solver=solver, progress=lambda name: marks.append((name, _cpu_s()))
+    )
+    finished = time.perf_counter()
+    cpu = _cpu_s() - cpu_before
+    marks.append(("end", cpu_before + cpu))
+    solver_kb = watcher.stop()
+    return {
+        "status": result.status,
+        "objective": result.objective,
+        "gap": result.gap,
+        "verified": result.verification.ok,
+        "timings": {"import": imported - start, **result.timings},
+        "end_to_end_s": finished - imported,
+        "end_to_end_cpu_s": cpu,
+        "cpu_by_stage": cpu_by_stage(marks),
+        "peak_python_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_solver_mb": solver_kb / 1024,
+        "model_size": result.model_size,
+        "outputs": sorted(p.name for p in out.iterdir()),
+        "load_average": os.getloadavg(),
+    }
+
+
+def cpu_by_stage(marks: list[tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds between consecutive progress messages, keyed like ``result.timings``."""
+    keys = {
+        "load layers": "load",
+        "reach": "reach",
+        "reduce": "reduce",
+        "build model": "build",
+        "solve": "solve",
+        "verify": "verify",
+        "write outputs": "write",
+    }
+    spent: dict[str, float] = {}
+    for (name, cpu), (_, later) in pairwise(marks):
+        key = next((v for k, v in keys.items() if name.startswith(k)), name)
+        spent[key] = spent.get(key, 0.0) + later - cpu
+    return spent
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process and its finished children (CBC runs as a child)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def child(argv: list[str]) -> int:
+    """Entry point of the child processes: ``--child generate|run``."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--child", choices=("generate", "run"))
+    parser.add_argument("--size")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--folder", type=Path)
+    parser.add_argument("--solver")
+    args = parser.parse_args(argv)
+    if args.child == "generate":
+        print(json.dumps({"scenario": str(generate(SIZES[args.size], args.seed, args.folder))}))
+    else:
+        report = run_pipeline(args.folder / "scenario.yaml", args.folder / "out", args.solver)
+        print(json.dumps(report))
+    return 0
+
+
+def in_child(*args: str) -> dict:
+    """Run this script in a fresh Python process and return the JSON it prints last."""
+    done = subprocess.run(
+        [sys.executable, __file__, *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"child {args} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- printing
+
+
+STAGES = ("import", "load", "reach", "reduce", "build", "solve", "verify", "write")
+
+
+def report_lines(size: Size, report: dict, generate_s: float) -> list[str]:
+    timings, cpu = report["timings"], report["cpu_by_stage"]
+    stages = "  ".join(f"{k} {timings.get(k, 0.0):6.2f}" for k in STAGES)
+    cpu_stages = "  ".join(f"{k} {cpu.get(k, 0.0):6.2f}" for k in STAGES if k != "import")
+    slowest = max((k for k in STAGES if k != "import"), key=lambda k: cpu.get(k, 0.0))
+    m = report["model_size"]
+    lines = [
+        f"{size.label:>5}: {size.n_demand:,} demand × {size.n_sites:,} candidates, "
+        f"{size.n_existing} existing, r = {size.radius_m:g} m, p = {size.count}, "
+        f"region {size.width_m / 1000:g} km wide (generated in {generate_s:.1f} s)",
+        f"       stages, wall (s): {stages}",
+        f"       stages, CPU (s):             {cpu_stages}",
+        f"       end to end {report['end_to_end_s']:.2f} s wall, "
+        f"{report['end_to_end_cpu_s']:.2f} s CPU (slowest stage: {slowest}); peak RSS python "
+        f"{report['peak_python_mb']:,.0f} MB, solver {report['peak_solver_mb']:,.0f} MB; "
+        f"load average {report['load_average'][0]:.1f}",
+        f"       status {report['status']}, objective {report['objective']:,.0f}, verified "
+        f"{report['verified']}; model: {m['demand_rows_after_reduction']:,} rows of "
+        f"{m['demand_units']:,} demand, {m['candidates_after_reduction']:,} of "
+        f"{m['candidates']:,} candidates, {m['nonzeros']:,} nonzeros",
+    ]
+    target = TARGETS_S.get(size.label)
+    if target is not None:
+        ok = report["end_to_end_s"] <= target
+        lines.append(f"       target end to end ≤ {target:g} s: {'met' if ok else 'MISSED'}")
+    memory = TARGET_MEMORY_MB.get(size.label)
+    if memory is not None:
+        peak = report["peak_python_mb"] + report["peak_solver_mb"]
+        lines.append(
+            f"       target memory < {memory:,.0f} MB: "
+            f"{'met' if peak < memory else 'MISSED'} (python + solver peaks {peak:,.0f} MB)"
+        )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--child" in argv:
+        return child(argv)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", action="append", choices=sorted(SIZES), default=[])
+    parser.add_argument("--solver", choices=("cbc", "highs"), default="cbc")
+    parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument("--keep", type=Path, default=None, help="keep files in this folder")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args(argv)
+    labels = args.size or list(SIZES)
+    print(f"carecheck scale benchmark: solver {args.solver}, seed {args.seed}", flush=True)
+    figures = []
+    with tempfile.TemporaryDirectory(prefix="carecheck-scale-") as tmp:
+        root = args.keep or Path(tmp)
+        for label in labels:
+            size = SIZES[label]
+            folder = root / label
+            folder.mkdir(parents=True, exist_ok=True)
+            start = time.perf_counter()
+            in_child(
+                "--child",
+                "generate",
+                "--size",
+                label,
+                "--seed",
+                str(args.seed),
+                "--folder",
+                str(folder),
+            )
+            generate_s = time.perf_counter() - start
+            report = in_child("--child", "run", "--folder", str(folder), "--solver", args.solver)
+            print("\n".join(report_lines(size, report, generate_s)), flush=True)
+            figures.append({"size": asdict(size), "generate_s": generate_s, **report})
+    if args.json is not None:
+        args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
