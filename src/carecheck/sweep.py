@@ -333,6 +333,10 @@ def _run_local(
     progress: Callable[[str], None] | None,
     attempts: int = 3,
 ) -> None:
+    # import the pipeline (geopandas, PuLP, …) once here: forked workers inherit it instead of
+    # paying the imports again, which would dominate short runs
+    import carecheck.pipeline  # noqa: F401
+
     pending = list(jobs)
     for _ in range(attempts):
         if not pending:
