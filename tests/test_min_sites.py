@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from benchmarks.orlib_scp import read_scp
 
 from carecheck import InfeasibleError, run_scenario
 from carecheck.model import Bounds, Problem, TypeProblem, build_milp, reduce_problem
@@ -85,23 +86,6 @@ def test_unreachable_demand_makes_full_cover_infeasible(make_case):
     text = "\n".join(info.value.diagnosis)
     assert "objective.target.home (100%)" in text
     assert "every candidate open would cover 94.7% of the elderly" in text
-
-
-def read_scp(path: Path) -> tuple[sp.csr_matrix, np.ndarray]:
-    numbers = np.array(path.read_text(encoding="utf-8").split(), dtype=np.int64)
-    m, n = int(numbers[0]), int(numbers[1])
-    cost = numbers[2 : 2 + n].astype(float)
-    pos, rows, cols = 2 + n, [], []
-    for i in range(m):
-        k = int(numbers[pos])
-        cols.append(numbers[pos + 1 : pos + 1 + k] - 1)
-        rows.append(np.full(k, i))
-        pos += 1 + k
-    matrix = sp.csr_matrix(
-        (np.ones(sum(map(len, rows)), bool), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(m, n),
-    )
-    return matrix, cost
 
 
 def scp_problem(matrix: sp.csr_matrix, cost: np.ndarray) -> Problem:

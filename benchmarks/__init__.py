@@ -1,0 +1,1 @@
+"""Benchmark scripts (run them as scripts; tests import their data readers)."""
