@@ -74,27 +74,29 @@ Exact reductions of the model (:func:`pmedian_milp`)
    :math:`2^{-128}` per pair of sets.
 3. **Zero weights.** A demand with :math:`w_i = 0` keeps only its max-distance row, if any.
 
-Solving (:func:`solve_pmedian`): heuristic, LP bound, reduced-cost fixing
--------------------------------------------------------------------------
+Solving (:func:`solve_pmedian`): incumbent, LP bound, fixing, truncated MILPs
+-----------------------------------------------------------------------------
 1. **Incumbent.** :func:`pmedian_heuristic` (greedy, then best-improvement interchange in the
-   style of Whitaker's fast interchange, vectorised as in Resende and Werneck, 2007) gives a
-   plan of cost :math:`U`.
-2. **LP bound on a truncated model.** The LP relaxation is solved (HiGHS) with each demand's
-   chain cut at a cap (first the heuristic's distance; ``cap`` of :func:`pmedian_milp`). Cutting
-   a chain drops rows and positive objective terms, so the truncated model is a relaxation.
-   Caps grow where the LP solution leaves a cut chain's last :math:`z` positive (up to the
-   distance at which the LP's :math:`x` reaches 1 for that demand) until none is, at which
-   point the truncated LP has the value of the full one.
-3. **A bound from any duals.** For row duals :math:`y` of the right signs and reduced costs
-   :math:`r = c - A^\top y`, every feasible :math:`v` (with :math:`0 \le v \le 1`) has
-   :math:`c^\top v \ge L + \sum_{r_j > 0} r_j v_j + \sum_{r_j < 0} |r_j| (1 - v_j)` with
-   :math:`L = y^\top b + \sum_{r_j<0} r_j`. This holds for the full model too: the truncated
-   model's duals, extended by zero on the missing rows, keep every missing :math:`z` at
-   reduced cost :math:`c \ge 0`. :math:`L` is recomputed here from the clipped duals, so
-   solver tolerances cannot make it invalid.
-4. **Fixing.** Only plans strictly better than :math:`U` are still needed (the heuristic's
-   plan is kept): cost :math:`< U`, or :math:`\le U - 1` when all weights and distances are
-   integers. Hence, with :math:`\Delta = U - L` (or :math:`U - 1 - L`):
+   style of Whitaker's fast interchange, vectorised as in Resende and Werneck, 2007), and a
+   given ``start``, give a plan of cost :math:`U`.
+2. **LP bound on truncated models.** The LP relaxation is solved (HiGHS) with each demand's
+   chain cut at a cap (first its distance in the incumbent; ``cap`` of :func:`pmedian_milp`).
+   Cutting a chain drops rows and positive objective terms, so the truncated model is a
+   relaxation. Caps grow where the LP solution leaves a cut chain's last :math:`z` positive
+   (up to the distance at which the LP's :math:`x` reaches 1 for that demand) until none is,
+   at which point the truncated LP has the value of the full one. The LP's :math:`p` largest
+   :math:`x`, improved by interchange, are offered as a new incumbent.
+3. **A bound from any duals.** Every row of a truncated model is valid for every plan of the
+   full problem (with :math:`z` at its least value), so for row duals :math:`y` of the right
+   signs and reduced costs :math:`r = c - A^\top y` (with :math:`c` the full objective on
+   the model's columns, at least the truncated one, and every set outside the model at
+   reduced cost equal to its objective, :math:`\ge 0`), every plan :math:`v` has
+   :math:`c^\top v \ge L + \sum_{r_j > 0} r_j v_j + \sum_{r_j < 0} |r_j| (1 - v_j)`
+   with :math:`L = y^\top b + \sum_{r_j<0} r_j` (all variables lie in [0, 1]). :math:`L` is
+   recomputed here from the clipped duals, so solver tolerances cannot make it invalid.
+4. **Fixing.** Only plans strictly better than the incumbent are still needed: cost
+   :math:`< U`, or :math:`\le U - 1` when all weights and distances are integers. With
+   :math:`\Delta = U - L` (or :math:`U - 1 - L`):
 
    * :math:`r_j > \Delta` ⇒ :math:`x_j = 0` (the site is dropped);
      :math:`-r_j > \Delta` ⇒ :math:`x_j = 1`;
@@ -103,9 +105,16 @@ Solving (:func:`solve_pmedian`): heuristic, LP bound, reduced-cost fixing
      then :math:`i` must be served closer than :math:`D_{ik}`: a per-demand maximum
      distance.
 
-   The MILP is then built exactly (no caps) on what is left and solved. If it has no
-   feasible plan, or :math:`L > U - 1` for integer data, no plan beats :math:`U` and the
-   heuristic's plan is optimal.
+   Two dual solutions are used (interior point, then dual simplex on the last LP); each
+   one's fixing is valid alone, so both are applied. If :math:`L > U - 1` for integer data,
+   or the fixing leaves no room (fewer than :math:`p` sites, or a site both dropped and
+   forced), no plan beats :math:`U` and the incumbent is optimal.
+5. **Truncated MILPs.** On what is left, the MILP is solved with the LP's caps. It is a
+   relaxation of "a plan better than :math:`U`", so its optimum :math:`R` bounds them all:
+   if :math:`R > U - 1` (integers), or no plan is feasible, the incumbent is optimal; if the
+   plan it found costs :math:`R` once recomputed exactly, that plan is optimal. Otherwise
+   the caps grow to that plan's distances and the MILP is solved again (the caps only
+   grow, so this ends, at the latest with the exact model).
 """
 
 from __future__ import annotations
