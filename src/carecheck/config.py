@@ -304,6 +304,8 @@ class SolverSpec(_Strict):
     time_limit_s: Annotated[float, Field(gt=0)] | None = 300.0
     mip_gap: Annotated[float, Field(ge=0, lt=1)] = 0.0
     threads: Annotated[int, Field(ge=1)] | None = None
+    # CBC switches, e.g. ["heur off"]; default ["feas off"] (the feasibility pump is slow here)
+    cbc_options: list[str] | None = None
 
 
 class BedsSpec(_Strict):

@@ -816,9 +816,12 @@ def roads_of(scenario: Scenario, layers: Layers) -> Roads | None:
 
 def solver_options(scenario: Scenario) -> SolverOptions:
     s = scenario.solver
-    return SolverOptions(
+    options = SolverOptions(
         name=s.name, time_limit_s=s.time_limit_s, mip_gap=s.mip_gap, threads=s.threads
     )
+    if s.cbc_options is not None:
+        options = dataclasses.replace(options, cbc_options=tuple(s.cbc_options))
+    return options
 
 
 def run_scenario(

@@ -38,6 +38,9 @@ class SolverOptions:
     mip_gap: float = 0.0
     threads: int | None = None
     log_path: Path | None = None
+    # CBC's feasibility pump rarely helps covering models and costs time: off by default
+    # (measured: 20,000 × 2,000 MCLP 5.7 s → 2.2 s, Máximo NewYork p = 50 9.8 → 6.6 s CPU)
+    cbc_options: tuple[str, ...] = ("feas off",)
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,7 @@ def _solve_cbc(milp: Milp, options: SolverOptions):
             gapAbs=0 if options.mip_gap == 0 else None,
             threads=options.threads,
             logPath=str(log),
+            options=list(options.cbc_options),
         )
         problem.solve(solver)
         text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
