@@ -206,7 +206,8 @@ class PMedianResult:
     ``status`` is ``optimal`` (proved within the requested gap), ``time_limit`` (an incumbent,
     with ``bound`` and ``gap`` when known), ``infeasible`` (``unreachable`` lists the demand
     rows with no site in reach) or ``no_solution``. ``heuristic_objective`` is the cost of
-    the heuristic's plan (None when it was not run or broke the maximum distance);
+    the best plan known before the LP, from the heuristic or ``start`` (None when there was
+    none within reach);
     ``lp_bound`` the LP bound :math:`L`, ``lp_rounds`` how many truncated LPs were solved
     and ``lp_size`` the size of the one that gave the bound; ``milp_rounds`` counts the
     truncated MILPs and ``size`` describes the last MILP solved (None when none was needed).
