@@ -104,3 +104,24 @@ def test_a_worker_killed_mid_sweep_loses_no_result(tmp_path, cluster):
     thread.join(timeout=120)
     table = results["table"]
     assert len(table) == 4 and (table["status"] == "optimal").all()
+
+
+def test_cli_sweep_on_a_scheduler_address_and_serial_in_process(tmp_path, cluster):
+    from click.testing import CliRunner
+
+    from carecheck.cli import cli
+
+    local, _ = cluster
+    spec, folder = write_sweep(tmp_path / "dask", base=str(EXAMPLE), grid=GRID)
+    runner = CliRunner()
+    by_address = runner.invoke(
+        cli, ["sweep", str(folder / "sweep.yaml"), "--scheduler", local.scheduler_address]
+    )
+    assert by_address.exit_code == 0, by_address.output
+    spec1, folder1 = write_sweep(tmp_path / "serial", base=str(EXAMPLE), grid=GRID)
+    serial = runner.invoke(cli, ["sweep", str(folder1 / "sweep.yaml"), "--workers", "1"])
+    assert serial.exit_code == 0, serial.output
+    a = pd.read_csv(folder / "out" / "sweep.csv", encoding="utf-8-sig")
+    b = pd.read_csv(folder1 / "out" / "sweep.csv", encoding="utf-8-sig")
+    assert list(a["objective"]) == pytest.approx(list(b["objective"]))
+    assert list(a["status"]) == list(b["status"]) == ["optimal"] * 4

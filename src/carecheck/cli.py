@@ -261,7 +261,7 @@ def frontier_command(
     "--workers",
     type=click.IntRange(min=1),
     default=None,
-    help="Local pool size [default: all cores].",
+    help="Local pool size [default: all cores]; 1 runs the variants one by one in this process.",
 )
 def sweep(sweep_file: Path, scheduler: str | None, workers: int | None) -> None:
     """Run a sweep of scenario variants (SWEEP_FILE: base + grid, or a list of scenarios)."""

@@ -333,8 +333,17 @@ def _run_local(
     progress: Callable[[str], None] | None,
     attempts: int = 3,
 ) -> None:
-    # import the pipeline (geopandas, PuLP, …) once here: forked workers inherit it instead of
-    # paying the imports again, which would dominate short runs
+    if workers <= 1 or len(jobs) <= 1:  # serial: in this process, no pool to start
+        for job in jobs:
+            records[job.run_id] = call(job)
+            if progress:
+                progress(f"{len(records)} run(s) done")
+        return
+    # import the pipeline (geopandas, PuLP, the file reader) once here: forked workers inherit
+    # it instead of paying the imports again, which would dominate short runs
+    import pulp  # noqa: F401
+    import pyogrio  # noqa: F401
+
     import carecheck.pipeline  # noqa: F401
 
     pending = list(jobs)
