@@ -112,13 +112,13 @@ def test_cli_sweep_on_a_scheduler_address_and_serial_in_process(tmp_path, cluste
     from carecheck.cli import cli
 
     local, _ = cluster
-    spec, folder = write_sweep(tmp_path / "dask", base=str(EXAMPLE), grid=GRID)
+    _, folder = write_sweep(tmp_path / "dask", base=str(EXAMPLE), grid=GRID)
     runner = CliRunner()
     by_address = runner.invoke(
         cli, ["sweep", str(folder / "sweep.yaml"), "--scheduler", local.scheduler_address]
     )
     assert by_address.exit_code == 0, by_address.output
-    spec1, folder1 = write_sweep(tmp_path / "serial", base=str(EXAMPLE), grid=GRID)
+    _, folder1 = write_sweep(tmp_path / "serial", base=str(EXAMPLE), grid=GRID)
     serial = runner.invoke(cli, ["sweep", str(folder1 / "sweep.yaml"), "--workers", "1"])
     assert serial.exit_code == 0, serial.output
     a = pd.read_csv(folder / "out" / "sweep.csv", encoding="utf-8-sig")
