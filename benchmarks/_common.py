@@ -24,6 +24,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from carecheck.coverage import reach_matrix
+from carecheck.heuristic import mip_start
 from carecheck.model import (
     Milp,
     Problem,
@@ -132,22 +133,6 @@ def covered_demand_brute(
 # --------------------------------------------------------------------------- solving
 
 
-def dominated_candidates(reach: sp.csr_matrix) -> np.ndarray:
-    """Columns whose reach set is contained in another column's (ties: keep the lowest index).
-
-    Prototype of a reduction for carecheck.model: with an exact count p and no costs, tiers
-    or regions, a dominated candidate can always be swapped for its dominator (or, if that is
-    already open, for any closed candidate) without losing coverage.
-    """
-    a = sp.csc_matrix(reach, dtype=np.int32)
-    size = np.diff(a.indptr)
-    overlap = (a.T @ a).tocoo()
-    j, k = overlap.row, overlap.col
-    contained = (overlap.data == size[j]) & (j != k)
-    larger = (size[k] > size[j]) | ((size[k] == size[j]) & (k < j))
-    return np.unique(j[contained & larger])
-
-
 @dataclass
 class RunRecord:
     """Everything one benchmark solve measured."""
@@ -160,37 +145,6 @@ class RunRecord:
     seconds: dict[str, float] = field(default_factory=dict)
     size: dict[str, int] = field(default_factory=dict)
     start_value: float | None = None
-
-
-def without_dominated(reduced: ReducedProblem, count: int) -> ReducedProblem:
-    """The reduced problem without dominated candidates, identical rows merged again.
-
-    Single type, exact count, no costs, tiers or regions (the Máximo / scale setting).
-    Dropping columns can make rows identical, so rows are merged once more (weights summed).
-    """
-    (rt,) = reduced.types
-    drop = dominated_candidates(rt.reach)
-    if len(rt.candidates) - len(drop) < count:
-        return reduced
-    keep = np.setdiff1d(np.arange(len(rt.candidates)), drop)
-    reach = sp.csr_matrix(rt.reach[:, keep])
-    reach.sort_indices()
-    keys = [
-        reach.indices[reach.indptr[i] : reach.indptr[i + 1]].tobytes()
-        for i in range(reach.shape[0])
-    ]
-    _, first, group = np.unique(
-        np.array(keys, dtype=object), return_index=True, return_inverse=True
-    )
-    slim = replace(
-        rt,
-        candidates=rt.candidates[keep],
-        reach=sp.csr_matrix(reach[first], dtype=bool),
-        row_weight=np.bincount(group, weights=rt.row_weight, minlength=len(first)),
-        row_region=np.full(len(first), -1, dtype=np.int64),
-        demand_rows=np.where(rt.demand_rows >= 0, group[np.maximum(rt.demand_rows, 0)], -1),
-    )
-    return replace(reduced, types=(slim,))
 
 
 def cpu_seconds() -> float:
@@ -206,32 +160,31 @@ def solve_reach(
     count: int,
     options: SolverOptions,
     *,
-    drop_dominated: bool = False,
+    start_s: float = 20.0,
     settings: dict[str, str] | None = None,
 ) -> RunRecord:
-    """Reduce, build and solve one exactly-``count`` MCLP; time each step.
+    """Reduce, build, find a starting plan and solve one exactly-``count`` MCLP; time each step.
 
-    ``settings`` (prototype) bypasses ``solve_milp`` to pass extra solver options.
+    The same steps as the pipeline (reductions 1–4, ``heuristic.mip_start`` for ``start_s``
+    seconds, ``solve_milp``). ``settings`` (prototype) bypasses ``solve_milp`` to pass extra
+    solver options.
     """
     t0 = time.perf_counter()
     problem: Problem = problem_from_reach(reach, weight, count)
     reduced = reduce_problem(problem)
-    if drop_dominated:
-        reduced = without_dominated(reduced, count)
     milp = build_milp(reduced)
     t1 = time.perf_counter()
-    cpu1 = cpu_seconds()
-    start = None
-    if settings:
-        assert options.time_limit_s is not None
-        settings = dict(settings)
-        if settings.pop("start", "") == "greedy":
-            start = greedy_start(reduced, count)
-        outcome = solve_with_settings(milp, options.name, options.time_limit_s, settings, start)
-    else:
-        outcome = solve_milp(milp, options)
+    found = mip_start(reduced, milp, seconds=start_s) if start_s > 0 else None
+    start = None if found is None else found[0]
     t2 = time.perf_counter()
     cpu2 = cpu_seconds()
+    if settings:
+        assert options.time_limit_s is not None
+        outcome = solve_with_settings(milp, options.name, options.time_limit_s, settings, start)
+    else:
+        outcome = solve_milp(milp, options, start=start)
+    t3 = time.perf_counter()
+    cpu3 = cpu_seconds()
     opened = (
         selection_from_solution(reduced, outcome.values)[0]
         if outcome.values is not None
@@ -244,8 +197,8 @@ def solve_reach(
         bound=outcome.bound,
         gap=outcome.gap,
         opened=opened,
-        seconds={"model": t1 - t0, "solve": t2 - t1, "solve_cpu": cpu2 - cpu1},
-        start_value=None if start is None else float(milp.objective @ start) + milp.constant,
+        seconds={"model": t1 - t0, "start": t2 - t1, "solve": t3 - t2, "solve_cpu": cpu3 - cpu2},
+        start_value=None if found is None else found[1],
         size={
             "rows": len(rt.row_weight),
             "candidates": len(rt.candidates),
@@ -378,50 +331,3 @@ def _typed(value: object) -> object:
         except ValueError:
             continue
     return {"true": True, "false": False}.get(value.lower(), value)
-
-
-# --------------------------------------------------------------------------- MIP start
-
-
-def greedy_start(reduced: ReducedProblem, count: int, swap_seconds: float = 10.0) -> np.ndarray:
-    """A MIP start for a single-type, exactly-``count`` MCLP: greedy, then improving swaps.
-
-    Greedy opens, ``count`` times, the candidate covering the most still-uncovered weight;
-    then, for at most ``swap_seconds``, the best exchange (close one, open another) is made
-    while it covers more. Returns the MILP values (x, then y = min(1, reach @ x)).
-    """
-    (rt,) = reduced.types
-    reach = sp.csr_matrix(rt.reach, dtype=np.float64)
-    cols = sp.csr_matrix(reach.T)
-    weight = np.asarray(rt.row_weight, dtype=np.float64)
-    opened = np.zeros(reach.shape[1], dtype=bool)
-    hits = np.zeros(reach.shape[0])
-    for _ in range(min(count, reach.shape[1])):
-        gain = cols @ (weight * (hits == 0))
-        gain[opened] = -np.inf
-        j = int(np.argmax(gain))
-        opened[j] = True
-        hits += reach[:, j].toarray().ravel()
-    deadline = time.perf_counter() + swap_seconds
-    while time.perf_counter() < deadline:
-        move = _best_swap(reach, cols, weight, hits, opened)
-        if move is None:
-            break
-        out, into = move
-        opened[out], opened[into] = False, True
-        hits += reach[:, into].toarray().ravel() - reach[:, out].toarray().ravel()
-    return np.concatenate([opened.astype(float), np.minimum(hits, 1.0)])
-
-
-def _best_swap(reach, cols, weight, hits, opened) -> tuple[int, int] | None:
-    gain = cols @ (weight * (hits == 0))  # what a closed candidate would newly cover
-    alone = weight * (hits == 1)  # rows covered by exactly one open site
-    best, move = 1e-9, None
-    for j in np.flatnonzero(opened):
-        rows = cols.indices[cols.indptr[j] : cols.indptr[j + 1]]
-        delta = gain + reach[rows].T @ alone[rows] - alone[rows].sum()
-        delta[opened] = -np.inf
-        k = int(np.argmax(delta))
-        if delta[k] > best:
-            best, move = float(delta[k]), (int(j), k)
-    return move

@@ -17,6 +17,7 @@ LAYERS = {
     "network": 1,
     "model": 1,
     "solve": 2,  # solves model.Milp
+    "heuristic": 2,  # starting plans for model.Milp
     "verify": 1,
     "config": 3,
     "data": 4,  # reads what config describes

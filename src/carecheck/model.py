@@ -51,6 +51,14 @@ Reductions (each keeps the optimal objective; tests prove it)
    lower bound that could draw on that group (zero when there is none). A type with a
    minimum of new beds keeps every filler that adds beds (an expansion of an existing home
    reaches nobody new but adds beds).
+4. Dominated candidates: if candidate :math:`j` reaches a subset of the rows candidate
+   :math:`k` reaches, a plan with :math:`j` does no worse with :math:`k` instead, or, when
+   :math:`k` is already open, with any closed candidate instead (so at least :math:`L_t`
+   candidates must remain). :math:`j` is dropped (of equal sets, all but the first), rows
+   that became identical merge again. Only where candidates differ by nothing but reach:
+   maximal covering or fewest sites, no budget or cost objective, no tier counts, regional
+   minimum sites, bed minimum, linked tiers or fillers, and not for a type whose beds serve
+   the capacitated objective.
 """
 
 from __future__ import annotations
@@ -229,8 +237,10 @@ def reduce_type(
     *,
     keep_regions: bool = False,
     keep_reaching: bool = False,
+    dominance: bool = False,
 ) -> ReducedType:
-    """Apply the three reductions to one type (see the module docstring)."""
+    """Apply the reductions to one type (see the module docstring); ``dominance`` allows the
+    fourth (the caller decides whether the problem's objective and budget permit it)."""
     reach = sp.csr_matrix(tp.reach, dtype=bool)
     covered = np.asarray(tp.covered_before, dtype=bool)
     region_valid = demand_region >= 0
@@ -265,6 +275,17 @@ def reduce_type(
     sub = sub[:, candidates]
     by_region = demand_region[active] if (tp.region_min_coverage or keep_regions) else None
     groups_of_rows, firsts = _merge_rows(sub, by_region)
+    if dominance and not kept_fillers and _dominance_applies(tp):
+        drop = dominated_columns(sub[firsts])
+        if len(drop) and len(candidates) - len(drop) >= tp.count.lower:
+            keep = np.setdiff1d(np.arange(len(candidates)), drop)
+            candidates = candidates[keep]
+            sub = sub[:, keep]
+            merged = sub[firsts]
+            again, second = _merge_rows(
+                merged, None if by_region is None else by_region[firsts]
+            )
+            groups_of_rows, firsts = again[groups_of_rows], firsts[second]
     row_weight = np.bincount(groups_of_rows, weights=weight[active], minlength=len(firsts))
     row_region = (
         demand_region[active][firsts]
@@ -285,6 +306,38 @@ def reduce_type(
     )
 
 
+_DOMINANCE_WORK = 30_000_000  # most pairs (row entries squared) the containment test may touch
+
+
+def _dominance_applies(tp: TypeProblem) -> bool:
+    """Reduction 4 needs a type whose candidates differ only by reach (see the docstring)."""
+    return not (
+        tp.tier_counts
+        or any(v > 0 for v in tp.region_min_sites.values())
+        or tp.min_beds > 0
+        or tp.needs_referral is not None
+        or tp.referral is not None
+    )
+
+
+def dominated_columns(reach: sp.spmatrix) -> np.ndarray:
+    """Columns whose set of rows is inside another column's (of equal sets, all but the first).
+
+    Computed from the column overlaps ``reachᵀ reach`` (sparse); skipped (nothing returned)
+    when that product would be too large to be worth it.
+    """
+    a = sp.csc_matrix(reach, dtype=np.int32)
+    per_row = np.diff(sp.csr_matrix(a).indptr).astype(np.int64)
+    if int((per_row**2).sum()) > _DOMINANCE_WORK:
+        return np.zeros(0, dtype=np.int64)
+    size = np.diff(a.indptr)
+    overlap = (a.T @ a).tocoo()
+    j, k = overlap.row, overlap.col
+    inside = (overlap.data == size[j]) & (j != k)
+    larger = (size[k] > size[j]) | ((size[k] == size[j]) & (k < j))
+    return np.unique(j[inside & larger]).astype(np.int64)
+
+
 def reduce_problem(problem: Problem) -> ReducedProblem:
     """Exact reductions of every type (see the module docstring)."""
     weight = np.asarray(problem.weight, dtype=float)
@@ -298,6 +351,9 @@ def reduce_problem(problem: Problem) -> ReducedProblem:
             n_regions,
             keep_regions=problem.by_region and tp.target is not None,
             keep_reaching=tp.name in problem.bed_types,
+            dominance=problem.objective in ("max_coverage", "min_sites")
+            and problem.budget is None
+            and not (problem.objective == "min_sites" and problem.minimize == "cost"),
         )
         for tp in problem.types
     )
@@ -424,7 +480,7 @@ class _RowBuilder:
         self.add(group, block, np.array([lower]), np.array([upper]))
 
 
-def _linked(rt: ReducedType) -> np.ndarray:
+def linked_positions(rt: ReducedType) -> np.ndarray:
     """Positions (among the kept candidates) of those that count only with a referral site."""
     needs = rt.source.needs_referral
     if needs is None:
@@ -432,7 +488,7 @@ def _linked(rt: ReducedType) -> np.ndarray:
     return np.flatnonzero(np.asarray(needs, bool)[rt.candidates])
 
 
-def _layout(reduced: ReducedProblem) -> list[tuple[int, int, int]]:
+def column_layout(reduced: ReducedProblem) -> list[tuple[int, int, int]]:
     """Per type the first column of its x, y and v blocks: [x | y | v] one type after another."""
     starts, col = [], 0
     for rt in reduced.types:
@@ -440,16 +496,16 @@ def _layout(reduced: ReducedProblem) -> list[tuple[int, int, int]]:
         y0 = x0 + len(rt.candidates)
         v0 = y0 + len(rt.row_weight)
         starts.append((x0, y0, v0))
-        col = v0 + len(_linked(rt))
+        col = v0 + len(linked_positions(rt))
     return starts
 
 
 def build_milp(reduced: ReducedProblem) -> Milp:
     """The MILP of the module docstring over the reduced problem."""
     problem = reduced.problem
-    layout = _layout(reduced)
+    layout = column_layout(reduced)
     last = reduced.types[-1] if reduced.types else None
-    n_cols = layout[-1][2] + len(_linked(last)) if last is not None else 0
+    n_cols = layout[-1][2] + len(linked_positions(last)) if last is not None else 0
     x_offset = [x0 for x0, _, _ in layout]
     objective = np.zeros(n_cols)
     integer = np.zeros(n_cols, dtype=bool)
@@ -458,7 +514,7 @@ def build_milp(reduced: ReducedProblem) -> Milp:
     for rt, (x0, y0, v0) in zip(reduced.types, layout, strict=True):
         tp = rt.source
         n_x, n_y = len(rt.candidates), len(rt.row_weight)
-        linked = _linked(rt)
+        linked = linked_positions(rt)
         integer[x0 : x0 + n_x] = True
         if problem.objective == "min_sites":
             per_site = tp.cost[rt.candidates] if problem.minimize == "cost" else np.ones(n_x)
@@ -658,7 +714,7 @@ def _bounds_row(
 def selection_from_solution(reduced: ReducedProblem, values: np.ndarray) -> list[np.ndarray]:
     """Opened candidate indices (into each type's full candidate list) from MILP values."""
     opened = []
-    for rt, (x0, _, _) in zip(reduced.types, _layout(reduced), strict=True):
+    for rt, (x0, _, _) in zip(reduced.types, column_layout(reduced), strict=True):
         x = values[x0 : x0 + len(rt.candidates)]
         opened.append(np.sort(rt.candidates[x > 0.5]))
     return opened

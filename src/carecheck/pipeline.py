@@ -24,6 +24,7 @@ from carecheck.errors import (
     ScenarioError,
     VerificationError,
 )
+from carecheck.heuristic import mip_start
 from carecheck.model import (
     Bounds,
     Milp,
@@ -814,6 +815,14 @@ def roads_of(scenario: Scenario, layers: Layers) -> Roads | None:
     )
 
 
+def start_seconds(scenario: Scenario) -> float:
+    """Time for the swap search's starting plan: ``solver.start_s``, else min(20 s, 10 %)."""
+    s = scenario.solver
+    if s.start_s is not None:
+        return float(s.start_s)
+    return min(20.0, 0.1 * s.time_limit_s) if s.time_limit_s is not None else 20.0
+
+
 def solver_options(scenario: Scenario) -> SolverOptions:
     s = scenario.solver
     options = SolverOptions(
@@ -907,8 +916,16 @@ def run_scenario(
         if scenario.objective.kind == "capacitated":
             milp, _ = add_capacity(milp, reduced)
         done("build")
+        start = None
+        if scenario.objective.kind == "max_coverage":
+            seconds = start_seconds(scenario)
+            if seconds > 0:
+                stage("starting plan (swap search)")
+                found = mip_start(reduced, milp, seconds=seconds)
+                start = None if found is None else found[0]
+                done("start")
         stage(f"solve ({options.name})")
-        outcome = solve_milp(milp, options)
+        outcome = solve_milp(milp, options, start=start)
         done("solve")
         model_size = {
             "demand_units": len(layers.demand),

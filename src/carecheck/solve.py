@@ -63,21 +63,31 @@ def relative_gap(objective: float | None, bound: float | None) -> float | None:
     return abs(bound - objective) / max(abs(objective), 1e-10)
 
 
-def solve_milp(milp: Milp, options: SolverOptions | None = None) -> SolveOutcome:
-    """Solve ``milp`` (a maximisation) and report an honest status."""
+def solve_milp(
+    milp: Milp, options: SolverOptions | None = None, *, start: np.ndarray | None = None
+) -> SolveOutcome:
+    """Solve ``milp`` (a maximisation) and report an honest status.
+
+    ``start`` is a feasible point (all columns) given to the solver as a MIP start; if the
+    solver stops with nothing better, the start is the answer (status ``time_limit``).
+    """
     options = options or SolverOptions()
-    start = time.perf_counter()
+    began = time.perf_counter()
     empty = np.diff(milp.matrix.indptr) == 0
     if np.any(empty & ((milp.row_lower > 1e-9) | (milp.row_upper < -1e-9))):
         # a constraint with no variables that 0 does not meet: solvers may silently drop it
         return SolveOutcome("infeasible", None, None, None, None, 0.0, options.name)
     if options.name == "cbc":
-        outcome = _solve_cbc(milp, options)
+        outcome = _solve_cbc(milp, options, start)
     elif options.name == "highs":
-        outcome = _solve_highs(milp, options)
+        outcome = _solve_highs(milp, options, start)
     else:
         raise ValueError(f"unknown solver {options.name!r}; use 'cbc' or 'highs'")
     status, values, objective, bound = outcome
+    if start is not None and status in ("time_limit", "no_solution"):
+        known = float(milp.objective @ start)
+        if objective is None or known > objective:
+            status, values, objective = "time_limit", np.asarray(start, float), known
     if values is not None:
         values = values.copy()
         values[milp.integer] = np.round(values[milp.integer])
@@ -93,7 +103,7 @@ def solve_milp(milp: Milp, options: SolverOptions | None = None) -> SolveOutcome
         objective=objective,
         bound=bound,
         gap=relative_gap(objective, bound) if status in ("optimal", "time_limit") else None,
-        seconds=time.perf_counter() - start,
+        seconds=time.perf_counter() - began,
         solver=options.name,
     )
 
@@ -165,12 +175,17 @@ _CBC_PROGRESS = re.compile(
 )
 
 
-def _solve_cbc(milp: Milp, options: SolverOptions):
+def _solve_cbc(milp: Milp, options: SolverOptions, start: np.ndarray | None = None):
     import pulp
 
     if milp.n_cols == 0:
         return "optimal", np.zeros(0), 0.0, 0.0
     problem, variables = to_pulp(milp)
+    if os.name == "nt":  # PuLP's CBC warm start needs files kept in the working folder there
+        start = None
+    if start is not None:
+        for variable, value, whole in zip(variables, start.tolist(), milp.integer, strict=True):
+            variable.setInitialValue(round(value) if whole else value)
     with tempfile.TemporaryDirectory(prefix="carecheck-cbc-") as tmp:
         log = Path(tmp) / "cbc.log"
         solver = pulp.COIN_CMD(
@@ -182,7 +197,9 @@ def _solve_cbc(milp: Milp, options: SolverOptions):
             threads=options.threads,
             logPath=str(log),
             options=list(options.cbc_options),
+            warmStart=start is not None,
         )
+        solver.tmpDir = tmp  # PuLP's model, start and solution files: gone with the folder
         problem.solve(solver)
         text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
     if options.log_path is not None:
@@ -262,7 +279,7 @@ def _stdout_silenced() -> Iterator[None]:
         os.close(saved)
 
 
-def _solve_highs(milp: Milp, options: SolverOptions):
+def _solve_highs(milp: Milp, options: SolverOptions, start: np.ndarray | None = None):
     import highspy
 
     if milp.n_cols == 0:
@@ -298,6 +315,11 @@ def _solve_highs(milp: Milp, options: SolverOptions):
         for flag in milp.integer
     ]
     h.passModel(lp)
+    if start is not None:
+        given = highspy.HighsSolution()
+        given.col_value = np.asarray(start, float).tolist()
+        given.value_valid = True
+        h.setSolution(given)
     h.run()
     model_status = h.getModelStatus()
     info = h.getInfo()
