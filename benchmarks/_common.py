@@ -16,7 +16,7 @@ import re
 import resource
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,6 @@ from carecheck.heuristic import mip_start
 from carecheck.model import (
     Milp,
     Problem,
-    ReducedProblem,
     build_milp,
     problem_from_reach,
     reduce_problem,

@@ -306,8 +306,8 @@ class SolverSpec(_Strict):
     threads: Annotated[int, Field(ge=1)] | None = None
     # CBC switches, e.g. ["heur off"]; default ["feas off"] (the feasibility pump is slow here)
     cbc_options: list[str] | None = None
-    # seconds for the swap search that gives plain covering models a starting plan; default
-    # min(20, 10 % of time_limit_s), 0 = none (it stops sooner when it stops improving)
+    # starting plan for plain covering models: by default greedy then improving swaps;
+    # start_s > 0 adds that many seconds of perturbation (iterated local search); 0 = none
     start_s: Annotated[float, Field(ge=0)] | None = None
 
 

@@ -242,11 +242,13 @@ def mip_start(
     milp: Milp,
     *,
     seconds: float,
+    rounds: int | None = None,
     seed: int = 0,
 ) -> tuple[np.ndarray, float] | None:
     """MILP column values of a swap-search plan (and its objective), or None when not plain.
 
-    The time budget is shared between the types in proportion to their nonzeros.
+    The time budget is shared between the types in proportion to their nonzeros; ``rounds=0``
+    stops at the first local optimum (greedy, then improving swaps).
     """
     counts = plain_counts(reduced)
     if counts is None or milp.n_cols == 0:
@@ -261,7 +263,7 @@ def mip_start(
         else:
             share = seconds * rt.reach.nnz / total_nnz
             opened = swap_search(
-                rt.reach, rt.row_weight, count, seconds=share, seed=seed
+                rt.reach, rt.row_weight, count, seconds=share, rounds=rounds, seed=seed
             ).opened
             values[x0 + opened] = 1.0
         if n_y:

@@ -282,9 +282,7 @@ def reduce_type(
             candidates = candidates[keep]
             sub = sub[:, keep]
             merged = sub[firsts]
-            again, second = _merge_rows(
-                merged, None if by_region is None else by_region[firsts]
-            )
+            again, second = _merge_rows(merged, None if by_region is None else by_region[firsts])
             groups_of_rows, firsts = again[groups_of_rows], firsts[second]
     row_weight = np.bincount(groups_of_rows, weights=weight[active], minlength=len(firsts))
     row_region = (

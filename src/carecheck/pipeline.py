@@ -815,14 +815,6 @@ def roads_of(scenario: Scenario, layers: Layers) -> Roads | None:
     )
 
 
-def start_seconds(scenario: Scenario) -> float:
-    """Time for the swap search's starting plan: ``solver.start_s``, else min(20 s, 10 %)."""
-    s = scenario.solver
-    if s.start_s is not None:
-        return float(s.start_s)
-    return min(20.0, 0.1 * s.time_limit_s) if s.time_limit_s is not None else 20.0
-
-
 def solver_options(scenario: Scenario) -> SolverOptions:
     s = scenario.solver
     options = SolverOptions(
@@ -917,13 +909,18 @@ def run_scenario(
             milp, _ = add_capacity(milp, reduced)
         done("build")
         start = None
-        if scenario.objective.kind == "max_coverage":
-            seconds = start_seconds(scenario)
-            if seconds > 0:
-                stage("starting plan (swap search)")
-                found = mip_start(reduced, milp, seconds=seconds)
-                start = None if found is None else found[0]
-                done("start")
+        if scenario.objective.kind == "max_coverage" and scenario.solver.start_s != 0:
+            # default: greedy and improving swaps (cheap); start_s > 0: perturbation too
+            stage("starting plan (swap search)")
+            extra = scenario.solver.start_s
+            found = mip_start(
+                reduced,
+                milp,
+                seconds=extra if extra is not None else 60.0,
+                rounds=None if extra is not None else 0,
+            )
+            start = None if found is None else found[0]
+            done("start")
         stage(f"solve ({options.name})")
         outcome = solve_milp(milp, options, start=start)
         done("solve")
