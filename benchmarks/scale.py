@@ -256,6 +256,7 @@ def cpu_by_stage(marks: list[tuple[str, float]]) -> dict[str, float]:
         "reach": "reach",
         "reduce": "reduce",
         "build model": "build",
+        "starting plan": "start",
         "solve": "solve",
         "verify": "verify",
         "write outputs": "write",
@@ -304,7 +305,7 @@ def in_child(*args: str) -> dict:
 # --------------------------------------------------------------------------- printing
 
 
-STAGES = ("import", "load", "reach", "reduce", "build", "solve", "verify", "write")
+STAGES = ("import", "load", "reach", "reduce", "build", "start", "solve", "verify", "write")
 
 
 def report_lines(size: Size, report: dict, generate_s: float) -> list[str]:

@@ -304,7 +304,7 @@ class SolverSpec(_Strict):
     time_limit_s: Annotated[float, Field(gt=0)] | None = 300.0
     mip_gap: Annotated[float, Field(ge=0, lt=1)] = 0.0
     threads: Annotated[int, Field(ge=1)] | None = None
-    # CBC switches, e.g. ["heur off"]; default ["feas off"] (the feasibility pump is slow here)
+    # CBC switches, e.g. ["heur off"]; default ["feas off", "preprocess off"] (both slow here)
     cbc_options: list[str] | None = None
     # starting plan for plain covering models: by default greedy then improving swaps;
     # start_s > 0 adds that many seconds of perturbation (iterated local search); 0 = none
