@@ -104,16 +104,25 @@ def nearest_and_margin(
     if len(site_xy) == 0 or n == 0:
         return nearest, distance, margin
     step = max(1, _CHUNK_ELEMENTS // len(site_xy))
+    # sites grouped by reach: min over a group of (d − r) is sqrt(min d²) − r, as sqrt is
+    # monotone, so the square root is taken once per point and group, not per pair
+    reaches, group = np.unique(np.asarray(site_reach, dtype=float), return_inverse=True)
+    members = [np.flatnonzero(group == g) for g in range(len(reaches))]
     sx, sy = site_xy[:, 0][None, :], site_xy[:, 1][None, :]
-    reach = np.asarray(site_reach, dtype=float)[None, :]
     for start in range(0, n, step):
         stop = min(n, start + step)
         dx = demand_xy[start:stop, 0][:, None] - sx
         dy = demand_xy[start:stop, 1][:, None] - sy
-        d = np.sqrt(dx * dx + dy * dy)
-        nearest[start:stop] = np.argmin(d, axis=1)
-        distance[start:stop] = d[np.arange(stop - start), nearest[start:stop]]
-        margin[start:stop] = np.min(d - reach, axis=1)
+        d2 = dx * dx + dy * dy
+        best = np.argmin(d2, axis=1)
+        nearest[start:stop] = best
+        distance[start:stop] = np.sqrt(d2[np.arange(stop - start), best])
+        if len(reaches) == 1:
+            margin[start:stop] = distance[start:stop] - reaches[0]
+            continue
+        for r, cols in zip(reaches, members, strict=True):
+            closest = np.sqrt(d2[:, cols].min(axis=1))
+            margin[start:stop] = np.minimum(margin[start:stop], closest - r)
     return nearest, distance, margin
 
 
