@@ -68,7 +68,12 @@ def orlib_pmed_distances(path: Path) -> tuple[np.ndarray, int]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--solver", choices=("cbc", "highs"), default="cbc")
-    parser.add_argument("--time-limit", type=float, default=600.0, help="seconds per instance (the target is on the total)")
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=600.0,
+        help="seconds per instance (the target is on the total)",
+    )
     parser.add_argument(
         "--only", action="append", default=[], help="instance name (repeatable), e.g. pmed7"
     )

@@ -161,13 +161,14 @@ def _margin(
     kind: np.ndarray,
     mode: np.ndarray,
     roads: Roads | None,
-) -> np.ndarray:
-    """Per demand point: min over sites of (cost to the site − the site's reach)."""
-    margin = np.full(len(demand_xy), np.inf)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per demand point: the nearest site in a straight line (index, distance) and the margin,
+    min over sites of (cost to the site − the site's reach)."""
     straight = kind == "radius_m"
-    if straight.any():
-        _, _, m = nearest_and_margin(demand_xy, site_xy[straight], reach[straight])
-        margin = np.minimum(margin, m)
+    # one pass over all sites: a site measured along roads gets reach −∞ here (margin +∞)
+    nearest, distance, margin = nearest_and_margin(
+        demand_xy, site_xy, np.where(straight, reach, -np.inf)
+    )
     on_roads = np.flatnonzero(~straight)
     if len(on_roads):
         if roads is None:
@@ -176,7 +177,7 @@ def _margin(
             roads, demand_xy, site_xy[on_roads], kind[on_roads], mode[on_roads], reach[on_roads]
         )
         margin = np.minimum(margin, (costs - reach[on_roads][:, None]).min(axis=0))
-    return margin
+    return nearest, distance, margin
 
 
 def _snap_brute(roads: Roads, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -397,7 +398,9 @@ def verify_plan(
         existing_mode = _kinds(tp.existing_reach_mode, n_existing)
         candidate_kind = _kinds(tp.candidate_reach_kind, len(tp.candidate_xy))[chosen]
         candidate_mode = _kinds(tp.candidate_reach_mode, len(tp.candidate_xy))[chosen]
-        before_margin = _margin(
+        # the existing sites, then the chosen ones: minima over both are minima over the open
+        # sites (nearest: an existing site wins a tie, as in one pass over existing + chosen)
+        before_idx, before_d, before_margin = _margin(
             demand_xy,
             tp.existing_xy.reshape(-1, 2),
             np.asarray(tp.existing_reach, float),
@@ -406,20 +409,24 @@ def verify_plan(
             roads,
         )
         counts = _referred(tp, chosen)
-        open_xy = np.vstack([tp.existing_xy.reshape(-1, 2), tp.candidate_xy[chosen]])
-        open_reach = np.concatenate(
-            [tp.existing_reach, np.where(counts, tp.candidate_reach[chosen], -np.inf)]
+        new_idx, new_d, new_margin = _margin(
+            demand_xy,
+            tp.candidate_xy[chosen].reshape(-1, 2),
+            np.where(counts, tp.candidate_reach[chosen], -np.inf),
+            candidate_kind,
+            candidate_mode,
+            roads,
         )
-        open_kind = np.concatenate([existing_kind, candidate_kind])
-        open_mode = np.concatenate([existing_mode, candidate_mode])
         open_ids = np.concatenate(
             [
                 np.asarray(tp.existing_ids, dtype=object),
                 np.asarray(tp.candidate_ids, dtype=object)[chosen],
             ]
         )
-        after_idx, after_d, _ = nearest_and_margin(demand_xy, open_xy, np.zeros(len(open_xy)))
-        after_margin = _margin(demand_xy, open_xy, open_reach, open_kind, open_mode, roads)
+        newer = new_d < before_d
+        after_idx = np.where(newer, new_idx + n_existing, before_idx)
+        after_d = np.where(newer, new_d, before_d)
+        after_margin = np.minimum(before_margin, new_margin)
         nearest_id = np.full(len(demand_xy), None, dtype=object)
         has_site = after_idx >= 0
         nearest_id[has_site] = open_ids[after_idx[has_site]]
