@@ -16,7 +16,9 @@ from scipy.sparse import csgraph, csr_matrix
 
 # A pair whose distance lies this close to the reach counts as a tie: either verdict is accepted.
 TIE_TOLERANCE_M = 1e-6
-_CHUNK_ELEMENTS = 4_000_000
+# pairs per block: 262,144 float64 (2 MB) stay in cache; 4,000,000-element blocks measured
+# up to 20× slower (fresh pages for every temporary), 100,000 points × 200 sites 1.7 s → 0.09 s
+_CHUNK_ELEMENTS = 262_144
 
 
 @dataclass(frozen=True)
