@@ -12,9 +12,7 @@ coordinates, so the great-circle reach is built in two steps (the "array-level c
 
 from __future__ import annotations
 
-import re
 import resource
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,14 +24,13 @@ import scipy.sparse as sp
 from carecheck.coverage import reach_matrix
 from carecheck.heuristic import mip_start
 from carecheck.model import (
-    Milp,
     Problem,
     build_milp,
     problem_from_reach,
     reduce_problem,
     selection_from_solution,
 )
-from carecheck.solve import SolveOutcome, SolverOptions, relative_gap, solve_milp
+from carecheck.solve import SolverOptions, solve_milp
 
 BENCHDATA = Path(__file__).resolve().parents[1].parent / "shared" / "benchdata"
 MAXIMO = BENCHDATA / "mclp-maximo"
@@ -160,13 +157,11 @@ def solve_reach(
     options: SolverOptions,
     *,
     start_s: float = 20.0,
-    settings: dict[str, str] | None = None,
 ) -> RunRecord:
     """Reduce, build, find a starting plan and solve one exactly-``count`` MCLP; time each step.
 
     The same steps as the pipeline (reductions 1–4, ``heuristic.mip_start`` for ``start_s``
-    seconds, ``solve_milp``). ``settings`` (prototype) bypasses ``solve_milp`` to pass extra
-    solver options.
+    seconds, ``solve_milp``); extra solver switches travel in ``options``.
     """
     t0 = time.perf_counter()
     problem: Problem = problem_from_reach(reach, weight, count)
@@ -177,11 +172,7 @@ def solve_reach(
     start = None if found is None else found[0]
     t2 = time.perf_counter()
     cpu2 = cpu_seconds()
-    if settings:
-        assert options.time_limit_s is not None
-        outcome = solve_with_settings(milp, options.name, options.time_limit_s, settings, start)
-    else:
-        outcome = solve_milp(milp, options, start=start)
+    outcome = solve_milp(milp, options, start=start)
     t3 = time.perf_counter()
     cpu3 = cpu_seconds()
     opened = (
@@ -206,127 +197,3 @@ def solve_reach(
             "variables": milp.n_cols,
         },
     )
-
-
-# --------------------------------------------------------------------------- solver settings
-
-
-def solve_with_settings(
-    milp: Milp,
-    solver: str,
-    time_limit_s: float,
-    settings: dict[str, str],
-    start: np.ndarray | None = None,
-) -> SolveOutcome:
-    """Prototype: solve with extra solver settings carecheck does not expose (yet).
-
-    ``settings`` are HiGHS options (e.g. ``presolve=off``) or CBC command-line options (e.g.
-    ``feas=off``, passed as ``feas off``); ``start`` is a feasible point given to the solver as
-    a MIP start. Status: ``optimal`` only on a proof at gap 0, else ``time_limit``; the
-    objective is the MILP's value at the returned point.
-    """
-    began = time.perf_counter()
-    if solver == "highs":
-        status, values, bound = _highs_with(milp, time_limit_s, settings, start)
-    else:
-        status, values, bound = _cbc_with(milp, time_limit_s, settings, start)
-    objective = None if values is None else float(milp.objective @ values) + milp.constant
-    if bound is not None:
-        bound += milp.constant
-    if status == "optimal":
-        bound = objective
-    return SolveOutcome(
-        status=status,
-        values=values,
-        objective=objective,
-        bound=bound,
-        gap=relative_gap(objective, bound),
-        seconds=time.perf_counter() - began,
-        solver=solver,
-    )
-
-
-def _highs_with(
-    milp: Milp, time_limit_s: float, settings: dict[str, str], start: np.ndarray | None
-):
-    import highspy
-
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    for key, value in {
-        "mip_rel_gap": 0.0,
-        "mip_abs_gap": 0.0,
-        "time_limit": time_limit_s,
-        **settings,
-    }.items():
-        h.setOptionValue(key, _typed(value))
-    inf = highspy.kHighsInf
-    csc = milp.matrix.tocsc()
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = milp.n_cols, milp.n_rows
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = milp.objective, milp.lower, milp.upper
-    lp.row_lower_ = np.where(np.isfinite(milp.row_lower), milp.row_lower, -inf)
-    lp.row_upper_ = np.where(np.isfinite(milp.row_upper), milp.row_upper, inf)
-    lp.sense_ = highspy.ObjSense.kMaximize
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = csc.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = csc.indices.astype(np.int32)
-    lp.a_matrix_.value_ = csc.data.astype(float)
-    kinds = highspy.HighsVarType
-    lp.integrality_ = [kinds.kInteger if f else kinds.kContinuous for f in milp.integer]
-    h.passModel(lp)
-    if start is not None:
-        solution = highspy.HighsSolution()
-        solution.col_value = start.tolist()
-        solution.value_valid = True
-        h.setSolution(solution)
-    h.run()
-    info = h.getInfo()
-    if info.primal_solution_status != 2:
-        return "no_solution", None, None
-    values = np.asarray(h.getSolution().col_value, dtype=float)
-    proved = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-    return ("optimal" if proved else "time_limit"), values, float(info.mip_dual_bound)
-
-
-def _cbc_with(milp: Milp, time_limit_s: float, settings: dict[str, str], start: np.ndarray | None):
-    import pulp
-
-    from carecheck.solve import _cbc_path, to_pulp
-
-    problem, variables = to_pulp(milp)
-    if start is not None:
-        for variable, value in zip(variables, start.tolist(), strict=True):
-            variable.setInitialValue(round(value) if variable.cat != "Continuous" else value)
-    with tempfile.TemporaryDirectory(prefix="carecheck-bench-") as tmp:
-        log = Path(tmp) / "cbc.log"
-        options = [f"{k} {v}" for k, v in settings.items()]
-        solver = pulp.COIN_CMD(
-            path=_cbc_path(),
-            msg=False,
-            timeLimit=time_limit_s,
-            gapRel=0,
-            gapAbs=0,
-            logPath=str(log),
-            options=options,
-        )
-        problem.solve(solver)
-        text = log.read_text(errors="replace")
-    if problem.sol_status in (pulp.LpSolutionNoSolutionFound, pulp.LpSolutionInfeasible):
-        return "no_solution", None, None
-    values = np.array([v.varValue or 0.0 for v in variables])
-    proved = "Result - Optimal solution found" in text
-    bound = re.findall(r"^Upper bound:\s+(\S+)", text, flags=re.MULTILINE)
-    return ("optimal" if proved else "time_limit"), values, (float(bound[-1]) if bound else None)
-
-
-def _typed(value: object) -> object:
-    """'off' stays a string, '2' becomes 2, '0.5' becomes 0.5 (HiGHS options are typed)."""
-    if not isinstance(value, str):
-        return value
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            continue
-    return {"true": True, "false": False}.get(value.lower(), value)

@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="prototype: extra solver option, e.g. presolve=off (HiGHS) or feas=off (CBC)",
+        help="extra solver option: presolve=off (HiGHS), cuts=off (CBC, added to the defaults)",
     )
     parser.add_argument(
         "--lp-bound",
@@ -78,6 +78,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--log-dir", type=Path, default=None, help="keep solver logs here")
     parser.add_argument("--json", type=Path, default=None, help="write the rows here as JSON")
     return parser.parse_args(argv)
+
+
+def typed(value: str) -> bool | int | float | str:
+    """'off' stays a string, '2' becomes 2, '0.5' becomes 0.5 (HiGHS options are typed)."""
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            continue
+    return {"true": True, "false": False}.get(value.lower(), value)
 
 
 def selected(city: str, p: int, filters: list[str]) -> bool:
@@ -101,6 +111,7 @@ def run_row(row, instance, reach, args: argparse.Namespace, reach_s: float) -> d
     if args.log_dir is not None:
         args.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = args.log_dir / f"{row.city}_{row.p}_{args.solver}.log"
+    extra = [item.split("=", 1) for item in args.setting]
     options = SolverOptions(
         name=args.solver,
         # the row's whole budget: reach, reductions and the starting plan come out of it
@@ -108,6 +119,8 @@ def run_row(row, instance, reach, args: argparse.Namespace, reach_s: float) -> d
         mip_gap=0.0,
         threads=args.threads,
         log_path=log_path,
+        cbc_options=(*SolverOptions().cbc_options, *(f"{k} {v}" for k, v in extra)),
+        highs_options=tuple((k, typed(v)) for k, v in extra),
     )
     record: RunRecord = solve_reach(
         reach,
@@ -115,7 +128,6 @@ def run_row(row, instance, reach, args: argparse.Namespace, reach_s: float) -> d
         int(row.p),
         options,
         start_s=args.start_s,
-        settings=dict(item.split("=", 1) for item in args.setting),
     )
     covered = (
         covered_demand_brute(instance.latlon, instance.demand, record.opened, row.radius_m)

@@ -87,7 +87,7 @@ def test_mip_start_is_feasible_and_solvers_keep_the_optimum():
     assert value <= plain.objective + 1e-9
 
 
-def test_a_start_is_the_answer_when_the_solver_finds_nothing_better():
+def test_a_solve_from_a_start_is_never_below_it():
     reach, weight = instance(5, n_rows=60, n_cand=20, density=0.1)
     reduced = reduce_problem(problem_from_reach(reach, weight, 3))
     milp = build_milp(reduced)
@@ -106,3 +106,15 @@ def test_not_plain_when_other_rows_tie_the_plan():
     assert plain_counts(budgeted) is None
     assert mip_start(budgeted, build_milp(budgeted), seconds=1.0) is None
     assert plain_counts(reduce_problem(problem_from_reach(reach, weight, 3))) == [3]
+
+
+def test_highs_options_reach_the_solver():
+    reach, weight = instance(2)
+    milp = build_milp(reduce_problem(problem_from_reach(reach, weight, 3)))
+    plain = solve_milp(milp, SolverOptions(name="highs"))
+    no_presolve = solve_milp(
+        milp, SolverOptions(name="highs", highs_options=(("presolve", "off"),))
+    )
+    assert no_presolve.objective == pytest.approx(plain.objective)
+    with pytest.raises(ValueError, match="no_such_option"):
+        solve_milp(milp, SolverOptions(name="highs", highs_options=(("no_such_option", 1),)))

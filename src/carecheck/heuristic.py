@@ -129,6 +129,11 @@ class _State:
             best = (int(open_sites[k_pos]), j, float(change))
         return None if best[0] < 0 else best
 
+    def fill(self, count: int) -> None:
+        """Open ``count`` more sites one by one, each covering the most uncovered weight."""
+        for _ in range(min(count, int((~self.opened).sum()))):
+            self.open(int(np.argmax(self.gain())))
+
     def descend(self, deadline: float) -> None:
         while time.perf_counter() < deadline:
             move = self.best_swap()
@@ -142,8 +147,7 @@ class _State:
 def greedy(reach: sp.csr_matrix, weight: np.ndarray, count: int) -> np.ndarray:
     """``count`` positions opened one by one, each covering the most still-uncovered weight."""
     state = _State(reach, weight)
-    for _ in range(min(count, state.opened.size)):
-        state.open(int(np.argmax(state.gain())))
+    state.fill(count)
     return np.flatnonzero(state.opened)
 
 
@@ -168,8 +172,7 @@ def swap_search(
     n_cand = state.opened.size
     count = min(int(count), n_cand)
     if initial is None:
-        for _ in range(count):
-            state.open(int(np.argmax(state.gain())))
+        state.fill(count)
     else:
         for j in np.asarray(initial, dtype=np.int64):
             state.open(int(j))

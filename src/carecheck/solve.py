@@ -43,6 +43,8 @@ class SolverOptions:
     # 2,000 MCLP 5.7 → 2.2 s; then preprocessing off, 2.2 → 1.2 s, 100,000 × 5,000 19.4 →
     # 10.2 s, Máximo Manhattan p = 50 7.1 → 2.5 s, p = 70 > 300 s → 87 s (proved optimal)
     cbc_options: tuple[str, ...] = ("feas off", "preprocess off")
+    # extra HiGHS options as (name, value) pairs, e.g. (("presolve", "off"),) — for experiments
+    highs_options: tuple[tuple[str, bool | int | float | str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -298,6 +300,9 @@ def _solve_highs(milp: Milp, options: SolverOptions, start: np.ndarray | None = 
         h.setOptionValue("threads", int(options.threads))
     if options.log_path is not None:
         h.setOptionValue("log_file", str(options.log_path))
+    for key, value in options.highs_options:
+        if h.setOptionValue(key, value) != highspy.HighsStatus.kOk:
+            raise ValueError(f"HiGHS refused the option {key} = {value!r}")
     lp = highspy.HighsLp()
     lp.num_col_ = milp.n_cols
     lp.num_row_ = milp.n_rows
