@@ -141,6 +141,7 @@ class RunRecord:
     seconds: dict[str, float] = field(default_factory=dict)
     size: dict[str, int] = field(default_factory=dict)
     start_value: float | None = None
+    start_found_s: float | None = None  # when the search first reached its plan
 
 
 def cpu_seconds() -> float:
@@ -169,7 +170,7 @@ def solve_reach(
     milp = build_milp(reduced)
     t1 = time.perf_counter()
     found = mip_start(reduced, milp, seconds=start_s) if start_s > 0 else None
-    start = None if found is None else found[0]
+    start = None if found is None else found.values
     t2 = time.perf_counter()
     cpu2 = cpu_seconds()
     outcome = solve_milp(milp, options, start=start)
@@ -188,7 +189,8 @@ def solve_reach(
         gap=outcome.gap,
         opened=opened,
         seconds={"model": t1 - t0, "start": t2 - t1, "solve": t3 - t2, "solve_cpu": cpu3 - cpu2},
-        start_value=None if found is None else found[1],
+        start_value=None if found is None else found.objective,
+        start_found_s=None if found is None else found.found_s,
         size={
             "rows": len(rt.row_weight),
             "candidates": len(rt.candidates),

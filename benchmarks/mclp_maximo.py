@@ -153,10 +153,34 @@ def run_row(row, instance, reach, args: argparse.Namespace, reach_s: float) -> d
         "solve_s": record.seconds["solve"],
         "cpu_s": record.seconds["solve_cpu"],
         "start_value": record.start_value,
+        "found_s": record.start_found_s,
+        "at_s": reached_at(record, reach_s, covered, published),
         "lp_bound": lp_bound(reach, instance.demand, int(row.p)) if args.lp_bound else None,
         "opened": record.opened.tolist(),
         **record.size,
     }
+
+
+def reached_at(
+    record: RunRecord, reach_s: float, covered: int | None, published: int
+) -> float | None:
+    """Seconds into the row when its final plan was first in hand (None if below published).
+
+    When the MILP only kept the starting plan, that is when the search first found it;
+    otherwise the whole row's time (the solver's log would say more precisely).
+    """
+    if covered is None or covered < published:
+        return None
+    before = reach_s + record.seconds["model"]
+    kept_start = (
+        record.start_value is not None
+        and record.objective is not None
+        and record.start_found_s is not None
+        and round(record.objective) <= round(record.start_value)
+    )
+    if kept_start:
+        return before + record.start_found_s
+    return before + record.seconds["start"] + record.seconds["solve"]
 
 
 def fmt(value: object, spec: str = "") -> str:
@@ -177,8 +201,10 @@ COLUMNS = (
     ("reach_s", ">6", ".2f"),
     ("model_s", ">6", ".2f"),
     ("start_s", ">7", ".1f"),
+    ("found_s", ">7", ".1f"),
     ("solve_s", ">7", ".1f"),
     ("cpu_s", ">7", ".1f"),
+    ("at_s", ">6", ".1f"),
     ("rows", ">5", ""),
     ("candidates", ">5", ""),
     ("nonzeros", ">7", ""),
@@ -202,9 +228,7 @@ def line(result: dict) -> str:
 def summary(results: list[dict], args: argparse.Namespace) -> str:
     reached = [r for r in results if r["diff"] is not None and r["diff"] >= 0]
     proved = [r for r in results if r["status"] == "optimal"]
-    in_time = [
-        r for r in reached if r["reach_s"] + r["model_s"] + r["start_s"] + r["solve_s"] <= 300
-    ]
+    in_time = [r for r in reached if r["at_s"] is not None and r["at_s"] <= 300]
     total = sum(r["reach_s"] + r["model_s"] + r["start_s"] + r["solve_s"] for r in results)
     better = [r for r in results if r["diff"] is not None and r["diff"] > 0]
     honest = sum(r["objective"] == r["covered"] for r in results)

@@ -90,3 +90,25 @@ def test_not_applied_with_regional_minimum_sites():
     assert 1 in reduced.types[0].candidates.tolist()
     # candidate 1 must open: best partner is 4 → 5 + 1 + 2 + 6 = 14
     assert solve_milp(build_milp(reduced)).objective == pytest.approx(14.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_blockwise_overlaps_find_the_same_columns_as_a_plain_subset_check(seed, monkeypatch):
+    rng = np.random.default_rng(seed)
+    dense = rng.random((60, 40)) < 0.08
+    dense[:, 7] = dense[:, 3]  # equal sets: the later one goes
+    reach = sp.csr_matrix(dense)
+    expected = [
+        j
+        for j in range(40)
+        if dense[:, j].any()  # empty columns are reduction 3's, not this one's
+        and any(
+            k != j
+            and not (dense[:, j] & ~dense[:, k]).any()
+            and (dense[:, k].sum() > dense[:, j].sum() or k < j)
+            for k in range(40)
+        )
+    ]
+    assert dominated_columns(reach).tolist() == expected
+    monkeypatch.setattr("carecheck.model._DOMINANCE_BLOCK", 3)  # many one- or two-column blocks
+    assert dominated_columns(reach).tolist() == expected

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carecheck.heuristic import _State, greedy, mip_start, plain_counts, swap_search
+from carecheck.heuristic import _Plan, greedy, mip_start, plain_counts, swap_search
 from carecheck.model import build_milp, problem_from_reach, reduce_problem
 from carecheck.solve import SolverOptions, solve_milp
 
@@ -31,26 +31,105 @@ def best_by_enumeration(reach, weight, p) -> float:
     return max(covered(reach, weight, s) for s in combinations(range(reach.shape[1]), p))
 
 
+def brute_bookkeeping(reach, weight, opened):
+    """hits, gain, alone and both (keyed by site) from the dense matrix, by plain loops."""
+    dense = reach.toarray().astype(bool)
+    hits = dense[:, list(opened)].sum(axis=1)
+    gain = np.array([weight[dense[:, j] & (hits == 0)].sum() for j in range(dense.shape[1])])
+    alone = np.array([weight[dense[:, j] & (hits == 1)].sum() for j in range(dense.shape[1])])
+    both = {}
+    for k in opened:
+        only_k = dense[:, k] & (hits == 1)
+        both[k] = np.array([weight[only_k & dense[:, j]].sum() for j in range(dense.shape[1])])
+    return hits, gain, alone, both
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(st.integers(0, 10_000), st.integers(1, 5))
+def test_bookkeeping_after_any_moves_equals_a_recount(seed, p):
+    reach, weight = instance(seed)
+    rng = np.random.default_rng(seed)
+    plan = _Plan(reach, weight, p, pairs=True)
+    plan.fill(p)
+    for _ in range(12):
+        size = int(rng.integers(1, p + 1))
+        leave = rng.choice(plan.site, size=size, replace=False)
+        enter = rng.choice(np.flatnonzero(plan.slot < 0), size=size, replace=False)
+        plan.apply(leave, enter)
+        hits, gain, alone, both = brute_bookkeeping(reach, weight, plan.opened())
+        assert plan.hits.tolist() == hits.tolist()
+        assert plan.gain == pytest.approx(gain) and plan.alone == pytest.approx(alone)
+        for k in plan.opened():
+            assert plan.both[plan.slot[k]] == pytest.approx(both[k])
+        assert plan.covered == pytest.approx(covered(reach, weight, plan.opened()))
+
+
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(st.integers(0, 10_000), st.integers(1, 5))
-def test_every_swap_changes_coverage_by_what_best_swap_says(seed, p):
+def test_every_batch_of_swaps_changes_coverage_by_what_it_says(seed, p):
     reach, weight = instance(seed)
-    state = _State(reach, weight)
-    for j in greedy(reach, weight, p):
-        state.open(int(j))
-    while (move := state.best_swap()) is not None:
-        k, j, change = move
-        before = state.covered()
-        state.close(k)
-        state.open(j)
-        assert state.covered() - before == pytest.approx(change)
-        assert change > 0
+    plan = _Plan(reach, weight, p, pairs=True)
+    plan.fill(p)
+    assert plan.opened().tolist() == greedy(reach, weight, p).tolist()
+    while True:
+        leave, enter, change = plan.independent_swaps(1e-9)
+        if not leave:
+            break
+        assert all(c > 0 for c in change) and change == sorted(change, reverse=True)
+        # the first is the best single swap of all (brute force)
+        opened = set(plan.opened().tolist())
+        now = covered(reach, weight, opened)
+        best_single = max(
+            covered(reach, weight, (opened - {k}) | {j}) - now
+            for k in opened
+            for j in set(range(reach.shape[1])) - opened
+        )
+        assert change[0] == pytest.approx(best_single)
+        plan.apply(leave, enter)
+        assert plan.covered - now == pytest.approx(sum(change))
+        assert plan.covered == pytest.approx(covered(reach, weight, plan.opened()))
     # at the local optimum no single swap improves (checked by brute force)
-    opened = set(np.flatnonzero(state.opened).tolist())
+    opened = set(plan.opened().tolist())
     now = covered(reach, weight, opened)
     for k in opened:
         for j in set(range(reach.shape[1])) - opened:
             assert covered(reach, weight, (opened - {k}) | {j}) <= now + 1e-9
+
+
+@pytest.mark.parametrize("seed", [4, 5, 6])
+def test_path_relinking_takes_the_best_swap_each_step_and_returns_the_best_plan_between(seed):
+    reach, _ = instance(seed, n_rows=80, n_cand=30, density=0.1)
+    weight = np.random.default_rng(seed).random(80)  # no ties between swaps
+    start, target = np.arange(6), np.arange(10, 16)
+    plan = _Plan(reach, weight, 6, pairs=True)
+    plan.move_to(start)
+    middle = plan.relink(target)
+    # the same walk by brute force: each step the swap inside the difference covering most
+    here, between = set(start.tolist()), []
+    while len(here - set(target.tolist())) > 1:
+        steps = [
+            ((here - {k}) | {j}, covered(reach, weight, (here - {k}) | {j}))
+            for k in here - set(target.tolist())
+            for j in set(target.tolist()) - here
+        ]
+        here, value = max(steps, key=lambda step: step[1])
+        between.append((value, sorted(here)))
+    assert plan.opened().tolist() == between[-1][1]  # one swap short of the target
+    assert middle.tolist() == max(between)[1]
+    plan.move_to(np.array([0, 1, 2, 3, 4, 10]))
+    assert plan.relink(np.array([0, 1, 2, 3, 4, 11])) is None  # one site apart: nothing between
+
+
+def test_search_stops_when_every_row_is_covered_and_falls_back_to_greedy_without_room(
+    monkeypatch,
+):
+    reach, weight = instance(8, n_rows=40, n_cand=20, density=0.3)
+    found = swap_search(reach, weight, 15, seconds=30.0)
+    assert found.covered == pytest.approx(weight[reach.toarray().any(axis=1)].sum())
+    assert found.rounds == 0  # stopped at once: nothing left to cover
+    monkeypatch.setattr("carecheck.heuristic._PAIR_LIMIT", 0)
+    plain = swap_search(reach, weight, 3, seconds=30.0)
+    assert plain.opened.tolist() == greedy(reach, weight, 3).tolist() and plain.rounds == 0
 
 
 @settings(max_examples=25, deadline=None, derandomize=True)
@@ -75,7 +154,9 @@ def test_mip_start_is_feasible_and_solvers_keep_the_optimum():
     reach, weight = instance(11, n_rows=120, n_cand=40, density=0.08)
     reduced = reduce_problem(problem_from_reach(reach, weight, 5))
     milp = build_milp(reduced)
-    values, value = mip_start(reduced, milp, seconds=2.0, rounds=20)
+    found = mip_start(reduced, milp, seconds=2.0, rounds=20)
+    values, value = found.values, found.objective
+    assert found.rounds == 20
     activity = milp.matrix @ values
     assert np.all(activity >= milp.row_lower - 1e-9) and np.all(activity <= milp.row_upper + 1e-9)
     assert value == pytest.approx(float(milp.objective @ values) + milp.constant)
@@ -91,7 +172,8 @@ def test_a_solve_from_a_start_is_never_below_it():
     reach, weight = instance(5, n_rows=60, n_cand=20, density=0.1)
     reduced = reduce_problem(problem_from_reach(reach, weight, 3))
     milp = build_milp(reduced)
-    values, value = mip_start(reduced, milp, seconds=1.0, rounds=0)
+    found = mip_start(reduced, milp, seconds=1.0, rounds=0)
+    values, value = found.values, found.objective
     # a MILP solver asked to stop at once: whatever it returns, it is never below the start
     # and never called optimal unless proved
     for name in ("cbc", "highs"):
@@ -118,3 +200,15 @@ def test_highs_options_reach_the_solver():
     assert no_presolve.objective == pytest.approx(plain.objective)
     with pytest.raises(ValueError, match="no_such_option"):
         solve_milp(milp, SolverOptions(name="highs", highs_options=(("no_such_option", 1),)))
+
+
+@pytest.mark.parametrize("seed", [21, 22, 23])
+def test_restarts_keep_plans_valid_and_still_find_small_optima(seed, monkeypatch):
+    monkeypatch.setattr("carecheck.heuristic._PATIENCE", 3)  # restart after 3 stale rounds
+    monkeypatch.setattr("carecheck.heuristic._PATIENCE_PER_SITE", 0)
+    reach, weight = instance(seed)
+    found = swap_search(reach, weight, 3, seconds=30.0, rounds=150, seed=seed)
+    assert found.restarts > 0
+    assert len(found.opened) == 3 == len(set(found.opened.tolist()))
+    assert found.covered == pytest.approx(covered(reach, weight, found.opened))
+    assert found.covered == pytest.approx(best_by_enumeration(reach, weight, 3))

@@ -1,36 +1,54 @@
-"""A starting plan for the MILP: greedy, then best-improvement swaps with iterated perturbation.
+"""A starting plan for the MILP: greedy, improving swaps, then an iterated local search.
 
 For a facility type that only has to open ``count`` of its candidates (no budget, tier,
-region or bed rows tying it to anything else), a swap search on the reduced reach matrix gives
-the solver a plan to start from (a MIP start) and a fallback answer if it stops at its time
-limit with nothing better. On the Máximo instances (thousands of candidates, p = 50…100) the
-plan after 20 s lies 0.0–0.7 % below the published optimum: a start, not a substitute for the
-MILP.
+region or bed rows tying it to anything else), a search on the reduced reach matrix gives the
+solver a plan to start from (a MIP start) and a fallback answer if it stops at its time limit
+with nothing better. The MILP stays the judge: the search proves nothing.
 
-Swap arithmetic (all vectorised, never a loop over pairs). With :math:`h_i` the number of open
-sites reaching row :math:`i`:
+Swap arithmetic, kept up to date move by move (all vectorised, never a loop over pairs). With
+:math:`h_i` the number of open sites reaching row :math:`i`:
 
 - ``gain[j]`` = weight of rows :math:`j` reaches with :math:`h_i = 0` (opening :math:`j`);
-- ``loss[k]`` = weight of rows with :math:`h_i = 1` reached by open :math:`k` (closing it);
-- ``both[j, k]`` = weight of rows with :math:`h_i = 1`, reached by open :math:`k` and by
-  :math:`j` — closing :math:`k` and opening :math:`j` keeps them.
+- ``alone[k]`` = weight of rows with :math:`h_i = 1` that :math:`k` reaches — for an open
+  :math:`k`, what closing it loses;
+- ``both[s, j]`` = weight of rows whose only open site sits in slot :math:`s` and that
+  :math:`j` also reaches — closing that site and opening :math:`j` keeps them.
 
-Closing ``k`` and opening ``j`` changes the coverage by ``gain[j] − loss[k] + both[j, k]``;
-``both`` is one sparse product (reach rows with :math:`h_i = 1`, transposed, times their sole
-open site), so the best of all (k, j) pairs is the best of its nonzeros and of the best ``gain``
-paired with the least ``loss``.
+Closing the site in slot ``s`` and opening ``j`` changes the coverage by
+``gain[j] − alone[site[s]] + both[s, j]``; every slot's best swap is one pass over the dense
+``both`` (open sites × candidates). A move touches only the rows the two sites reach: their
+``h`` and their sole open site (kept as the sum of the open sites' ids, which is the site itself
+when ``h = 1``) change, and ``gain``, ``alone`` and ``both`` are corrected for those rows alone.
+A swap can only improve when ``gain[j] > 0``.
 
-Iterated local search: after a local optimum, close one to three random open sites, open as
-many among the best-gain candidates (drawn at random from the top few), descend again, keep the
-result when it is no worse (else return to the previous plan). It stops after ``rounds``
-perturbations, at the time budget, or (without ``rounds``) after ``max(500, 50 p)`` rounds in
-a row without a better plan; the best plan seen is returned. Seeded: the same input, seed and
-number of rounds give the same plan; when the time budget is what stops it, the number of
-rounds depends on the machine, so only the value — never feasibility — can vary.
+Descent: from one pass, the slots' improving swaps are taken best first, each unless a row one
+of its two sites reaches was reached by a swap already taken; such swaps do not change each
+other's terms, so the batch gains exactly the sum of its scores. Passes repeat until no swap
+improves (a local optimum for single swaps).
 
-Measured (``benchmarks/mclp_maximo.py``, Manhattan, p = 70): greedy 1,344,140; first local
-optimum 1,371,577 in 0.05 s; 20 s of perturbation 1,392,000–1,396,000 (published optimum
-1,396,333).
+Iterated local search (``seconds`` or ``rounds`` > 0), after the first local optimum:
+
+1. *perturb*: move ω random open sites each to a random closed candidate sharing a reach row
+   with it (ω drawn from 1 … ⌈3p/8⌉), then descend;
+2. *elite and path relinking*: the local optima are offered to a pool of up to 10 good and
+   mutually different plans; each round walks from the new local optimum to a pool plan (or
+   back), swapping in the best order, and the best plan on the way is descended too;
+3. *acceptance*: the new local optimum replaces the current plan when it is at least
+   ``best − η (best − mean)`` of the last 50 local optima; η adapts so that about 40 % are
+   accepted;
+4. *restart*: after max(300, 10p) rounds without a better local optimum since the last
+   (re)start, start again from a randomised greedy plan (one of the three best sites at each
+   step); the elite pool is kept, so path relinking joins plans from different starts.
+
+It stops after ``rounds`` rounds, at the time budget, or when every row is covered; the best
+plan seen is returned. Seeded: the same input, seed and number of rounds give the same plan;
+when the time budget is what stops it, only the value — never feasibility — can vary.
+
+Measured (``benchmarks/mclp_maximo.py``, one core): see ``benchmarks/README.md``. On the
+Máximo instances (2,713–7,730 nodes, p = 50…100) a round takes 3–30 ms.
+
+Memory: ``both`` holds count × candidates floats; above ``_PAIR_LIMIT`` entries the search
+stops at the greedy plan.
 """
 
 from __future__ import annotations
@@ -43,7 +61,14 @@ import scipy.sparse as sp
 
 from carecheck.model import Milp, ReducedProblem, column_layout, linked_positions
 
-_EPS = 1e-9
+_PAIR_LIMIT = 25_000_000  # entries of the dense ``both`` matrix (200 MB)
+_ELITE = 10  # plans kept for path relinking
+_ELITE_DISTANCE = 2  # a pool plan differs from every other in at least this many sites
+_WINDOW = 50  # local optima the acceptance threshold looks back on
+_TARGET_ACCEPT = 0.4  # share of local optima accepted, steered by eta
+_PATIENCE, _PATIENCE_PER_SITE = 300, 10  # rounds without a better local optimum: restart
+_RESTART_TOP = 3  # a restart's greedy picks one of the best few at each step
+_RESYNC = 500  # rounds between recomputing the bookkeeping from scratch (float drift)
 
 
 @dataclass(frozen=True)
@@ -54,101 +79,254 @@ class SearchResult:
     covered: float
     rounds: int  # perturbation rounds made
     seconds: float
+    found_s: float = 0.0  # when the returned plan was first reached
+    restarts: int = 0
 
 
-class _State:
-    """Open sites, hit counts and the swap arithmetic for one reach matrix."""
+def _spans(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Column indices of ``rows`` of a CSR structure, concatenated, and each row's length."""
+    starts = indptr[rows]
+    lengths = indptr[rows + 1] - starts
+    offsets = np.cumsum(lengths) - lengths
+    flat = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(offsets - starts, lengths)
+    return indices[flat], lengths
 
-    def __init__(self, reach: sp.csr_matrix, weight: np.ndarray) -> None:
-        self.rows = sp.csr_matrix(reach, dtype=np.float64)
-        self.rows.sort_indices()
-        self.cols = sp.csc_matrix(self.rows)
-        self.by_site = sp.csr_matrix(self.rows.T)
+
+class _Plan:
+    """Open sites of one reach matrix with the swap bookkeeping, updated move by move."""
+
+    def __init__(self, reach: sp.spmatrix, weight: np.ndarray, count: int, pairs: bool) -> None:
+        rows = sp.csr_matrix(reach, dtype=np.float64)
+        rows.sort_indices()
+        cols = sp.csc_matrix(rows)
+        cols.sort_indices()
+        self.row_ptr = rows.indptr.astype(np.int64)
+        self.row_idx = rows.indices.astype(np.int64)
+        self.col_ptr = cols.indptr.astype(np.int64)
+        self.col_idx = cols.indices.astype(np.int64)
         self.weight = np.asarray(weight, dtype=np.float64)
-        n_rows, n_cand = self.rows.shape
-        self.hits = np.zeros(n_rows, dtype=np.int32)
-        self.opened = np.zeros(n_cand, dtype=bool)
+        self.n_rows, self.n_cand = rows.shape
+        self.count = count
+        self.pairs = pairs
+        self.hits = np.zeros(self.n_rows, dtype=np.int64)
+        self.id_sum = np.zeros(self.n_rows, dtype=np.int64)  # sum of open sites reaching i
+        self.slot = np.full(self.n_cand, -1, dtype=np.int64)  # slot of an open site, else -1
+        self.site = np.full(count, -1, dtype=np.int64)  # site in each slot, -1 = free
+        self.gain = np.zeros(self.n_cand)
+        self.alone = np.zeros(self.n_cand)
+        self.both = np.zeros((count if pairs else 0, self.n_cand))
+        self._scratch = np.empty_like(self.both)
+        self.covered = 0.0
+        self.resync()
+
+    # ------------------------------------------------------------------ bookkeeping
 
     def column(self, j: int) -> np.ndarray:
-        return self.cols.indices[self.cols.indptr[j] : self.cols.indptr[j + 1]]
+        return self.col_idx[self.col_ptr[j] : self.col_ptr[j + 1]]
 
-    def open(self, j: int) -> None:
-        self.opened[j] = True
-        self.hits[self.column(j)] += 1
+    def opened(self) -> np.ndarray:
+        return np.sort(self.site[self.site >= 0])
 
-    def close(self, j: int) -> None:
-        self.opened[j] = False
-        self.hits[self.column(j)] -= 1
+    def resync(self) -> None:
+        """Recompute everything from the open sites (no drift from repeated float updates)."""
+        open_sites = self.site[self.site >= 0]
+        x = np.zeros(self.n_cand, dtype=np.int64)
+        x[open_sites] = 1
+        by_row = sp.csr_matrix(
+            (np.ones(len(self.row_idx), dtype=np.int64), self.row_idx, self.row_ptr),
+            shape=(self.n_rows, self.n_cand),
+        )
+        self.hits = by_row @ x
+        self.id_sum = by_row @ (x * np.arange(self.n_cand, dtype=np.int64))
+        lengths = np.diff(self.row_ptr)
+        zero = self.weight * (self.hits == 0)
+        one = self.weight * (self.hits == 1)
+        self.gain = np.bincount(
+            self.row_idx, weights=np.repeat(zero, lengths), minlength=self.n_cand
+        )
+        self.alone = np.bincount(
+            self.row_idx, weights=np.repeat(one, lengths), minlength=self.n_cand
+        )
+        self.covered = float(self.weight[self.hits > 0].sum())
+        if self.pairs:
+            self.both[:] = 0.0
+            single = np.flatnonzero(self.hits == 1)
+            cands, lengths = _spans(self.row_ptr, self.row_idx, single)
+            owner = np.repeat(self.slot[self.id_sum[single]], lengths)
+            np.add.at(
+                self.both.reshape(-1), owner * self.n_cand + cands, np.repeat(one[single], lengths)
+            )
 
-    def covered(self) -> float:
-        return float(self.weight[self.hits > 0].sum())
+    def apply(self, close: np.ndarray | list[int], open_: np.ndarray | list[int]) -> None:
+        """Close the sites ``close`` and open ``open_`` (disjoint; free slots must suffice)."""
+        close = np.asarray(close, dtype=np.int64)
+        open_ = np.asarray(open_, dtype=np.int64)
+        if len(close) + len(open_) == 0:
+            return
+        touched = np.unique(np.concatenate([self.column(int(j)) for j in (*close, *open_)]))
+        old_hits, old_sum = self.hits[touched], self.id_sum[touched]
+        for k in close:
+            rows = self.column(int(k))
+            self.hits[rows] -= 1
+            self.id_sum[rows] -= k
+        for j in open_:
+            rows = self.column(int(j))
+            self.hits[rows] += 1
+            self.id_sum[rows] += j
+        new_hits, new_sum = self.hits[touched], self.id_sum[touched]
+        w = self.weight[touched]
+        self.covered += float(w[new_hits > 0].sum() - w[old_hits > 0].sum())
+        # only rows with h ≤ 1 before or after, whose count or sole site changed, matter
+        matter = ((old_hits <= 1) | (new_hits <= 1)) & (
+            (old_hits != new_hits) | (old_sum != new_sum)
+        )
+        touched, w = touched[matter], w[matter]
+        old_hits, old_sum = old_hits[matter], old_sum[matter]
+        new_hits, new_sum = new_hits[matter], new_sum[matter]
+        cands, lengths = _spans(self.row_ptr, self.row_idx, touched)
+        for target, old, new in (
+            (self.gain, old_hits == 0, new_hits == 0),
+            (self.alone, old_hits == 1, new_hits == 1),
+        ):
+            change = w * (new.astype(np.float64) - old)
+            target += np.bincount(cands, weights=np.repeat(change, lengths), minlength=self.n_cand)
+        flat = self.both.reshape(-1)
+        was_single = np.repeat(old_hits == 1, lengths)
+        if self.pairs and was_single.any():
+            owner = self.slot[np.where(old_hits == 1, old_sum, 0)]
+            at = np.repeat(owner, lengths)[was_single] * self.n_cand + cands[was_single]
+            np.subtract.at(flat, at, np.repeat(w, lengths)[was_single])
+        for k in close:
+            self.site[self.slot[k]] = -1
+            self.slot[k] = -1
+        if len(open_):
+            free = np.flatnonzero(self.site < 0)[: len(open_)]
+            self.site[free] = open_
+            self.slot[open_] = free
+        is_single = np.repeat(new_hits == 1, lengths)
+        if self.pairs and is_single.any():
+            owner = self.slot[np.where(new_hits == 1, new_sum, 0)]
+            at = np.repeat(owner, lengths)[is_single] * self.n_cand + cands[is_single]
+            np.add.at(flat, at, np.repeat(w, lengths)[is_single])
 
-    def gain(self) -> np.ndarray:
-        gain = self.by_site @ (self.weight * (self.hits == 0))
-        gain[self.opened] = -np.inf
+    # ------------------------------------------------------------------ moves
+
+    def open_gain(self) -> np.ndarray:
+        gain = self.gain.copy()
+        gain[self.site[self.site >= 0]] = -np.inf
         return gain
 
-    def best_swap(self) -> tuple[int, int, float] | None:
-        """(close k, open j, change) of the best improving swap, or None at a local optimum."""
-        open_sites = np.flatnonzero(self.opened)
-        if len(open_sites) == 0 or len(open_sites) == self.opened.size:
-            return None
-        gain = self.gain()
-        alone = self.weight * (self.hits == 1)
-        loss = self.by_site[open_sites] @ alone
-        position = np.full(self.opened.size, -1, dtype=np.int64)
-        position[open_sites] = np.arange(len(open_sites))
-        single = np.flatnonzero(self.hits == 1)
-        best = (-1, -1, _EPS)
-        if len(single):
-            sub = self.rows[single]
-            owner = np.repeat(np.arange(len(single)), np.diff(sub.indptr))
-            mine = self.opened[sub.indices]
-            sole = np.full(len(single), -1, dtype=np.int64)
-            sole[owner[mine]] = position[sub.indices[mine]]
-            keep = sole >= 0
-            routed = sp.csr_matrix(
-                (alone[single][keep], (np.flatnonzero(keep), sole[keep])),
-                shape=(len(single), len(open_sites)),
-            )
-            both = sp.coo_matrix(sub.T @ routed)
-            if both.nnz:
-                change = gain[both.row] - loss[both.col] + both.data
-                at = int(np.argmax(change))
-                if change[at] > best[2]:
-                    best = (int(open_sites[both.col[at]]), int(both.row[at]), float(change[at]))
-        else:
-            both = None
-        j = int(np.argmax(gain))
-        k_pos = int(np.argmin(loss))
-        change = gain[j] - loss[k_pos]
-        if both is not None and both.nnz:
-            hit = (both.row == j) & (both.col == k_pos)
-            change += float(both.data[hit].sum())
-        if change > best[2]:
-            best = (int(open_sites[k_pos]), j, float(change))
-        return None if best[0] < 0 else best
+    def independent_swaps(self, tolerance: float) -> tuple[list[int], list[int], list[float]]:
+        """Improving swaps (close, open, change) on disjoint rows, best first; none at a local
+        optimum.
 
-    def fill(self, count: int) -> None:
-        """Open ``count`` more sites one by one, each covering the most uncovered weight."""
-        for _ in range(min(count, int((~self.opened).sum()))):
-            self.open(int(np.argmax(self.gain())))
+        Each slot's best swap is scored as in the module docstring; a swap is kept when none of
+        the rows its two sites reach was reached by a swap kept before it. Swaps on disjoint
+        rows do not change each other's ``gain``, ``alone`` or ``both`` terms, so together
+        they change the coverage by the sum of their scores.
+        """
+        if np.any(self.site < 0):
+            return [], [], []
+        gain = np.where(self.gain > tolerance, self.gain, -np.inf)
+        gain[self.site] = -np.inf  # only a closed j with gain > 0 can make a swap improve
+        if not np.isfinite(gain).any():
+            return [], [], []
+        value = np.add(self.both, gain, out=self._scratch)
+        column = value.argmax(axis=1)
+        change = value[np.arange(len(column)), column] - self.alone[self.site]
+        order = np.argsort(-change, kind="stable")
+        order = order[change[order] > tolerance]
+        used = np.zeros(self.n_rows, dtype=bool)
+        leave: list[int] = []
+        enter: list[int] = []
+        score: list[float] = []
+        for s in order:
+            k, j = int(self.site[s]), int(column[s])
+            rows_k, rows_j = self.column(k), self.column(j)
+            if used[rows_k].any() or used[rows_j].any():
+                continue
+            used[rows_k] = True
+            used[rows_j] = True
+            leave.append(k)
+            enter.append(j)
+            score.append(float(change[s]))
+        return leave, enter, score
 
-    def descend(self, deadline: float) -> None:
+    def descend(self, tolerance: float, deadline: float) -> None:
+        """Apply batches of independent improving swaps until none is left."""
         while time.perf_counter() < deadline:
-            move = self.best_swap()
-            if move is None:
+            leave, enter, _ = self.independent_swaps(tolerance)
+            if not leave:
                 return
-            k, j, _ = move
-            self.close(k)
-            self.open(j)
+            self.apply(leave, enter)
+
+    def fill(self, count: int, rng: np.random.Generator | None = None, top: int = 1) -> None:
+        """Open ``count`` more sites one by one, each covering the most uncovered weight
+        (with ``rng``: one of the ``top`` best at random)."""
+        for _ in range(min(count, int((self.slot < 0).sum()), int((self.site < 0).sum()))):
+            gain = self.open_gain()
+            if rng is None or top <= 1:
+                j = int(np.argmax(gain))
+            else:
+                best = np.argpartition(-gain, min(top, len(gain) - 1))[:top]
+                best = best[np.isfinite(gain[best])]
+                j = int(rng.choice(best))
+            self.apply([], [j])
+
+    def move_to(self, plan: np.ndarray) -> None:
+        want = np.zeros(self.n_cand, dtype=bool)
+        want[plan] = True
+        now = self.site[self.site >= 0]
+        self.apply(now[~want[now]], plan[self.slot[plan] < 0])
+
+    def relink(self, target: np.ndarray) -> np.ndarray | None:
+        """Walk to ``target`` by the best swap inside the difference at each step; the best
+        plan strictly between the two ends (None when they differ by one site or less)."""
+        inside = np.zeros(self.n_cand, dtype=bool)
+        inside[target] = True
+        leave = [int(k) for k in self.site if not inside[k]]
+        enter = [int(j) for j in target if self.slot[j] < 0]
+        best, best_value = None, -np.inf
+        while len(leave) > 1:
+            ks, js = np.array(leave), np.array(enter)
+            value = self.both[np.ix_(self.slot[ks], js)] + self.gain[js] - self.alone[ks, None]
+            a, b = np.unravel_index(int(np.argmax(value)), value.shape)
+            self.apply([leave.pop(int(a))], [enter.pop(int(b))])
+            if self.covered > best_value:
+                best, best_value = self.opened(), self.covered
+        return best
 
 
-def greedy(reach: sp.csr_matrix, weight: np.ndarray, count: int) -> np.ndarray:
+class _Elite:
+    """Up to ``_ELITE`` good plans, each at least ``_ELITE_DISTANCE`` sites from the others."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.plans: list[tuple[float, np.ndarray]] = []
+
+    def offer(self, value: float, plan: np.ndarray) -> None:
+        for i, (other_value, other) in enumerate(self.plans):
+            if self.distance(plan, other) < _ELITE_DISTANCE:
+                if value > other_value:
+                    self.plans[i] = (value, plan)
+                return
+        if len(self.plans) < _ELITE:
+            self.plans.append((value, plan))
+            return
+        worst = min(range(len(self.plans)), key=lambda i: self.plans[i][0])
+        if value > self.plans[worst][0]:
+            self.plans[worst] = (value, plan)
+
+    def distance(self, a: np.ndarray, b: np.ndarray) -> int:
+        return self.count - len(np.intersect1d(a, b, assume_unique=True))
+
+
+def greedy(reach: sp.spmatrix, weight: np.ndarray, count: int) -> np.ndarray:
     """``count`` positions opened one by one, each covering the most still-uncovered weight."""
-    state = _State(reach, weight)
-    state.fill(count)
-    return np.flatnonzero(state.opened)
+    count = min(int(count), reach.shape[1])
+    plan = _Plan(reach, weight, count, pairs=False)
+    plan.fill(count)
+    return plan.opened()
 
 
 def swap_search(
@@ -160,56 +338,110 @@ def swap_search(
     rounds: int | None = None,
     seed: int = 0,
     initial: np.ndarray | None = None,
+    stop_at: float | None = None,
 ) -> SearchResult:
     """Open ``count`` of the reach matrix's columns to cover the most row weight (heuristic).
 
-    Greedy (or ``initial``), then best-improvement swaps, then iterated perturbation until
-    ``seconds`` have passed or ``rounds`` perturbations were made. See the module docstring.
+    Greedy (or ``initial``), then best-improvement swaps, then the iterated local search of the
+    module docstring until ``seconds`` have passed, ``rounds`` rounds were made, every row is
+    covered or a plan covers ``stop_at`` (a known optimum or bound, e.g. in a benchmark).
     """
     began = time.perf_counter()
     deadline = began + max(0.0, seconds)
-    state = _State(sp.csr_matrix(reach), weight)
-    n_cand = state.opened.size
+    n_cand = reach.shape[1]
     count = min(int(count), n_cand)
+    weight = np.asarray(weight, dtype=np.float64)
+    total = float(weight[np.diff(sp.csr_matrix(reach).indptr) > 0].sum())
+    enough = total if stop_at is None else min(total, stop_at)
+    tolerance = 1e-9 * max(1.0, total)
+    pairs = 0 < count < n_cand and count * n_cand <= _PAIR_LIMIT
+    plan = _Plan(reach, weight, count, pairs=pairs)
     if initial is None:
-        state.fill(count)
+        plan.fill(count)
     else:
-        for j in np.asarray(initial, dtype=np.int64):
-            state.open(int(j))
-    state.descend(deadline)
-    best_open, best_value = state.opened.copy(), state.covered()
-    value, done = best_value, 0
+        plan.apply([], np.unique(np.asarray(initial, dtype=np.int64))[:count])
+        plan.fill(count - int((plan.site >= 0).sum()))
+    if pairs:
+        plan.descend(tolerance, deadline)
+    best, best_value, found = plan.opened(), plan.covered, time.perf_counter() - began
+    done = 0
+    if not pairs or best_value >= enough - tolerance:
+        return SearchResult(best, best_value, done, time.perf_counter() - began, found)
     rng = np.random.default_rng(seed)
-    stall, patience = 0, max(500, 50 * count)
+    elite = _Elite(count)
+    elite.offer(best_value, best)
+    current = best
+    recent = [best_value]
+    eta, accepted = 0.5, 0
+    epoch_value, stale, restarts = best_value, 0, 0
+    patience = max(_PATIENCE, _PATIENCE_PER_SITE * count)
+    widest = max(2, -(-3 * count // 8))
     while (rounds is None or done < rounds) and time.perf_counter() < deadline:
-        if count == 0 or count == n_cand or (rounds is None and stall >= patience):
-            break
         done += 1
-        saved_open, saved_hits = state.opened.copy(), state.hits.copy()
-        size = min(1 + int(rng.integers(0, 3)), count)
-        for k in rng.choice(np.flatnonzero(state.opened), size=size, replace=False):
-            state.close(int(k))
-        for _ in range(size):
-            gain = state.gain()
-            pool = np.flatnonzero(np.isfinite(gain))
-            top = pool[np.argsort(-gain[pool], kind="stable")[: max(4, 2 * size)]]
-            state.open(int(rng.choice(top)))
-        state.descend(deadline)
-        now = state.covered()
-        if now > best_value + _EPS:
-            best_open, best_value, stall = state.opened.copy(), now, 0
+        # 1. perturb: move omega open sites each to a closed candidate sharing a row with it
+        omega = int(rng.integers(1, widest + 1))
+        leave = rng.choice(plan.site, size=min(omega, count), replace=False)
+        taken = np.zeros(n_cand, dtype=bool)
+        enter = []
+        for k in leave:
+            rows = plan.column(int(k))
+            i = rows[rng.integers(len(rows))]
+            near = plan.row_idx[plan.row_ptr[i] : plan.row_ptr[i + 1]]
+            near = near[(plan.slot[near] < 0) & ~taken[near]]
+            if len(near) == 0:
+                near = np.flatnonzero((plan.slot < 0) & ~taken)
+            j = int(near[rng.integers(len(near))])
+            taken[j] = True
+            enter.append(j)
+        plan.apply(leave, enter)
+        plan.descend(tolerance, deadline)
+        value, here = plan.covered, plan.opened()
+        elite.offer(value, here)
+        if value > best_value + tolerance:
+            best, best_value, found = here, value, time.perf_counter() - began
+        if value > epoch_value + tolerance:
+            epoch_value, stale = value, 0
         else:
-            stall += 1
-        if now >= value - _EPS:
-            value = now
-        else:  # back to the plan before the perturbation
-            state.opened, state.hits = saved_open, saved_hits
-    return SearchResult(
-        opened=np.flatnonzero(best_open),
-        covered=best_value,
-        rounds=done,
-        seconds=time.perf_counter() - began,
-    )
+            stale += 1
+        # 2. path relinking between this local optimum and a pool plan
+        partner = elite.plans[int(rng.integers(len(elite.plans)))][1]
+        if elite.distance(here, partner) >= 3 and time.perf_counter() < deadline:
+            if rng.random() < 0.5:
+                middle = plan.relink(partner)
+            else:
+                plan.move_to(partner)
+                middle = plan.relink(here)
+            if middle is not None:
+                plan.move_to(middle)
+                plan.descend(tolerance, deadline)
+                elite.offer(plan.covered, plan.opened())
+                if plan.covered > best_value + tolerance:
+                    best, best_value = plan.opened(), plan.covered
+                    found = time.perf_counter() - began
+            plan.move_to(here)  # back: the bookkeeping follows any move exactly
+        # 3. accept the local optimum or return to the current plan
+        recent = [*recent[-(_WINDOW - 1) :], value]
+        top, mean = max(recent), sum(recent) / len(recent)
+        if value >= top - eta * (top - mean) - tolerance:
+            accepted += 1
+            current = here
+        else:
+            plan.move_to(current)
+        if done % _WINDOW == 0:
+            eta = min(1.0, max(0.0, eta + (0.05 if accepted < _TARGET_ACCEPT * _WINDOW else -0.05)))
+            accepted = 0
+        if stale >= patience:  # 4. restart from a new randomised greedy plan
+            plan.move_to(np.zeros(0, dtype=np.int64))
+            plan.fill(count, rng, top=_RESTART_TOP)
+            plan.descend(tolerance, deadline)
+            current, epoch_value, stale = plan.opened(), plan.covered, 0
+            recent = [epoch_value]
+            restarts += 1
+        if done % _RESYNC == 0:
+            plan.resync()
+        if best_value >= enough - tolerance:
+            break
+    return SearchResult(best, best_value, done, time.perf_counter() - began, found, restarts)
 
 
 def plain_counts(reduced: ReducedProblem) -> list[int] | None:
@@ -241,6 +473,16 @@ def plain_counts(reduced: ReducedProblem) -> list[int] | None:
     return counts
 
 
+@dataclass(frozen=True)
+class MipStart:
+    """MILP column values of a search plan, its objective and how the search went."""
+
+    values: np.ndarray
+    objective: float
+    rounds: int  # perturbation rounds, summed over the types
+    found_s: float  # seconds into the search when the last type's plan was first reached
+
+
 def mip_start(
     reduced: ReducedProblem,
     milp: Milp,
@@ -248,17 +490,19 @@ def mip_start(
     seconds: float,
     rounds: int | None = None,
     seed: int = 0,
-) -> tuple[np.ndarray, float] | None:
+) -> MipStart | None:
     """MILP column values of a swap-search plan (and its objective), or None when not plain.
 
     The time budget is shared between the types in proportion to their nonzeros; ``rounds=0``
     stops at the first local optimum (greedy, then improving swaps).
     """
+    began = time.perf_counter()
     counts = plain_counts(reduced)
     if counts is None or milp.n_cols == 0:
         return None
     values = np.zeros(milp.n_cols)
     total_nnz = max(1, sum(int(rt.reach.nnz) for rt in reduced.types))
+    done, found = 0, 0.0
     for rt, count, (x0, y0, _) in zip(reduced.types, counts, column_layout(reduced), strict=True):
         n_x, n_y = len(rt.candidates), len(rt.row_weight)
         if n_y == 0 or count >= n_x:
@@ -266,11 +510,19 @@ def mip_start(
             opened = np.arange(min(count, n_x))
         else:
             share = seconds * rt.reach.nnz / total_nnz
-            opened = swap_search(
+            type_began = time.perf_counter() - began
+            result = swap_search(
                 rt.reach, rt.row_weight, count, seconds=share, rounds=rounds, seed=seed
-            ).opened
+            )
+            opened, done = result.opened, done + result.rounds
+            found = type_began + result.found_s
             values[x0 + opened] = 1.0
         if n_y:
             hit = np.asarray(sp.csc_matrix(rt.reach)[:, opened].sum(axis=1)).ravel()
             values[y0 : y0 + n_y] = np.minimum(hit, 1.0)
-    return values, float(milp.objective @ values) + milp.constant
+    return MipStart(
+        values=values,
+        objective=float(milp.objective @ values) + milp.constant,
+        rounds=done,
+        found_s=found,
+    )

@@ -304,10 +304,10 @@ def reduce_type(
     )
 
 
-# limits of the containment test: pairs touched (Σ row entries², ~0.25 s per 80 M measured) and
-# distinct column pairs it may store (≤ min(that, columns²); 50 M ≈ 600 MB at most)
+# limits of the containment test: pairs touched in total (Σ row entries², ~0.25 s per 80 M
+# measured), and per block of columns, so the stored overlaps stay small (≤ ~160 MB a block)
 _DOMINANCE_WORK = 500_000_000
-_DOMINANCE_PAIRS = 50_000_000
+_DOMINANCE_BLOCK = 10_000_000
 
 
 def _dominance_applies(tp: TypeProblem) -> bool:
@@ -324,20 +324,33 @@ def _dominance_applies(tp: TypeProblem) -> bool:
 def dominated_columns(reach: sp.spmatrix) -> np.ndarray:
     """Columns whose set of rows is inside another column's (of equal sets, all but the first).
 
-    Computed from the column overlaps ``reachᵀ reach`` (sparse); skipped (nothing returned)
-    when that product would be too large to be worth it.
+    Computed from the column overlaps ``reachᵀ reach`` (sparse), one block of columns at a
+    time so the overlaps held at once stay small; skipped (nothing returned) when the whole
+    product would touch more than ``_DOMINANCE_WORK`` pairs.
     """
     a = sp.csc_matrix(reach, dtype=np.int32)
-    per_row = np.diff(sp.csr_matrix(a).indptr).astype(np.int64)
-    work = int((per_row**2).sum())
-    if work > _DOMINANCE_WORK or min(work, a.shape[1] ** 2) > _DOMINANCE_PAIRS:
+    rows = sp.csr_matrix(a)
+    per_row = np.diff(rows.indptr).astype(np.int64)
+    if int((per_row**2).sum()) > _DOMINANCE_WORK:
         return np.zeros(0, dtype=np.int64)
     size = np.diff(a.indptr)
-    overlap = (a.T @ a).tocoo()
-    j, k = overlap.row, overlap.col
-    inside = (overlap.data == size[j]) & (j != k)
-    larger = (size[k] > size[j]) | ((size[k] == size[j]) & (k < j))
-    return np.unique(j[inside & larger]).astype(np.int64)
+    # pairs each column touches: the entries of the rows it reaches; blocks of columns whose
+    # touched pairs add up to at most _DOMINANCE_BLOCK are multiplied one block at a time
+    touched = np.asarray(a.T @ per_row, dtype=np.int64).ravel()
+    found = []
+    start, n = 0, a.shape[1]
+    bounds = np.cumsum(touched)
+    while start < n:
+        base = bounds[start - 1] if start else 0
+        stop = int(np.searchsorted(bounds, base + _DOMINANCE_BLOCK, side="right"))
+        stop = min(n, max(stop, start + 1))
+        overlap = (a[:, start:stop].T @ a).tocoo()
+        j, k = overlap.row + start, overlap.col
+        inside = (overlap.data == size[j]) & (j != k)
+        larger = (size[k] > size[j]) | ((size[k] == size[j]) & (k < j))
+        found.append(j[inside & larger])
+        start = stop
+    return np.unique(np.concatenate(found)).astype(np.int64) if found else np.zeros(0, np.int64)
 
 
 def reduce_problem(problem: Problem) -> ReducedProblem:

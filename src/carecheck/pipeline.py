@@ -919,7 +919,7 @@ def run_scenario(
                 seconds=extra if extra is not None else 60.0,
                 rounds=None if extra is not None else 0,
             )
-            start = None if found is None else found[0]
+            start = None if found is None else found.values
             done("start")
         stage(f"solve ({options.name})")
         outcome = solve_milp(milp, options, start=start)
