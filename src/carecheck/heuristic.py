@@ -61,7 +61,7 @@ import scipy.sparse as sp
 
 from carecheck.model import Milp, ReducedProblem, column_layout, linked_positions
 
-_PAIR_LIMIT = 25_000_000  # entries of the dense ``both`` matrix (200 MB)
+_PAIR_LIMIT = 12_500_000  # entries of the dense ``both`` matrix (100 MB, and as much scratch)
 _ELITE = 10  # plans kept for path relinking
 _ELITE_DISTANCE = 2  # a pool plan differs from every other in at least this many sites
 _WINDOW = 50  # local optima the acceptance threshold looks back on
