@@ -100,13 +100,13 @@ class _Plan:
         rows.sort_indices()
         cols = sp.csc_matrix(rows)
         cols.sort_indices()
+        self.rows = sp.csr_matrix(rows, dtype=np.int64)  # for recounts from scratch
         self.row_ptr = rows.indptr.astype(np.int64)
         self.row_idx = rows.indices.astype(np.int64)
         self.col_ptr = cols.indptr.astype(np.int64)
         self.col_idx = cols.indices.astype(np.int64)
         self.weight = np.asarray(weight, dtype=np.float64)
         self.n_rows, self.n_cand = rows.shape
-        self.count = count
         self.pairs = pairs
         self.hits = np.zeros(self.n_rows, dtype=np.int64)
         self.id_sum = np.zeros(self.n_rows, dtype=np.int64)  # sum of open sites reaching i
@@ -132,21 +132,12 @@ class _Plan:
         open_sites = self.site[self.site >= 0]
         x = np.zeros(self.n_cand, dtype=np.int64)
         x[open_sites] = 1
-        by_row = sp.csr_matrix(
-            (np.ones(len(self.row_idx), dtype=np.int64), self.row_idx, self.row_ptr),
-            shape=(self.n_rows, self.n_cand),
-        )
-        self.hits = by_row @ x
-        self.id_sum = by_row @ (x * np.arange(self.n_cand, dtype=np.int64))
-        lengths = np.diff(self.row_ptr)
+        self.hits = self.rows @ x
+        self.id_sum = self.rows @ (x * np.arange(self.n_cand, dtype=np.int64))
         zero = self.weight * (self.hits == 0)
         one = self.weight * (self.hits == 1)
-        self.gain = np.bincount(
-            self.row_idx, weights=np.repeat(zero, lengths), minlength=self.n_cand
-        )
-        self.alone = np.bincount(
-            self.row_idx, weights=np.repeat(one, lengths), minlength=self.n_cand
-        )
+        self.gain = self.rows.T @ zero
+        self.alone = self.rows.T @ one
         self.covered = float(self.weight[self.hits > 0].sum())
         if self.pairs:
             self.both[:] = 0.0
@@ -350,12 +341,11 @@ def swap_search(
     deadline = began + max(0.0, seconds)
     n_cand = reach.shape[1]
     count = min(int(count), n_cand)
-    weight = np.asarray(weight, dtype=np.float64)
-    total = float(weight[np.diff(sp.csr_matrix(reach).indptr) > 0].sum())
-    enough = total if stop_at is None else min(total, stop_at)
-    tolerance = 1e-9 * max(1.0, total)
     pairs = 0 < count < n_cand and count * n_cand <= _PAIR_LIMIT
     plan = _Plan(reach, weight, count, pairs=pairs)
+    total = float(plan.weight[np.diff(plan.row_ptr) > 0].sum())  # all a plan could cover
+    enough = total if stop_at is None else min(total, stop_at)
+    tolerance = 1e-9 * max(1.0, total)
     if initial is None:
         plan.fill(count)
     else:
