@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from carecheck import kernels
 from carecheck.heuristic import _Plan, greedy, mip_start, plain_counts, swap_search
 from carecheck.model import build_milp, problem_from_reach, reduce_problem
 from carecheck.solve import SolverOptions, solve_milp
@@ -31,6 +32,21 @@ def best_by_enumeration(reach, weight, p) -> float:
     return max(covered(reach, weight, s) for s in combinations(range(reach.shape[1]), p))
 
 
+# the bookkeeping three ways: numpy, the loops of carecheck.kernels as plain Python, and the
+# same loops compiled by numba (a test dependency, so this never skips)
+BACKENDS = ["numpy", "python", "numba"]
+
+
+def loops(backend: str):
+    if backend == "numpy":
+        return None
+    if backend == "python":
+        return kernels.PLAIN
+    found = kernels.compiled()
+    assert found is not None, "numba is a test dependency: pip install -e .[test]"
+    return found
+
+
 def brute_bookkeeping(reach, weight, opened):
     """hits, gain, alone and both (keyed by site) from the dense matrix, by plain loops."""
     dense = reach.toarray().astype(bool)
@@ -46,10 +62,11 @@ def brute_bookkeeping(reach, weight, opened):
 
 @settings(max_examples=30, deadline=None, derandomize=True)
 @given(st.integers(0, 10_000), st.integers(1, 5))
-def test_bookkeeping_after_any_moves_equals_a_recount(seed, p):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bookkeeping_after_any_moves_equals_a_recount(backend, seed, p):
     reach, weight = instance(seed)
     rng = np.random.default_rng(seed)
-    plan = _Plan(reach, weight, p, pairs=True)
+    plan = _Plan(reach, weight, p, pairs=True, kernels=loops(backend))
     plan.fill(p)
     for _ in range(12):
         size = int(rng.integers(1, p + 1))
@@ -66,15 +83,17 @@ def test_bookkeeping_after_any_moves_equals_a_recount(seed, p):
 
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(st.integers(0, 10_000), st.integers(1, 5))
-def test_every_batch_of_swaps_changes_coverage_by_what_it_says(seed, p):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_batch_of_swaps_changes_coverage_by_what_it_says(backend, seed, p):
     reach, weight = instance(seed)
-    plan = _Plan(reach, weight, p, pairs=True)
+    plan = _Plan(reach, weight, p, pairs=True, kernels=loops(backend))
     plan.fill(p)
     assert plan.opened().tolist() == greedy(reach, weight, p).tolist()
     while True:
-        leave, enter, change = plan.independent_swaps(1e-9)
-        if not leave:
+        leave, enter, scores = plan.independent_swaps(1e-9)
+        if len(leave) == 0:
             break
+        change = scores.tolist()
         assert all(c > 0 for c in change) and change == sorted(change, reverse=True)
         # the first is the best single swap of all (brute force)
         opened = set(plan.opened().tolist())
@@ -97,11 +116,14 @@ def test_every_batch_of_swaps_changes_coverage_by_what_it_says(seed, p):
 
 
 @pytest.mark.parametrize("seed", [4, 5, 6])
-def test_path_relinking_takes_the_best_swap_each_step_and_returns_the_best_plan_between(seed):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_path_relinking_takes_the_best_swap_each_step_and_returns_the_best_plan_between(
+    backend, seed
+):
     reach, _ = instance(seed, n_rows=80, n_cand=30, density=0.1)
     weight = np.random.default_rng(seed).random(80)  # no ties between swaps
     start, target = np.arange(6), np.arange(10, 16)
-    plan = _Plan(reach, weight, 6, pairs=True)
+    plan = _Plan(reach, weight, 6, pairs=True, kernels=loops(backend))
     plan.move_to(start)
     middle = plan.relink(target)
     # the same walk by brute force: each step the swap inside the difference covering most
@@ -148,6 +170,34 @@ def test_search_is_repeatable_for_a_fixed_number_of_rounds():
     a = swap_search(reach, weight, 6, seconds=60.0, rounds=50, seed=3)
     b = swap_search(reach, weight, 6, seconds=60.0, rounds=50, seed=3)
     assert a.opened.tolist() == b.opened.tolist() and a.covered == b.covered
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_every_backend_walks_the_same_search(seed):
+    # integer weights: every sum is exact, so the three backends make the same moves and
+    # break ties alike, round after round
+    reach, weight = instance(seed, n_rows=300, n_cand=80, density=0.04)
+    found = {
+        backend: swap_search(reach, weight, 7, seconds=60.0, rounds=60, seed=seed, backend=backend)
+        for backend in BACKENDS
+    }
+    plans = {backend: result.opened.tolist() for backend, result in found.items()}
+    assert plans["python"] == plans["numpy"] == plans["numba"]
+    assert found["numba"].covered == covered(reach, weight, found["numba"].opened)
+
+
+def test_auto_backend_compiles_only_for_a_perturbing_search(monkeypatch):
+    from carecheck.heuristic import _backend
+
+    assert _backend("auto", True, 0) is None  # greedy and swaps only: numpy
+    assert _backend("auto", True, None) is kernels.compiled() is not None
+    assert _backend("auto", False, None) is None  # no swap bookkeeping at all
+    with pytest.raises(ValueError, match="unknown backend 'fortran'"):
+        _backend("fortran", True, None)
+    monkeypatch.setattr(kernels, "compiled", lambda: None)  # as without numba
+    assert _backend("auto", True, None) is None
+    with pytest.raises(ImportError, match=r"carecheck\[fast\]"):
+        _backend("numba", True, None)
 
 
 def test_mip_start_is_feasible_and_solvers_keep_the_optimum():

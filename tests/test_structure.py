@@ -16,6 +16,7 @@ LAYERS = {
     "coverage": 1,
     "network": 1,
     "model": 1,
+    "kernels": 1,  # compiled loops of the swap search (numba, optional)
     "solve": 2,  # solves model.Milp
     "heuristic": 2,  # starting plans for model.Milp
     "verify": 1,
@@ -40,6 +41,7 @@ THIRD_PARTY_OWNERS = {
     "matplotlib": {"frontier", "sweep"},
     "dask": {"sweep"},
     "offlinefolium": {"maps"},
+    "numba": {"kernels"},
 }
 
 

@@ -55,10 +55,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import scipy.sparse as sp
 
+from carecheck import kernels as _kernels
 from carecheck.model import Milp, ReducedProblem, column_layout, linked_positions
 
 _PAIR_LIMIT = 12_500_000  # entries of the dense ``both`` matrix (100 MB, and as much scratch)
@@ -95,7 +97,14 @@ def _spans(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> tuple[n
 class _Plan:
     """Open sites of one reach matrix with the swap bookkeeping, updated move by move."""
 
-    def __init__(self, reach: sp.spmatrix, weight: np.ndarray, count: int, pairs: bool) -> None:
+    def __init__(
+        self,
+        reach: sp.spmatrix,
+        weight: np.ndarray,
+        count: int,
+        pairs: bool,
+        kernels: SimpleNamespace | None = None,
+    ) -> None:
         rows = sp.csr_matrix(reach, dtype=np.float64)
         rows.sort_indices()
         cols = sp.csc_matrix(rows)
@@ -114,8 +123,14 @@ class _Plan:
         self.site = np.full(count, -1, dtype=np.int64)  # site in each slot, -1 = free
         self.gain = np.zeros(self.n_cand)
         self.alone = np.zeros(self.n_cand)
-        self.both = np.zeros((count if pairs else 0, self.n_cand))
-        self._scratch = np.empty_like(self.both)
+        # stored candidates × slots, so that one candidate's slots are adjacent in memory
+        self.both_t = np.zeros((self.n_cand, count if pairs else 0))
+        self.both = self.both_t.T  # slots × candidates, a view
+        self._scratch = np.empty_like(self.both_t)
+        self.kernels = kernels  # compiled (or plain Python) loops; None: numpy
+        if kernels is not None:
+            self._mark = np.zeros(self.n_rows, dtype=bool)
+            self._buffers = [np.empty(self.n_rows, dtype=np.int64) for _ in range(3)]
         self.covered = 0.0
         self.resync()
 
@@ -140,19 +155,25 @@ class _Plan:
         self.alone = self.rows.T @ one
         self.covered = float(self.weight[self.hits > 0].sum())
         if self.pairs:
-            self.both[:] = 0.0
+            self.both_t[:] = 0.0
             single = np.flatnonzero(self.hits == 1)
             cands, lengths = _spans(self.row_ptr, self.row_idx, single)
             owner = np.repeat(self.slot[self.id_sum[single]], lengths)
-            np.add.at(
-                self.both.reshape(-1), owner * self.n_cand + cands, np.repeat(one[single], lengths)
-            )
+            at = cands * self.both_t.shape[1] + owner
+            np.add.at(self.both_t.reshape(-1), at, np.repeat(one[single], lengths))
 
     def apply(self, close: np.ndarray | list[int], open_: np.ndarray | list[int]) -> None:
         """Close the sites ``close`` and open ``open_`` (disjoint; free slots must suffice)."""
         close = np.asarray(close, dtype=np.int64)
         open_ = np.asarray(open_, dtype=np.int64)
         if len(close) + len(open_) == 0:
+            return
+        if self.kernels is not None:
+            self.covered += self.kernels.apply_move(
+                close, open_, self.col_ptr, self.col_idx, self.row_ptr, self.row_idx,
+                self.weight, self.hits, self.id_sum, self.slot, self.site, self.gain,
+                self.alone, self.both_t, self.pairs, self._mark, *self._buffers,
+            )  # fmt: skip
             return
         touched = np.unique(np.concatenate([self.column(int(j)) for j in (*close, *open_)]))
         old_hits, old_sum = self.hits[touched], self.id_sum[touched]
@@ -181,11 +202,12 @@ class _Plan:
         ):
             change = w * (new.astype(np.float64) - old)
             target += np.bincount(cands, weights=np.repeat(change, lengths), minlength=self.n_cand)
-        flat = self.both.reshape(-1)
+        flat = self.both_t.reshape(-1)
+        width = self.both_t.shape[1]
         was_single = np.repeat(old_hits == 1, lengths)
         if self.pairs and was_single.any():
             owner = self.slot[np.where(old_hits == 1, old_sum, 0)]
-            at = np.repeat(owner, lengths)[was_single] * self.n_cand + cands[was_single]
+            at = cands[was_single] * width + np.repeat(owner, lengths)[was_single]
             np.subtract.at(flat, at, np.repeat(w, lengths)[was_single])
         for k in close:
             self.site[self.slot[k]] = -1
@@ -197,7 +219,7 @@ class _Plan:
         is_single = np.repeat(new_hits == 1, lengths)
         if self.pairs and is_single.any():
             owner = self.slot[np.where(new_hits == 1, new_sum, 0)]
-            at = np.repeat(owner, lengths)[is_single] * self.n_cand + cands[is_single]
+            at = cands[is_single] * width + np.repeat(owner, lengths)[is_single]
             np.add.at(flat, at, np.repeat(w, lengths)[is_single])
 
     # ------------------------------------------------------------------ moves
@@ -207,7 +229,7 @@ class _Plan:
         gain[self.site[self.site >= 0]] = -np.inf
         return gain
 
-    def independent_swaps(self, tolerance: float) -> tuple[list[int], list[int], list[float]]:
+    def independent_swaps(self, tolerance: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Improving swaps (close, open, change) on disjoint rows, best first; none at a local
         optimum.
 
@@ -216,15 +238,21 @@ class _Plan:
         rows do not change each other's ``gain``, ``alone`` or ``both`` terms, so together
         they change the coverage by the sum of their scores.
         """
+        none = np.zeros(0, dtype=np.int64)
         if np.any(self.site < 0):
-            return [], [], []
+            return none, none, np.zeros(0)
+        if self.kernels is not None:
+            return self.kernels.best_swaps(
+                self.site, self.slot, self.gain, self.alone, self.both_t, tolerance,
+                self.col_ptr, self.col_idx, self._mark,
+            )  # fmt: skip
         gain = np.where(self.gain > tolerance, self.gain, -np.inf)
         gain[self.site] = -np.inf  # only a closed j with gain > 0 can make a swap improve
         if not np.isfinite(gain).any():
-            return [], [], []
-        value = np.add(self.both, gain, out=self._scratch)
-        column = value.argmax(axis=1)
-        change = value[np.arange(len(column)), column] - self.alone[self.site]
+            return none, none, np.zeros(0)
+        value = np.add(self.both_t, gain[:, None], out=self._scratch)
+        column = value.argmax(axis=0)
+        change = value[column, np.arange(len(column))] - self.alone[self.site]
         order = np.argsort(-change, kind="stable")
         order = order[change[order] > tolerance]
         used = np.zeros(self.n_rows, dtype=bool)
@@ -241,13 +269,13 @@ class _Plan:
             leave.append(k)
             enter.append(j)
             score.append(float(change[s]))
-        return leave, enter, score
+        return np.array(leave, dtype=np.int64), np.array(enter, dtype=np.int64), np.array(score)
 
     def descend(self, tolerance: float, deadline: float) -> None:
         """Apply batches of independent improving swaps until none is left."""
         while time.perf_counter() < deadline:
             leave, enter, _ = self.independent_swaps(tolerance)
-            if not leave:
+            if len(leave) == 0:
                 return
             self.apply(leave, enter)
 
@@ -320,6 +348,21 @@ def greedy(reach: sp.spmatrix, weight: np.ndarray, count: int) -> np.ndarray:
     return plan.opened()
 
 
+def _backend(name: str, pairs: bool, rounds: int | None) -> SimpleNamespace | None:
+    if name == "numpy" or not pairs:
+        return None
+    if name == "python":
+        return _kernels.PLAIN
+    if name == "numba":
+        found = _kernels.compiled()
+        if found is None:
+            raise ImportError("backend='numba' needs numba: pip install carecheck[fast]")
+        return found
+    if name != "auto":
+        raise ValueError(f"unknown backend {name!r}: use auto, numba, numpy or python")
+    return _kernels.compiled() if rounds is None or rounds > 0 else None
+
+
 def swap_search(
     reach: sp.spmatrix,
     weight: np.ndarray,
@@ -330,19 +373,24 @@ def swap_search(
     seed: int = 0,
     initial: np.ndarray | None = None,
     stop_at: float | None = None,
+    backend: str = "auto",
 ) -> SearchResult:
     """Open ``count`` of the reach matrix's columns to cover the most row weight (heuristic).
 
     Greedy (or ``initial``), then best-improvement swaps, then the iterated local search of the
     module docstring until ``seconds`` have passed, ``rounds`` rounds were made, every row is
     covered or a plan covers ``stop_at`` (a known optimum or bound, e.g. in a benchmark).
+
+    ``backend``: ``"numba"`` (the compiled loops of ``carecheck.kernels``), ``"numpy"``,
+    ``"python"`` (the same loops uncompiled: slow, for tests) or ``"auto"``: numba when it is
+    installed and the search perturbs (``rounds`` ≠ 0), where compiling pays off, else numpy.
     """
     began = time.perf_counter()
     deadline = began + max(0.0, seconds)
     n_cand = reach.shape[1]
     count = min(int(count), n_cand)
     pairs = 0 < count < n_cand and count * n_cand <= _PAIR_LIMIT
-    plan = _Plan(reach, weight, count, pairs=pairs)
+    plan = _Plan(reach, weight, count, pairs=pairs, kernels=_backend(backend, pairs, rounds))
     total = float(plan.weight[np.diff(plan.row_ptr) > 0].sum())  # all a plan could cover
     enough = total if stop_at is None else min(total, stop_at)
     tolerance = 1e-9 * max(1.0, total)
