@@ -60,7 +60,6 @@ from types import SimpleNamespace
 import numpy as np
 import scipy.sparse as sp
 
-from carecheck import kernels as _kernels
 from carecheck.model import Milp, ReducedProblem, column_layout, linked_positions
 
 _PAIR_LIMIT = 12_500_000  # entries of the dense ``both`` matrix (100 MB, and as much scratch)
@@ -303,6 +302,19 @@ class _Plan:
         plan strictly between the two ends (None when they differ by one site or less)."""
         inside = np.zeros(self.n_cand, dtype=bool)
         inside[target] = True
+        if self.kernels is not None:
+            out = self.site[~inside[self.site]]
+            into = np.asarray(target, dtype=np.int64)[self.slot[target] < 0]
+            if len(out) <= 1:
+                return None
+            closed, opened, values = self.kernels.relink_walk(
+                out, into, self.covered, self.col_ptr, self.col_idx, self.row_ptr,
+                self.row_idx, self.weight, self.hits, self.id_sum, self.slot, self.site,
+                self.gain, self.alone, self.both_t, self.pairs, self._mark, *self._buffers,
+            )  # fmt: skip
+            self.covered = float(values[-1])
+            t = int(np.argmax(values)) + 1  # the first best step; undo the steps after it
+            return np.union1d(np.setdiff1d(self.opened(), opened[t:]), closed[t:])
         leave = [int(k) for k in self.site if not inside[k]]
         enter = [int(j) for j in target if self.slot[j] < 0]
         best, best_value = None, -np.inf
@@ -351,6 +363,8 @@ def greedy(reach: sp.spmatrix, weight: np.ndarray, count: int) -> np.ndarray:
 def _backend(name: str, pairs: bool, rounds: int | None) -> SimpleNamespace | None:
     if name == "numpy" or not pairs:
         return None
+    from carecheck import kernels as _kernels  # imports numba (if installed) only when needed
+
     if name == "python":
         return _kernels.PLAIN
     if name == "numba":

@@ -15,12 +15,23 @@ a recount from scratch.
 
 from __future__ import annotations
 
-from functools import cache
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
+try:
+    import numba
+except ImportError:  # the plain Python loops stay usable (slowly), e.g. by tests
+    numba = None
 
+
+def _jit(function: Any) -> Any:
+    """Compiled by numba on first call (and cached on disk), or as it is without numba."""
+    return function if numba is None else numba.njit(cache=True, nogil=True)(function)
+
+
+@_jit
 def apply_move(
     close: np.ndarray,
     open_: np.ndarray,
@@ -84,12 +95,14 @@ def apply_move(
         d_gain = w * ((1.0 if new_h == 0 else 0.0) - (1.0 if old_h == 0 else 0.0))
         d_alone = w * ((1.0 if new_h == 1 else 0.0) - (1.0 if old_h == 1 else 0.0))
         owner = slot[old_s] if (pairs and old_h == 1) else -1
-        for q in range(row_ptr[i], row_ptr[i + 1]):
-            c = row_idx[q]
-            gain[c] += d_gain
-            alone[c] += d_alone
-            if owner >= 0:
-                both_t[c, owner] -= w
+        if d_gain != 0.0 or d_alone != 0.0:
+            for q in range(row_ptr[i], row_ptr[i + 1]):
+                c = row_idx[q]
+                gain[c] += d_gain
+                alone[c] += d_alone
+        if owner >= 0:
+            for q in range(row_ptr[i], row_ptr[i + 1]):
+                both_t[row_idx[q], owner] -= w
     for t in range(n_close):
         k = close[t]
         site[slot[k]] = -1
@@ -113,6 +126,7 @@ def apply_move(
     return delta
 
 
+@_jit
 def best_swaps(
     site: np.ndarray,
     slot: np.ndarray,
@@ -191,15 +205,78 @@ def best_swaps(
     return leave[:kept], enter[:kept], score[:kept]
 
 
-PLAIN = SimpleNamespace(apply_move=apply_move, best_swaps=best_swaps)
+@_jit
+def relink_walk(
+    leave: np.ndarray,
+    enter: np.ndarray,
+    covered: float,
+    col_ptr: np.ndarray,
+    col_idx: np.ndarray,
+    row_ptr: np.ndarray,
+    row_idx: np.ndarray,
+    weight: np.ndarray,
+    hits: np.ndarray,
+    id_sum: np.ndarray,
+    slot: np.ndarray,
+    site: np.ndarray,
+    gain: np.ndarray,
+    alone: np.ndarray,
+    both_t: np.ndarray,
+    pairs: bool,
+    mark: np.ndarray,
+    buf_rows: np.ndarray,
+    buf_hits: np.ndarray,
+    buf_sum: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Path relinking: swap the open sites ``leave`` for the closed ``enter`` one pair at a
+    time, each step the pair that covers most (the first in ``leave`` × ``enter`` order on
+    ties), and stop one swap short of the end. Returns each step's closed site, opened site
+    and the coverage after it (``covered`` is the coverage before the walk)."""
+    n_left, n_right = len(leave), len(enter)
+    steps = max(n_left - 1, 0)
+    closed = np.empty(steps, dtype=np.int64)
+    opened = np.empty(steps, dtype=np.int64)
+    value = np.empty(steps)
+    left, right = leave.copy(), enter.copy()
+    one_k = np.empty(1, dtype=np.int64)
+    one_j = np.empty(1, dtype=np.int64)
+    for t in range(steps):
+        best, at_a, at_b = -np.inf, 0, 0
+        for a in range(n_left):
+            k = left[a]
+            column = slot[k]
+            for b in range(n_right):
+                j = right[b]
+                v = both_t[j, column] + gain[j] - alone[k]
+                if v > best:
+                    best, at_a, at_b = v, a, b
+        one_k[0], one_j[0] = left[at_a], right[at_b]
+        for a in range(at_a, n_left - 1):
+            left[a] = left[a + 1]
+        for b in range(at_b, n_right - 1):
+            right[b] = right[b + 1]
+        n_left -= 1
+        n_right -= 1
+        covered += apply_move(
+            one_k, one_j, col_ptr, col_idx, row_ptr, row_idx, weight, hits, id_sum, slot,
+            site, gain, alone, both_t, pairs, mark, buf_rows, buf_hits, buf_sum,
+        )  # fmt: skip
+        closed[t], opened[t], value[t] = one_k[0], one_j[0], covered
+    return closed, opened, value
 
 
-@cache
+_NAMES = ("apply_move", "best_swaps", "relink_walk")
+PLAIN = SimpleNamespace(
+    **{name: getattr(globals()[name], "py_func", globals()[name]) for name in _NAMES}
+)
+
+
 def compiled() -> SimpleNamespace | None:
-    """The kernels compiled by numba (on first call; cached on disk), None without numba."""
-    try:
-        import numba
-    except ImportError:
+    """The kernels compiled by numba (each on its first call; cached on disk), None without
+    numba."""
+    if numba is None:
         return None
-    jit = numba.njit(cache=True, nogil=True)
-    return SimpleNamespace(apply_move=jit(apply_move), best_swaps=jit(best_swaps))
+    return _COMPILED
+
+
+_COMPILED = SimpleNamespace(**{name: globals()[name] for name in _NAMES})
