@@ -47,6 +47,10 @@ when the time budget is what stops it, only the value — never feasibility — 
 Measured (``benchmarks/mclp_maximo.py``, one core): see ``benchmarks/README.md``. On the
 Máximo instances (2,713–7,730 nodes, p = 50…100) a round takes 3–30 ms.
 
+Speed: with numba installed (``carecheck[fast]``), moves, swap scoring and the relinking walk
+run as the compiled loops of ``carecheck.kernels`` (same arithmetic, same moves); else in numpy,
+where a round costs 5–6 times more. The compiled loops are used when the search perturbs.
+
 Memory: ``both`` holds count × candidates floats; above ``_PAIR_LIMIT`` entries the search
 stops at the greedy plan.
 """
