@@ -44,12 +44,12 @@ It stops after ``rounds`` rounds, at the time budget, or when every row is cover
 plan seen is returned. Seeded: the same input, seed and number of rounds give the same plan;
 when the time budget is what stops it, only the value — never feasibility — can vary.
 
-Measured (``benchmarks/mclp_maximo.py``, one core): see ``benchmarks/README.md``. On the
-Máximo instances (2,713–7,730 nodes, p = 50…100) a round takes 3–30 ms.
-
 Speed: with numba installed (``carecheck[fast]``), moves, swap scoring and the relinking walk
-run as the compiled loops of ``carecheck.kernels`` (same arithmetic, same moves); else in numpy,
-where a round costs 5–6 times more. The compiled loops are used when the search perturbs.
+run as the compiled loops of ``carecheck.kernels`` (same arithmetic, same moves); else in numpy.
+The compiled loops are used when the search perturbs (compiling takes about 2.6 s the first
+time, 0.3 s from numba's disk cache). Measured (``benchmarks/swap_search.py``, one core) on the
+Máximo instances (2,713–7,730 nodes, p = 50…100): 136–603 rounds per second compiled, 7–9
+times the numpy rate (18–64); results in ``benchmarks/README.md``.
 
 Memory: ``both`` holds count × candidates floats; above ``_PAIR_LIMIT`` entries the search
 stops at the greedy plan.
