@@ -262,3 +262,28 @@ def test_restarts_keep_plans_valid_and_still_find_small_optima(seed, monkeypatch
     assert len(found.opened) == 3 == len(set(found.opened.tolist()))
     assert found.covered == pytest.approx(covered(reach, weight, found.opened))
     assert found.covered == pytest.approx(best_by_enumeration(reach, weight, 3))
+
+
+def test_without_numba_the_search_runs_in_numpy():
+    # a fresh interpreter where importing numba fails, as on a machine without the extra
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['numba'] = None\n"
+        "import numpy as np, scipy.sparse as sp\n"
+        "from carecheck import kernels\n"
+        "from carecheck.heuristic import swap_search\n"
+        "assert kernels.compiled() is None and kernels.numba is None\n"
+        "reach = sp.csr_matrix(np.eye(8, dtype=bool) | np.eye(8, k=1, dtype=bool))\n"
+        "found = swap_search(reach, np.arange(1.0, 9.0), 3, rounds=5)\n"
+        "plain = swap_search(reach, np.arange(1.0, 9.0), 3, rounds=5, backend='python')\n"
+        "print(found.covered, plain.covered)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8"
+    )
+    assert done.returncode == 0, done.stderr
+    # row i weighs i + 1 and site j reaches rows j - 1 and j: sites 7, 5, 3 cover rows 6-7, 4-5
+    # and 2-3, 15 + 11 + 7 = 33, the most any 3 sites can (each covers two rows at best)
+    assert done.stdout.split() == ["33.0", "33.0"]

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+numba: Any
 try:
     import numba
 except ImportError:  # the plain Python loops stay usable (slowly), e.g. by tests
