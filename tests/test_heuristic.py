@@ -287,3 +287,29 @@ def test_without_numba_the_search_runs_in_numpy():
     # row i weighs i + 1 and site j reaches rows j - 1 and j: sites 7, 5, 3 cover rows 6-7, 4-5
     # and 2-3, 15 + 11 + 7 = 33, the most any 3 sites can (each covers two rows at best)
     assert done.stdout.split() == ["33.0", "33.0"]
+
+
+def test_numba_without_a_cache_folder_still_compiles():
+    # numba refuses cache=True when it finds no writable cache folder (RuntimeError at
+    # decoration); carecheck then compiles without a cache instead of failing the run
+    import subprocess
+    import sys
+
+    code = (
+        "import numba\n"
+        "real = numba.njit\n"
+        "def refuse(*args, **kwargs):\n"
+        "    if kwargs.get('cache'):\n"
+        "        raise RuntimeError('cannot cache function: no locator available')\n"
+        "    return real(*args, **kwargs)\n"
+        "numba.njit = refuse\n"
+        "import numpy as np, scipy.sparse as sp\n"
+        "from carecheck.heuristic import swap_search\n"
+        "reach = sp.csr_matrix(np.eye(8, dtype=bool) | np.eye(8, k=1, dtype=bool))\n"
+        "print(swap_search(reach, np.arange(1.0, 9.0), 3, rounds=5, backend='numba').covered)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["33.0"]  # the optimum derived in the test above

@@ -29,7 +29,12 @@ except ImportError:  # the plain Python loops stay usable (slowly), e.g. by test
 
 def _jit(function: Any) -> Any:
     """Compiled by numba on first call (and cached on disk), or as it is without numba."""
-    return function if numba is None else numba.njit(cache=True, nogil=True)(function)
+    if numba is None:
+        return function
+    try:
+        return numba.njit(cache=True, nogil=True)(function)
+    except RuntimeError:  # no writable cache folder (read-only install and home): no cache
+        return numba.njit(nogil=True)(function)
 
 
 @_jit
