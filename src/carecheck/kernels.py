@@ -1,16 +1,17 @@
 """Compiled inner loops of the swap search (optional: ``pip install carecheck[fast]``).
 
-The swap search (``heuristic``) spends its time in two steps that touch a few thousand array
-entries each: applying a move (the bookkeeping of the rows the moved sites reach) and scoring
-every open slot's best swap. In numpy each is some 25 small array calls, so a move costs about
-half a millisecond of call overhead; written as loops and compiled by numba they cost a few
-microseconds, and the search makes 10–30 times more rounds in the same time.
+The swap search (``heuristic``) spends its time in steps that touch a few thousand array
+entries each: applying a move (the bookkeeping of the rows the moved sites reach), scoring
+every open slot's best swap, and the path-relinking walk (one move per step). In numpy a move
+is some 25 small array calls, about half a millisecond of call overhead; written as loops and
+compiled by numba it costs microseconds, and the search makes 7–9 times more rounds in the
+same time (``benchmarks/swap_search.py``).
 
 The functions below are plain Python over numpy arrays, the same arithmetic as the numpy
 path in ``heuristic._Plan`` (which stays the reference and the fallback without numba).
 :func:`compiled` returns them compiled with ``numba.njit`` (cached on disk), or None when
-numba is not installed. Tests run both the compiled and the plain Python versions against
-a recount from scratch.
+numba is not installed; ``PLAIN`` holds them uncompiled. Tests run numpy, plain and compiled
+against a recount from scratch, and check that all three make the same moves.
 """
 
 from __future__ import annotations
