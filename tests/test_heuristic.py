@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from itertools import combinations
 
 import numpy as np
@@ -264,52 +266,48 @@ def test_restarts_keep_plans_valid_and_still_find_small_optima(seed, monkeypatch
     assert found.covered == pytest.approx(best_by_enumeration(reach, weight, 3))
 
 
-def test_without_numba_the_search_runs_in_numpy():
-    # a fresh interpreter where importing numba fails, as on a machine without the extra
-    import subprocess
-    import sys
-
-    code = (
-        "import sys; sys.modules['numba'] = None\n"
-        "import numpy as np, scipy.sparse as sp\n"
-        "from carecheck import kernels\n"
-        "from carecheck.heuristic import swap_search\n"
-        "assert kernels.compiled() is None and kernels.numba is None\n"
-        "reach = sp.csr_matrix(np.eye(8, dtype=bool) | np.eye(8, k=1, dtype=bool))\n"
-        "found = swap_search(reach, np.arange(1.0, 9.0), 3, rounds=5)\n"
-        "plain = swap_search(reach, np.arange(1.0, 9.0), 3, rounds=5, backend='python')\n"
-        "print(found.covered, plain.covered)\n"
-    )
+def run_fresh(code: str) -> list[str]:
+    """Run ``code`` in a fresh interpreter (no modules loaded here) and split what it prints."""
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8"
     )
     assert done.returncode == 0, done.stderr
-    # row i weighs i + 1 and site j reaches rows j - 1 and j: sites 7, 5, 3 cover rows 6-7, 4-5
-    # and 2-3, 15 + 11 + 7 = 33, the most any 3 sites can (each covers two rows at best)
-    assert done.stdout.split() == ["33.0", "33.0"]
+    return done.stdout.split()
+
+
+# row i weighs i + 1 and site j reaches rows j - 1 and j: sites 7, 5, 3 cover rows 6-7, 4-5
+# and 2-3, 15 + 11 + 7 = 33, the most any 3 sites can (each covers two rows at best)
+CHAIN = (
+    "import numpy as np, scipy.sparse as sp\n"
+    "reach = sp.csr_matrix(np.eye(8, dtype=bool) | np.eye(8, k=1, dtype=bool))\n"
+    "weight = np.arange(1.0, 9.0)\n"
+)
+
+
+def test_without_numba_the_search_runs_in_numpy():
+    # importing numba fails, as on a machine without the extra
+    printed = run_fresh(
+        "import sys; sys.modules['numba'] = None\n" + CHAIN + "from carecheck import kernels\n"
+        "from carecheck.heuristic import swap_search\n"
+        "assert kernels.compiled() is None and kernels.numba is None\n"
+        "found = swap_search(reach, weight, 3, rounds=5)\n"
+        "plain = swap_search(reach, weight, 3, rounds=5, backend='python')\n"
+        "print(found.covered, plain.covered)\n"
+    )
+    assert printed == ["33.0", "33.0"]
 
 
 def test_numba_without_a_cache_folder_still_compiles():
     # numba refuses cache=True when it finds no writable cache folder (RuntimeError at
     # decoration); carecheck then compiles without a cache instead of failing the run
-    import subprocess
-    import sys
-
-    code = (
+    printed = run_fresh(
         "import numba\n"
         "real = numba.njit\n"
         "def refuse(*args, **kwargs):\n"
         "    if kwargs.get('cache'):\n"
         "        raise RuntimeError('cannot cache function: no locator available')\n"
         "    return real(*args, **kwargs)\n"
-        "numba.njit = refuse\n"
-        "import numpy as np, scipy.sparse as sp\n"
-        "from carecheck.heuristic import swap_search\n"
-        "reach = sp.csr_matrix(np.eye(8, dtype=bool) | np.eye(8, k=1, dtype=bool))\n"
-        "print(swap_search(reach, np.arange(1.0, 9.0), 3, rounds=5, backend='numba').covered)\n"
+        "numba.njit = refuse\n" + CHAIN + "from carecheck.heuristic import swap_search\n"
+        "print(swap_search(reach, weight, 3, rounds=5, backend='numba').covered)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8"
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["33.0"]  # the optimum derived in the test above
+    assert printed == ["33.0"]

@@ -129,9 +129,10 @@ class _Plan:
         # stored candidates × slots, so that one candidate's slots are adjacent in memory
         self.both_t = np.zeros((self.n_cand, count if pairs else 0))
         self.both = self.both_t.T  # slots × candidates, a view
-        self._scratch = np.empty_like(self.both_t)
         self.kernels = kernels  # compiled (or plain Python) loops; None: numpy
-        if kernels is not None:
+        if kernels is None:
+            self._scratch = np.empty_like(self.both_t)  # swap values, numpy path only
+        else:
             self._mark = np.zeros(self.n_rows, dtype=bool)
             self._buffers = [np.empty(self.n_rows, dtype=np.int64) for _ in range(3)]
         self.covered = 0.0
@@ -165,6 +166,15 @@ class _Plan:
             at = cands * self.both_t.shape[1] + owner
             np.add.at(self.both_t.reshape(-1), at, np.repeat(one[single], lengths))
 
+    def _kernel_state(self) -> tuple:
+        """The arrays a compiled move reads and updates, in the kernels' argument order (read
+        at each call: ``resync`` replaces some of them)."""
+        return (
+            self.col_ptr, self.col_idx, self.row_ptr, self.row_idx, self.weight, self.hits,
+            self.id_sum, self.slot, self.site, self.gain, self.alone, self.both_t, self.pairs,
+            self._mark, *self._buffers,
+        )  # fmt: skip
+
     def apply(self, close: np.ndarray | list[int], open_: np.ndarray | list[int]) -> None:
         """Close the sites ``close`` and open ``open_`` (disjoint; free slots must suffice)."""
         close = np.asarray(close, dtype=np.int64)
@@ -172,11 +182,7 @@ class _Plan:
         if len(close) + len(open_) == 0:
             return
         if self.kernels is not None:
-            self.covered += self.kernels.apply_move(
-                close, open_, self.col_ptr, self.col_idx, self.row_ptr, self.row_idx,
-                self.weight, self.hits, self.id_sum, self.slot, self.site, self.gain,
-                self.alone, self.both_t, self.pairs, self._mark, *self._buffers,
-            )  # fmt: skip
+            self.covered += self.kernels.apply_move(close, open_, *self._kernel_state())
             return
         touched = np.unique(np.concatenate([self.column(int(j)) for j in (*close, *open_)]))
         old_hits, old_sum = self.hits[touched], self.id_sum[touched]
@@ -312,10 +318,8 @@ class _Plan:
             if len(out) <= 1:
                 return None
             closed, opened, values = self.kernels.relink_walk(
-                out, into, self.covered, self.col_ptr, self.col_idx, self.row_ptr,
-                self.row_idx, self.weight, self.hits, self.id_sum, self.slot, self.site,
-                self.gain, self.alone, self.both_t, self.pairs, self._mark, *self._buffers,
-            )  # fmt: skip
+                out, into, self.covered, *self._kernel_state()
+            )
             self.covered = float(values[-1])
             t = int(np.argmax(values)) + 1  # the first best step; undo the steps after it
             return np.union1d(np.setdiff1d(self.opened(), opened[t:]), closed[t:])
