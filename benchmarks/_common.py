@@ -158,6 +158,7 @@ def solve_reach(
     options: SolverOptions,
     *,
     start_s: float = 20.0,
+    workers: int = 1,
 ) -> RunRecord:
     """Reduce, build, find a starting plan and solve one exactly-``count`` MCLP; time each step.
 
@@ -169,7 +170,7 @@ def solve_reach(
     reduced = reduce_problem(problem)
     milp = build_milp(reduced)
     t1 = time.perf_counter()
-    found = mip_start(reduced, milp, seconds=start_s) if start_s > 0 else None
+    found = mip_start(reduced, milp, seconds=start_s, workers=workers) if start_s > 0 else None
     start = None if found is None else found.values
     t2 = time.perf_counter()
     cpu2 = cpu_seconds()

@@ -71,7 +71,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         help="CITY or CITY/p (repeatable), e.g. --only NewYork --only Kings/60",
     )
-    parser.add_argument("--threads", type=int, default=None, help="solver threads")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="cores for one row: solver threads, and that many searches side by side "
+        "(seeds 0, 1, …) [default: one search, solver's default threads]",
+    )
     parser.add_argument(
         "--start-s",
         type=float,
@@ -156,6 +162,7 @@ def run_row(row, instance, reach, args: argparse.Namespace, reach_s: float) -> d
         int(row.p),
         options,
         start_s=args.start_s,
+        workers=args.threads or 1,
     )
     covered = (
         covered_demand_brute(instance.latlon, instance.demand, record.opened, row.radius_m)

@@ -57,9 +57,12 @@ stops at the greedy plan.
 
 from __future__ import annotations
 
+import multiprocessing
+import queue
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -86,6 +89,8 @@ class SearchResult:
     seconds: float
     found_s: float = 0.0  # when the returned plan was first reached
     restarts: int = 0
+    seed: int = 0  # the seed of the search that found it
+    workers: int = 1  # searches run side by side (whose results came back)
 
 
 def _spans(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -396,6 +401,7 @@ def swap_search(
     initial: np.ndarray | None = None,
     stop_at: float | None = None,
     backend: str = "auto",
+    workers: int = 1,
 ) -> SearchResult:
     """Open ``count`` of the reach matrix's columns to cover the most row weight (heuristic).
 
@@ -406,8 +412,43 @@ def swap_search(
     ``backend``: ``"numba"`` (the compiled loops of ``carecheck.kernels``), ``"numpy"``,
     ``"python"`` (the same loops uncompiled: slow, for tests) or ``"auto"``: numba when it is
     installed and the search perturbs (``rounds`` ≠ 0), where compiling pays off, else numpy.
+
+    ``workers`` > 1 runs that many independent searches side by side, with seeds ``seed``,
+    ``seed + 1``, …, one in this process and the others in worker processes, and returns the
+    best plan (on a tie, the lowest seed's); when one reaches ``stop_at`` or covers everything,
+    the others stop at the end of their round. With ``rounds`` given, the answer is the same
+    on every run. Only a search that perturbs is spread over processes.
     """
-    began = time.perf_counter()
+    if workers > 1 and rounds != 0 and seconds > 0:
+        return _side_by_side(
+            reach, weight, count, workers,
+            dict(seconds=seconds, rounds=rounds, seed=seed, initial=initial, stop_at=stop_at,
+                 backend=backend),
+        )  # fmt: skip
+    return _search(
+        reach, weight, count, seconds=seconds, rounds=rounds, seed=seed, initial=initial,
+        stop_at=stop_at, backend=backend,
+    )  # fmt: skip
+
+
+def _search(
+    reach: sp.spmatrix,
+    weight: np.ndarray,
+    count: int,
+    *,
+    seconds: float,
+    rounds: int | None,
+    seed: int,
+    initial: np.ndarray | None,
+    stop_at: float | None,
+    backend: str,
+    stop: Any = None,
+    began: float | None = None,
+) -> SearchResult:
+    """One search (see :func:`swap_search`). ``stop``: an event other searches may set, and
+    this one sets when it reaches ``stop_at``; ``began``: when the caller started (seconds on
+    the ``time.time`` clock, which processes share), for ``seconds`` and ``found_s``."""
+    began = time.perf_counter() - (0.0 if began is None else max(0.0, time.time() - began))
     deadline = began + max(0.0, seconds)
     n_cand = reach.shape[1]
     count = min(int(count), n_cand)
@@ -426,7 +467,9 @@ def swap_search(
     best, best_value, found = plan.opened(), plan.covered, time.perf_counter() - began
     done = 0
     if not pairs or best_value >= enough - tolerance:
-        return SearchResult(best, best_value, done, time.perf_counter() - began, found)
+        if stop is not None and best_value >= enough - tolerance:
+            stop.set()
+        return SearchResult(best, best_value, done, time.perf_counter() - began, found, seed=seed)
     rng = np.random.default_rng(seed)
     elite = _Elite(count)
     elite.offer(best_value, best)
@@ -501,7 +544,78 @@ def swap_search(
             plan.resync()
         if best_value >= enough - tolerance:
             break
-    return SearchResult(best, best_value, done, time.perf_counter() - began, found, restarts)
+        if stop is not None and stop.is_set():
+            break
+    if stop is not None and best_value >= enough - tolerance:
+        stop.set()
+    return SearchResult(
+        best, best_value, done, time.perf_counter() - began, found, restarts, seed=seed
+    )
+
+
+def _in_worker(
+    results: Any, stop: Any, index: int, problem: tuple, options: dict[str, Any], began: float
+) -> None:
+    """A worker process's search; its result (or None on failure) goes to ``results``."""
+    try:
+        found = _search(*problem, **options, stop=stop, began=began)
+    except BaseException:  # the caller keeps its own plan: never leave it waiting
+        results.put((index, None))
+        raise
+    results.put((index, found))
+
+
+def _side_by_side(
+    reach: sp.spmatrix, weight: np.ndarray, count: int, workers: int, options: dict[str, Any]
+) -> SearchResult:
+    """``workers`` searches with consecutive seeds: this process and ``workers − 1`` spawned
+    ones (spawn, not fork, on every platform: the same behaviour on Windows and Linux)."""
+    began_wall, began = time.time(), time.perf_counter()
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    results = context.Queue()
+    matrix = sp.csr_matrix(reach)
+    weight = np.asarray(weight, dtype=np.float64)
+    problem = (matrix, weight, count)
+    processes = []
+    for index in range(1, workers):
+        mine = {**options, "seed": options["seed"] + index}
+        process = context.Process(
+            target=_in_worker,
+            args=(results, stop, index, problem, mine, began_wall),
+            daemon=True,
+        )
+        process.start()
+        processes.append(process)
+    found: dict[int, SearchResult] = {}
+    try:
+        found[0] = _search(*problem, **options, stop=stop)
+        waiting = set(range(1, workers))
+        while waiting:
+            try:
+                index, result = results.get(timeout=1.0)
+            except queue.Empty:
+                # a worker that died without reporting (killed, out of memory) is not awaited
+                waiting = {i for i in waiting if processes[i - 1].is_alive()}
+                continue
+            waiting.discard(index)
+            if result is not None:
+                found[index] = result
+    finally:
+        stop.set()
+        for process in processes:
+            process.join(timeout=10.0)
+            if process.is_alive():
+                process.terminate()
+    best = max(found, key=lambda i: (found[i].covered, -i))
+    return replace(
+        found[best],
+        rounds=sum(r.rounds for r in found.values()),
+        restarts=sum(r.restarts for r in found.values()),
+        seconds=time.perf_counter() - began,
+        seed=options["seed"] + best,
+        workers=len(found),
+    )
 
 
 def plain_counts(reduced: ReducedProblem) -> list[int] | None:
@@ -550,11 +664,13 @@ def mip_start(
     seconds: float,
     rounds: int | None = None,
     seed: int = 0,
+    workers: int = 1,
 ) -> MipStart | None:
     """MILP column values of a swap-search plan (and its objective), or None when not plain.
 
     The time budget is shared between the types in proportion to their nonzeros; ``rounds=0``
-    stops at the first local optimum (greedy, then improving swaps).
+    stops at the first local optimum (greedy, then improving swaps); ``workers`` searches run
+    side by side (see :func:`swap_search`).
     """
     began = time.perf_counter()
     counts = plain_counts(reduced)
@@ -572,7 +688,13 @@ def mip_start(
             share = seconds * rt.reach.nnz / total_nnz
             type_began = time.perf_counter() - began
             result = swap_search(
-                rt.reach, rt.row_weight, count, seconds=share, rounds=rounds, seed=seed
+                rt.reach,
+                rt.row_weight,
+                count,
+                seconds=share,
+                rounds=rounds,
+                seed=seed,
+                workers=workers,
             )
             opened, done = result.opened, done + result.rounds
             found = type_began + result.found_s

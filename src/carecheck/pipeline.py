@@ -918,6 +918,7 @@ def run_scenario(
                 milp,
                 seconds=extra if extra is not None else 60.0,
                 rounds=None if extra is not None else 0,
+                workers=scenario.solver.threads or 1,
             )
             start = None if found is None else found.values
             done("start")
