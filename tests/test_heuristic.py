@@ -339,3 +339,39 @@ def test_numba_without_a_cache_folder_still_compiles():
         "print(swap_search(reach, weight, 3, rounds=5, backend='numba').covered)\n"
     )
     assert printed == ["33.0"]
+
+
+def test_a_scenario_with_threads_searches_side_by_side_and_keeps_the_optimum(
+    make_case, tmp_path, monkeypatch
+):
+    import carecheck
+    from carecheck import pipeline
+
+    searches = []
+
+    def recorded(*args, **kwargs):
+        found = mip_start(*args, **kwargs)
+        searches.append((kwargs["workers"], found.rounds))
+        return found
+
+    monkeypatch.setattr(pipeline, "mip_start", recorded)
+
+    rng = np.random.default_rng(5)
+    xy, w = rng.uniform(0, 3000, (150, 2)), rng.integers(1, 40, 150)
+    demand = [{"id": f"d{i}", "x": x, "y": y, "w": int(w[i])} for i, (x, y) in enumerate(xy)]
+    at = rng.uniform(0, 3000, (40, 2))
+    sites = [{"id": f"s{j}", "x": x, "y": y} for j, (x, y) in enumerate(at)]
+    facilities = {"station": {"radius_m": 450, "count": 5, "candidates": sites}}
+    values = {}
+    for threads in (None, 2):
+        solver = {"time_limit_s": 120, "start_s": 1.0}
+        if threads:
+            solver["threads"] = threads
+        path = make_case(demand, facilities, solver=solver)
+        result = carecheck.run_scenario(path, out=tmp_path / f"out{threads}")
+        assert result.status == "optimal" and result.verification.ok
+        values[threads] = result.objective
+    assert values[2] == pytest.approx(values[None])
+    # one search, then two side by side (their rounds summed), each perturbing for 1 s
+    assert [workers for workers, _ in searches] == [1, 2]
+    assert all(rounds > 0 for _, rounds in searches)

@@ -51,6 +51,13 @@ time, 0.3 s from numba's disk cache). Measured (``benchmarks/swap_search.py``, o
 Máximo instances (2,713–7,730 nodes, p = 50…100): 136–603 rounds per second compiled, 7–9
 times the numpy rate (18–64); results in ``benchmarks/README.md``.
 
+Several cores (``workers`` > 1; ``solver.threads`` in a scenario): independent searches with
+consecutive seeds run side by side, one in this process and the others in spawned processes,
+and the best plan is kept. Runs from different seeds differ a lot on hard instances (on the
+Máximo rows still short of the published value, seeds 0 and 1 ended 4–1,440 apart after
+200 s, each ahead on some rows), so a second seed is a better use of a second core than
+splitting one search's work.
+
 Memory: ``both`` holds count × candidates floats; above ``_PAIR_LIMIT`` entries the search
 stops at the greedy plan.
 """
