@@ -189,6 +189,25 @@ def test_searches_side_by_side_return_the_best_seed_ties_to_the_lowest(case, win
     assert together.rounds == sum(result.rounds for result in alone.values())
 
 
+def search_in(results, reach, weight):
+    results.put(swap_search(reach, weight, 15, seconds=60.0, rounds=2, workers=2))
+
+
+def test_inside_a_daemonic_worker_one_search_runs():
+    # pool and Dask workers are daemonic and may not start processes: no crash, one search
+    import multiprocessing
+
+    reach, weight = instance(9, n_rows=600, n_cand=200, density=0.02)
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    worker = context.Process(target=search_in, args=(results, reach, weight), daemon=True)
+    worker.start()
+    found = results.get(timeout=60)
+    worker.join(timeout=30)
+    alone = swap_search(reach, weight, 15, seconds=60.0, rounds=2)
+    assert found.workers == 1 and found.opened.tolist() == alone.opened.tolist()
+
+
 def test_a_search_stops_when_told_and_tells_the_others_when_it_reaches_the_goal():
     reach, weight = instance(6, n_rows=600, n_cand=200, density=0.02)
     options = dict(rounds=None, seed=0, initial=None, backend="auto")

@@ -424,9 +424,12 @@ def swap_search(
     ``seed + 1``, …, one in this process and the others in worker processes, and returns the
     best plan (on a tie, the lowest seed's); when one reaches ``stop_at`` or covers everything,
     the others stop at the end of their round. With ``rounds`` given, the answer is the same
-    on every run. Only a search that perturbs is spread over processes.
+    on every run. Only a search that perturbs is spread over processes, and not from inside a
+    daemonic process (a pool or Dask worker), which may not start processes of its own: there
+    one search runs.
     """
-    if workers > 1 and rounds != 0 and seconds > 0:
+    daemonic = multiprocessing.current_process().daemon
+    if workers > 1 and rounds != 0 and seconds > 0 and not daemonic:
         return _side_by_side(
             reach, weight, count, workers,
             dict(seconds=seconds, rounds=rounds, seed=seed, initial=initial, stop_at=stop_at,
