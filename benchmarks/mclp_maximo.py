@@ -11,6 +11,7 @@ Usage (from the repository root)::
     python benchmarks/mclp_maximo.py                       # all 24 rows, 300 s each
     python benchmarks/mclp_maximo.py --solver highs --only NewYork --only Bronx/50
     python benchmarks/mclp_maximo.py --start-s 0 --lp-bound   # no starting plan; LP bound
+    python benchmarks/mclp_maximo.py --threads 2    # both cores on each row: 2 seeds, 2 threads
 
 Each row's 300 s are split: reach, reductions and model, then ``--start-s`` seconds of
 carecheck's swap search (``heuristic.swap_search``: the plan it hands the MILP as a start), then
