@@ -599,7 +599,7 @@ def _side_by_side(
         processes.append(process)
     found: dict[int, SearchResult] = {}
     try:
-        found[0] = _search(*problem, **options, stop=stop)
+        found[0] = _search(*problem, **options, stop=stop, began=began_wall)
         waiting = set(range(1, workers))
         while waiting:
             try:
