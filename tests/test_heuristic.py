@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import subprocess
 import sys
 import threading
@@ -195,8 +196,6 @@ def search_in(results, reach, weight):
 
 def test_inside_a_daemonic_worker_one_search_runs():
     # pool and Dask workers are daemonic and may not start processes: no crash, one search
-    import multiprocessing
-
     reach, weight = instance(9, n_rows=600, n_cand=200, density=0.02)
     context = multiprocessing.get_context("spawn")
     results = context.Queue()

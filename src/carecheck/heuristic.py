@@ -602,11 +602,13 @@ def _side_by_side(
         found[0] = _search(*problem, **options, stop=stop, began=began_wall)
         waiting = set(range(1, workers))
         while waiting:
+            # a worker dead before a second with nothing to read died without reporting
+            # (killed, out of memory): it is not awaited (a result is sent before exiting)
+            dead = {i for i in waiting if not processes[i - 1].is_alive()}
             try:
                 index, result = results.get(timeout=1.0)
             except queue.Empty:
-                # a worker that died without reporting (killed, out of memory) is not awaited
-                waiting = {i for i in waiting if processes[i - 1].is_alive()}
+                waiting -= dead
                 continue
             waiting.discard(index)
             if result is not None:
