@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import threading
 import time
 from dataclasses import dataclass, replace
 from types import SimpleNamespace
@@ -74,7 +75,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from carecheck.model import Milp, ReducedProblem, column_layout, linked_positions
+from carecheck.model import INF, Milp, ReducedProblem, column_layout, linked_positions
 
 _PAIR_LIMIT = 12_500_000  # entries of the dense ``both`` matrix (100 MB, and as much scratch)
 _ELITE = 10  # plans kept for path relinking
@@ -84,6 +85,9 @@ _TARGET_ACCEPT = 0.4  # share of local optima accepted, steered by eta
 _PATIENCE, _PATIENCE_PER_SITE = 300, 10  # rounds without a better local optimum: restart
 _RESTART_TOP = 3  # a restart's greedy picks one of the best few at each step
 _RESYNC = 500  # rounds between recomputing the bookkeeping from scratch (float drift)
+_SEGMENTS = 12  # a timed search runs as about this many independent searches per core …
+_SEGMENT_MIN_S = 5.0  # … each at least this long
+_MERGE_SHARE = 0.1  # of the time budget kept for the last merge (at most one segment)
 
 
 @dataclass(frozen=True)
@@ -96,8 +100,10 @@ class SearchResult:
     seconds: float
     found_s: float = 0.0  # when the returned plan was first reached
     restarts: int = 0
-    seed: int = 0  # the seed of the search that found it
+    seed: int = 0  # the seed of the search that found it (-1: a merge of several plans)
     workers: int = 1  # searches run side by side (whose results came back)
+    segments: int = 1  # independent searches run, over all workers
+    merges: int = 0  # merges that found a plan better than every plan they merged
 
 
 def _spans(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -409,6 +415,7 @@ def swap_search(
     stop_at: float | None = None,
     backend: str = "auto",
     workers: int = 1,
+    segment_s: float | None = None,
 ) -> SearchResult:
     """Open ``count`` of the reach matrix's columns to cover the most row weight (heuristic).
 
@@ -428,17 +435,24 @@ def swap_search(
     daemonic process (a pool or Dask worker), which may not start processes of its own: there
     one search runs.
     """
-    daemonic = multiprocessing.current_process().daemon
-    if workers > 1 and rounds != 0 and seconds > 0 and not daemonic:
-        return _side_by_side(
-            reach, weight, count, workers,
-            dict(seconds=seconds, rounds=rounds, seed=seed, initial=initial, stop_at=stop_at,
-                 backend=backend),
-        )  # fmt: skip
-    return _search(
-        reach, weight, count, seconds=seconds, rounds=rounds, seed=seed, initial=initial,
-        stop_at=stop_at, backend=backend,
+    options: dict[str, Any] = dict(
+        seconds=seconds, rounds=rounds, seed=seed, initial=initial, stop_at=stop_at,
+        backend=backend,
     )  # fmt: skip
+    n_cand = reach.shape[1]
+    if multiprocessing.current_process().daemon:
+        workers = 1  # a pool or Dask worker may not start processes
+    timed = rounds is None and seconds > 0 and _searchable(min(int(count), n_cand), n_cand)
+    if timed and (workers > 1 or seconds >= 2 * _SEGMENT_MIN_S):
+        return _segmented(reach, weight, count, workers, options, segment_s)
+    if workers > 1 and rounds != 0 and seconds > 0:
+        return _side_by_side(reach, weight, count, workers, options)
+    return _search(reach, weight, count, **options)
+
+
+def _searchable(count: int, n_cand: int) -> bool:
+    """Whether swaps are possible and the dense ``both`` matrix fits the memory guard."""
+    return 0 < count < n_cand and count * n_cand <= _PAIR_LIMIT
 
 
 def _search(
@@ -462,7 +476,7 @@ def _search(
     deadline = began + max(0.0, seconds)
     n_cand = reach.shape[1]
     count = min(int(count), n_cand)
-    pairs = 0 < count < n_cand and count * n_cand <= _PAIR_LIMIT
+    pairs = _searchable(count, n_cand)
     plan = _Plan(reach, weight, count, pairs=pairs, kernels=_backend(backend, pairs, rounds))
     total = float(plan.weight[np.diff(plan.row_ptr) > 0].sum())  # all a plan could cover
     enough = total if stop_at is None else min(total, stop_at)
@@ -627,6 +641,225 @@ def _side_by_side(
         seconds=time.perf_counter() - began,
         seed=options["seed"] + best,
         workers=len(found),
+    )
+
+
+def merge_plans(
+    reach: sp.spmatrix,
+    weight: np.ndarray,
+    count: int,
+    plans: list[np.ndarray],
+    *,
+    seconds: float,
+    start: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """The best ``count`` columns among those the ``plans`` (and ``start``) open, or None.
+
+    An exact maximal covering problem restricted to the union of the plans' columns, solved by
+    HiGHS (one thread) for at most ``seconds``, with ``start`` (a plan inside the union) as its
+    MIP start, so the answer never covers less than ``start``. Plans from independent searches
+    tend to be good in different places; the union is a few times ``count`` columns, small
+    enough to solve exactly in seconds. None when the union has no more than ``count`` columns
+    (nothing to choose).
+    """
+    from carecheck.solve import SolverOptions, solve_milp  # solve imports nothing from here
+
+    given = [np.asarray(plan, dtype=np.int64) for plan in plans]
+    if start is not None:
+        given.append(np.asarray(start, dtype=np.int64))
+    columns = np.unique(np.concatenate(given)) if given else np.zeros(0, dtype=np.int64)
+    if len(columns) <= count:
+        return None
+    sub = sp.csr_matrix(sp.csc_matrix(reach)[:, columns], dtype=np.float64)
+    rows = np.flatnonzero(np.diff(sub.indptr) > 0)
+    sub = sub[rows]
+    n_x, n_y = len(columns), len(rows)
+    # columns x (open) then y (row covered); y_i − Σ_j a_ij x_j ≤ 0, Σ_j x_j = count
+    matrix = sp.vstack(
+        [
+            sp.hstack([-sub, sp.identity(n_y, format="csr")]),
+            sp.hstack([sp.csr_matrix(np.ones((1, n_x))), sp.csr_matrix((1, n_y))]),
+        ],
+        format="csr",
+    )
+    milp = Milp(
+        objective=np.concatenate([np.zeros(n_x), np.asarray(weight, dtype=np.float64)[rows]]),
+        integer=np.concatenate([np.ones(n_x, dtype=bool), np.zeros(n_y, dtype=bool)]),
+        lower=np.zeros(n_x + n_y),
+        upper=np.ones(n_x + n_y),
+        matrix=matrix,
+        row_lower=np.concatenate([np.full(n_y, -INF), [count]]),
+        row_upper=np.concatenate([np.zeros(n_y), [count]]),
+        row_group=np.zeros(n_y + 1, dtype=np.int64),
+        groups=(("merge",),),
+        x_offset=(0,),
+    )
+    values = None
+    if start is not None:
+        x = np.isin(columns, start).astype(np.float64)
+        values = np.concatenate([x, np.minimum(sub @ x, 1.0)])
+    options = SolverOptions(name="highs", time_limit_s=max(0.1, seconds), threads=1)
+    outcome = solve_milp(milp, options, start=values)
+    if outcome.values is None:
+        return None
+    return columns[outcome.values[:n_x] > 0.5]
+
+
+def _segments(
+    problem: tuple,
+    options: dict[str, Any],
+    first: int,
+    stop: Any,
+    began: float,
+    *,
+    length: float,
+    segments: int,
+    step: int,
+) -> Any:
+    """Independent searches one after another, yielding each result: the ``k``-th has seed
+    ``seed + first + k·step`` and ends ``(k + 1)·length`` seconds after ``began`` (the
+    ``time.time`` clock); only the very first starts from ``initial``."""
+    for k in range(segments):
+        if stop.is_set() or time.time() - began >= (k + 1) * length:
+            if stop.is_set():
+                return
+            continue
+        mine = {
+            **options,
+            "seconds": (k + 1) * length,
+            "seed": options["seed"] + first + k * step,
+            "initial": options["initial"] if first == 0 and k == 0 else None,
+        }
+        yield _search(*problem, **mine, stop=stop, began=began)
+
+
+def _segment_worker(
+    results: Any, stop: Any, index: int, problem: tuple, options: dict, began: float, plan: dict
+) -> None:
+    """A worker process's searches: each result goes to ``results``, then ``None`` (done)."""
+    try:
+        for result in _segments(problem, options, index, stop, began, **plan):
+            results.put((index, result))
+    finally:  # the caller waits for this even when a search failed
+        results.put((index, None))
+
+
+def _segmented(
+    reach: sp.spmatrix,
+    weight: np.ndarray,
+    count: int,
+    workers: int,
+    options: dict[str, Any],
+    segment_s: float | None,
+) -> SearchResult:
+    """A timed search as independent searches of ``segment_s`` seconds on ``workers`` cores,
+    whose plans are merged (:func:`merge_plans`) whenever they bring new columns; the last
+    merge gets the time kept back at the end. See the module docstring."""
+    began_wall, began = time.time(), time.perf_counter()
+    seconds = float(options["seconds"])
+    if segment_s is None:
+        segment_s = max(_SEGMENT_MIN_S, seconds / _SEGMENTS)
+    until = seconds - min(segment_s, _MERGE_SHARE * seconds)  # searching ends; merging may not
+    segments = max(1, round(until / segment_s))
+    plan: dict[str, Any] = dict(length=until / segments, segments=segments, step=workers)
+    matrix = sp.csr_matrix(reach)
+    weight = np.asarray(weight, dtype=np.float64)
+    problem = (matrix, weight, count)
+    total = float(weight[np.diff(matrix.indptr) > 0].sum())
+    stop_at = options["stop_at"]
+    enough = total if stop_at is None else min(total, stop_at)
+    tolerance = 1e-9 * max(1.0, total)
+    processes: list[Any] = []
+    stop: Any
+    if workers > 1:
+        context = multiprocessing.get_context("spawn")
+        stop, results = context.Event(), context.Queue()
+        for index in range(1, workers):
+            process = context.Process(
+                target=_segment_worker,
+                args=(results, stop, index, problem, options, began_wall, plan),
+                daemon=True,
+            )
+            process.start()
+            processes.append(process)
+    else:
+        stop, results = threading.Event(), None
+    found: list[SearchResult] = []
+    best: SearchResult | None = None
+    merged_columns, merges = 0, 0
+
+    def take(result: SearchResult) -> None:
+        nonlocal best
+        found.append(result)
+        if best is None or result.covered > best.covered + tolerance:
+            best = result
+
+    def merge(limit: float) -> None:
+        nonlocal best, merged_columns, merges
+        assert best is not None
+        columns = len(np.unique(np.concatenate([r.opened for r in found])))
+        if columns <= merged_columns or limit <= 0 or stop.is_set():
+            return
+        merged_columns = columns
+        opened = merge_plans(
+            matrix, weight, count, [r.opened for r in found], seconds=limit, start=best.opened
+        )
+        if opened is None:
+            return
+        polished = _search(  # swaps with columns outside the union may still improve it
+            *problem, **{**options, "seconds": max(1.0, limit), "rounds": 0, "initial": opened}
+        )
+        if polished.covered > best.covered + tolerance:
+            merges += 1
+            best = replace(polished, found_s=time.perf_counter() - began, seed=-1)
+            if best.covered >= enough - tolerance:
+                stop.set()
+
+    def receive(timeout: float | None) -> tuple[int, SearchResult | None] | None:
+        assert results is not None
+        try:
+            return results.get(timeout=timeout) if timeout else results.get_nowait()
+        except queue.Empty:
+            return None
+
+    waiting = set(range(1, workers))
+    try:
+        for result in _segments(problem, options, 0, stop, began_wall, **plan):
+            take(result)
+            while waiting and (message := receive(None)) is not None:
+                index, result = message
+                if result is None:
+                    waiting.discard(index)
+                else:
+                    take(result)
+            merge(min(segment_s, seconds - (time.perf_counter() - began)))
+        while waiting:
+            # a worker dead before a second with nothing to read died without reporting
+            dead = {i for i in waiting if not processes[i - 1].is_alive()}
+            if (message := receive(1.0)) is None:
+                waiting -= dead
+                continue
+            index, result = message
+            if result is None:
+                waiting.discard(index)
+            else:
+                take(result)
+        merge(seconds - (time.perf_counter() - began))
+    finally:
+        stop.set()
+        for process in processes:
+            process.join(timeout=10.0)
+            if process.is_alive():
+                process.terminate()
+    assert best is not None
+    return replace(
+        best,
+        rounds=sum(r.rounds for r in found),
+        restarts=sum(r.restarts for r in found),
+        seconds=time.perf_counter() - began,
+        workers=len({(r.seed - options["seed"]) % workers for r in found}),
+        segments=len(found),
+        merges=merges,
     )
 
 
