@@ -14,8 +14,17 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carecheck import kernels
-from carecheck.heuristic import _Plan, _search, greedy, mip_start, plain_counts, swap_search
+from carecheck import heuristic, kernels
+from carecheck.heuristic import (
+    SearchResult,
+    _Plan,
+    _search,
+    greedy,
+    merge_plans,
+    mip_start,
+    plain_counts,
+    swap_search,
+)
 from carecheck.model import build_milp, problem_from_reach, reduce_problem
 from carecheck.solve import SolverOptions, solve_milp
 
@@ -218,6 +227,87 @@ def test_a_search_stops_when_told_and_tells_the_others_when_it_reaches_the_goal(
     tell = threading.Event()
     found = _search(reach, weight, 15, seconds=600.0, stop_at=goal, stop=tell, **options)
     assert found.covered >= goal and found.rounds == 0 and tell.is_set()
+
+
+# Merging, by hand. Rows r0…r5 with weights 10, 10, 1, 1, 8, 100; columns
+#   a = 0 reaches r0, r2      b = 1 reaches r1, r3      c = 2 reaches r0, r1
+#   d = 3 reaches r4          e = 4 reaches r5
+# Open 2. Plan {a, d} covers 10 + 1 + 8 = 19, plan {c, b} covers 10 + 10 + 1 = 21. In their
+# union {a, b, c, d} the best pair is {c, d}: 20 + 8 = 28 ({a, b} 22, {c, a} or {c, b} 21,
+# {a, d} or {b, d} 19), taking c from one plan and d from the other. {c, e} = 120 is better
+# but e is in neither plan, so the merge may not use it.
+MERGE_REACH = sp.csr_matrix(
+    np.array(
+        [[1, 0, 1, 0, 0], [0, 1, 1, 0, 0], [1, 0, 0, 0, 0], [0, 1, 0, 0, 0], [0, 0, 0, 1, 0],
+         [0, 0, 0, 0, 1]],
+        dtype=bool,
+    )
+)  # fmt: skip
+MERGE_WEIGHT = np.array([10.0, 10.0, 1.0, 1.0, 8.0, 100.0])
+
+
+def test_merging_plans_picks_the_best_columns_among_theirs_and_no_others():
+    plans = [np.array([0, 3]), np.array([2, 1])]
+    merged = merge_plans(MERGE_REACH, MERGE_WEIGHT, 2, plans, seconds=10.0)
+    assert merged.tolist() == [2, 3] and covered(MERGE_REACH, MERGE_WEIGHT, merged) == 28
+    started = merge_plans(MERGE_REACH, MERGE_WEIGHT, 2, plans, seconds=10.0, start=np.array([0, 3]))
+    assert started.tolist() == [2, 3]
+    # the start's columns join the union: with {c, e} as the start, 120 is kept
+    kept = merge_plans(MERGE_REACH, MERGE_WEIGHT, 2, plans, seconds=10.0, start=np.array([2, 4]))
+    assert kept.tolist() == [2, 4]
+    # nothing to choose: the union has no more columns than are opened
+    assert merge_plans(MERGE_REACH, MERGE_WEIGHT, 2, [np.array([0, 3]), np.array([3, 0])],
+                       seconds=10.0) is None  # fmt: skip
+
+
+def test_a_timed_search_merges_its_segments_plans(monkeypatch):
+    # each segment (a search from greedy) is replaced by a plan fixed by its seed: even seeds
+    # {a, d} = 19, odd seeds {c, b} = 21; on the first four columns the optimum is 28 = {c, d},
+    # which only a merge of the two finds (the polish after the merge is the real search)
+    reach, weight = MERGE_REACH[:5, :4], MERGE_WEIGHT[:5]
+    plans = {0: np.array([0, 3]), 1: np.array([1, 2])}
+    real = heuristic._search
+
+    def segment(reach_, weight_, count, *, seed, initial, **options):
+        if initial is not None:
+            return real(reach_, weight_, count, seed=seed, initial=initial, **options)
+        opened = plans[seed % 2]
+        return SearchResult(opened, covered(reach, weight, opened), 1, 0.0, seed=seed)
+
+    monkeypatch.setattr(heuristic, "_search", segment)
+    found = swap_search(reach, weight, 2, seconds=20.0, segment_s=5.0)
+    # 20 s less 2 s kept for the last merge: round(18 / 5) = 4 segments, seeds 0…3
+    assert found.segments == 4 and found.merges == 1 and found.seed == -1
+    assert found.opened.tolist() == [2, 3] and found.covered == 28 == best_by_enumeration(
+        reach, weight, 2
+    )
+    assert found.rounds == 4  # one per segment; the polish perturbs nothing
+
+
+def test_a_timed_search_on_two_cores_runs_segments_on_both_and_reports_its_true_coverage():
+    reach, weight = instance(9, n_rows=600, n_cand=200, density=0.02)
+    found = swap_search(reach, weight, 15, seconds=4.0, segment_s=1.0, workers=2)
+    assert found.workers == 2 and found.segments >= 4 and found.rounds > 0
+    assert len(found.opened) == 15 == len(set(found.opened.tolist()))
+    assert found.covered == pytest.approx(covered(reach, weight, found.opened))
+    alone = swap_search(reach, weight, 15, seconds=60.0, rounds=0)  # the first local optimum
+    assert found.covered >= alone.covered
+
+
+def timed_search_in(results, reach, weight):
+    results.put(swap_search(reach, weight, 15, seconds=3.0, segment_s=1.0, workers=2))
+
+
+def test_a_timed_search_inside_a_daemonic_worker_runs_its_segments_in_that_process():
+    reach, weight = instance(9, n_rows=600, n_cand=200, density=0.02)
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    worker = context.Process(target=timed_search_in, args=(results, reach, weight), daemon=True)
+    worker.start()
+    found = results.get(timeout=120)
+    worker.join(timeout=30)
+    assert found.workers == 1 and found.segments >= 2
+    assert found.covered == pytest.approx(covered(reach, weight, found.opened))
 
 
 @pytest.mark.parametrize("seed", [7, 8])

@@ -51,12 +51,19 @@ time, 0.3 s from numba's disk cache). Measured (``benchmarks/swap_search.py``, o
 Máximo instances (2,713–7,730 nodes, p = 50…100): 136–603 rounds per second compiled, 7–9
 times the numpy rate (18–64); results in ``benchmarks/README.md``.
 
-Several cores (``workers`` > 1; ``solver.threads`` in a scenario): independent searches with
-consecutive seeds run side by side, one in this process and the others in spawned processes,
-and the best plan is kept. Runs from different seeds differ a lot on hard instances (on the
-Máximo rows still short of the published value, seeds 0 and 1 ended 4–1,440 apart after
-200 s, each ahead on some rows), so a second seed is a better use of a second core than
-splitting one search's work.
+Segments and merging (a timed search: ``seconds`` given, ``rounds`` not, and at least
+2 × 5 s or several cores): the time is cut into independent searches of about
+max(5 s, ``seconds``/12) each, every one with its own seed and its own elite pool, run one
+after another on each core (one in this process, the others in spawned
+processes). Runs from different seeds end in different places (on the Máximo rows still short
+of the published value, seeds 0 and 1 ended 4–1,440 apart after 200 s, each ahead on some
+rows), and each tends to be good somewhere else. So after every segment that brings columns no
+earlier plan had, the plans are *merged*: the covering problem restricted to the union of
+their columns (a few times ``count``) is solved exactly by HiGHS, starting from the best plan,
+and the result, polished by improving swaps, becomes the best plan if it covers more. The last
+10 % of the time (at most one segment) is kept for a final merge of every plan. Measured on
+Máximo with 200 s on two cores: Bronx p = 90 from 115 short of the published value to 4,
+Manhattan p = 100 from 270 to 27 in 100 s (``benchmarks/README.md``).
 
 Memory: ``both`` holds count × candidates floats; above ``_PAIR_LIMIT`` entries the search
 stops at the greedy plan.
@@ -427,13 +434,17 @@ def swap_search(
     ``"python"`` (the same loops uncompiled: slow, for tests) or ``"auto"``: numba when it is
     installed and the search perturbs (``rounds`` ≠ 0), where compiling pays off, else numpy.
 
-    ``workers`` > 1 runs that many independent searches side by side, with seeds ``seed``,
-    ``seed + 1``, …, one in this process and the others in worker processes, and returns the
-    best plan (on a tie, the lowest seed's); when one reaches ``stop_at`` or covers everything,
-    the others stop at the end of their round. With ``rounds`` given, the answer is the same
-    on every run. Only a search that perturbs is spread over processes, and not from inside a
-    daemonic process (a pool or Dask worker), which may not start processes of its own: there
-    one search runs.
+    A timed search (``rounds`` None) of at least 10 s, or on several cores, or with
+    ``segment_s`` given, runs as independent segments of ``segment_s`` seconds (default
+    max(5, ``seconds``/12)) whose plans are merged exactly (:func:`merge_plans`); see the module
+    docstring. ``workers`` > 1 spreads the segments over that many processes (seeds ``seed``,
+    ``seed + 1``, … for the first segments, then on in steps of ``workers``); a search that
+    reaches ``stop_at`` or covers everything stops the others at the end of their round.
+
+    With ``rounds`` given there are no segments: ``workers`` > 1 runs that many whole searches
+    with seeds ``seed``, ``seed + 1``, … side by side and returns the best plan (on a tie, the
+    lowest seed's); the answer is the same on every run. Inside a daemonic process (a pool or
+    Dask worker), which may not start processes of its own, everything runs in that process.
     """
     options: dict[str, Any] = dict(
         seconds=seconds, rounds=rounds, seed=seed, initial=initial, stop_at=stop_at,
@@ -443,7 +454,7 @@ def swap_search(
     if multiprocessing.current_process().daemon:
         workers = 1  # a pool or Dask worker may not start processes
     timed = rounds is None and seconds > 0 and _searchable(min(int(count), n_cand), n_cand)
-    if timed and (workers > 1 or seconds >= 2 * _SEGMENT_MIN_S):
+    if timed and (workers > 1 or segment_s is not None or seconds >= 2 * _SEGMENT_MIN_S):
         return _segmented(reach, weight, count, workers, options, segment_s)
     if workers > 1 and rounds != 0 and seconds > 0:
         return _side_by_side(reach, weight, count, workers, options)
