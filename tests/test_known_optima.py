@@ -313,6 +313,35 @@ def test_highs_gap_pitfall_sjc402():
     assert outcome.gap == pytest.approx(0.0, abs=1e-9)
 
 
+HIGHS_THREADS_IN_ONE_PROCESS = """
+import numpy as np, scipy.sparse as sp
+from carecheck.model import build_milp, problem_from_reach, reduce_problem
+from carecheck.solve import SolverOptions, solve_milp
+rng = np.random.default_rng(1)
+reach = sp.csr_matrix(rng.random((300, 80)) < 0.05)
+milp = build_milp(reduce_problem(problem_from_reach(reach, rng.integers(1, 9, 300) * 1.0, 5)))
+for threads in (1, 2, None, 2, 1):
+    outcome = solve_milp(milp, SolverOptions(name="highs", threads=threads))
+    print(threads, outcome.status, outcome.objective)
+"""
+
+
+def test_highs_runs_with_different_thread_counts_in_one_process_all_solve():
+    """HiGHS sizes one thread scheduler per process on its first run; without a rebuild a
+    later run asking for another count returns no solution at once (seen: the search's merges
+    on one thread, then the MILP on two). A fresh process, so earlier tests cannot matter."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", HIGHS_THREADS_IN_ONE_PROCESS],
+        capture_output=True, text=True, encoding="utf-8", timeout=300, check=True,
+    )  # fmt: skip
+    runs = [line.split() for line in done.stdout.splitlines() if line[:1] in "12N"]
+    assert [run[0] for run in runs] == ["1", "2", "None", "2", "1"]
+    assert {run[1] for run in runs} == {"optimal"} and len({run[2] for run in runs}) == 1
+
+
 # --------------------------------------------------------------------------- time limits
 
 # Máximo NewYork p = 70, r = 400: the published 1,396,333 took HiGHS ~540 s to match, so a

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -283,6 +284,24 @@ def _stdout_silenced() -> Iterator[None]:
         os.close(saved)
 
 
+_highs_threads = [-1]  # threads this process's HiGHS runs last asked for: -1 none yet, 0 auto
+
+
+def _match_highs_scheduler(highspy: Any, threads: int | None) -> None:
+    """Let a HiGHS run use ``threads`` even after a run with another count in this process.
+
+    HiGHS starts one thread scheduler per process, sized by the first run; a later run asking
+    for a different number of threads fails at once ("global scheduler has already been
+    initialized"), with no solution. Seen: the swap search's merges (one thread), then the MILP
+    with ``solver.threads: 2``. The scheduler is rebuilt only when the count asked for changes;
+    a run that asks for no count (0: HiGHS's choice) accepts any scheduler.
+    """
+    asked = int(threads or 0)
+    if asked and _highs_threads[0] not in (-1, asked):
+        highspy.Highs.resetGlobalScheduler(True)
+    _highs_threads[0] = asked
+
+
 def _solve_highs(milp: Milp, options: SolverOptions, start: np.ndarray | None = None):
     import highspy
 
@@ -322,6 +341,7 @@ def _solve_highs(milp: Milp, options: SolverOptions, start: np.ndarray | None = 
         for flag in milp.integer
     ]
     h.passModel(lp)
+    _match_highs_scheduler(highspy, options.threads)
     if start is not None:
         given = highspy.HighsSolution()
         given.col_value = np.asarray(start, float).tolist()
