@@ -94,6 +94,7 @@ _RESTART_TOP = 3  # a restart's greedy picks one of the best few at each step
 _RESYNC = 500  # rounds between recomputing the bookkeeping from scratch (float drift)
 _SEGMENTS = 12  # a timed search runs as about this many independent searches per core …
 _SEGMENT_MIN_S = 5.0  # … each at least this long
+_SEGMENT_GROWTH = 1.0  # each segment this many times as long as the one before
 _MERGE_SHARE = 0.1  # of the time budget kept for the last merge (at most one segment)
 
 
@@ -723,21 +724,20 @@ def _segments(
     stop: Any,
     began: float,
     *,
-    length: float,
-    segments: int,
+    ends: list[float],
     step: int,
 ) -> Any:
     """Independent searches one after another, yielding each result: the ``k``-th has seed
-    ``seed + first + k·step`` and ends ``(k + 1)·length`` seconds after ``began`` (the
-    ``time.time`` clock); only the very first starts from ``initial``."""
-    for k in range(segments):
-        if stop.is_set() or time.time() - began >= (k + 1) * length:
-            if stop.is_set():
-                return
-            continue
+    ``seed + first + k·step`` and ends ``ends[k]`` seconds after ``began`` (the ``time.time``
+    clock); only the very first starts from ``initial``."""
+    for k, end in enumerate(ends):
+        if stop.is_set():
+            return
+        if time.time() - began >= end:
+            continue  # a merge ran past this one's end
         mine = {
             **options,
-            "seconds": (k + 1) * length,
+            "seconds": end,
             "seed": options["seed"] + first + k * step,
             "initial": options["initial"] if first == 0 and k == 0 else None,
         }
@@ -772,7 +772,9 @@ def _segmented(
         segment_s = max(_SEGMENT_MIN_S, seconds / _SEGMENTS)
     until = seconds - min(segment_s, _MERGE_SHARE * seconds)  # searching ends; merging may not
     segments = max(1, round(until / segment_s))
-    plan: dict[str, Any] = dict(length=until / segments, segments=segments, step=workers)
+    lengths = _SEGMENT_GROWTH ** np.arange(segments)
+    ends = (np.cumsum(lengths) * (until / lengths.sum())).tolist()
+    plan: dict[str, Any] = dict(ends=ends, step=workers)
     matrix = sp.csr_matrix(reach)
     weight = np.asarray(weight, dtype=np.float64)
     problem = (matrix, weight, count)
