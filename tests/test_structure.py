@@ -18,7 +18,7 @@ LAYERS = {
     "model": 1,
     "kernels": 1,  # compiled loops of the swap search (numba, optional)
     "solve": 2,  # solves model.Milp
-    "heuristic": 2,  # starting plans for model.Milp
+    "heuristic": 3,  # starting plans for model.Milp (its merges are solved by solve)
     "verify": 1,
     "config": 3,
     "data": 4,  # reads what config describes
