@@ -199,19 +199,26 @@ def test_searches_side_by_side_return_the_best_seed_ties_to_the_lowest(case, win
     assert together.rounds == sum(result.rounds for result in alone.values())
 
 
-def search_in(results, reach, weight):
-    results.put(swap_search(reach, weight, 15, seconds=60.0, rounds=2, workers=2))
+def search_in(results, reach, weight, options):
+    results.put(swap_search(reach, weight, 15, workers=2, **options))
+
+
+def in_a_daemonic_worker(reach, weight, **options):
+    """swap_search(…, workers=2, **options) run inside a daemonic process, as in a pool."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    args = (results, reach, weight, options)
+    worker = context.Process(target=search_in, args=args, daemon=True)
+    worker.start()
+    found = results.get(timeout=120)
+    worker.join(timeout=30)
+    return found
 
 
 def test_inside_a_daemonic_worker_one_search_runs():
     # pool and Dask workers are daemonic and may not start processes: no crash, one search
     reach, weight = instance(9, n_rows=600, n_cand=200, density=0.02)
-    context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    worker = context.Process(target=search_in, args=(results, reach, weight), daemon=True)
-    worker.start()
-    found = results.get(timeout=60)
-    worker.join(timeout=30)
+    found = in_a_daemonic_worker(reach, weight, seconds=60.0, rounds=2)
     alone = swap_search(reach, weight, 15, seconds=60.0, rounds=2)
     assert found.workers == 1 and found.opened.tolist() == alone.opened.tolist()
 
@@ -294,18 +301,9 @@ def test_a_timed_search_on_two_cores_runs_segments_on_both_and_reports_its_true_
     assert found.covered >= alone.covered
 
 
-def timed_search_in(results, reach, weight):
-    results.put(swap_search(reach, weight, 15, seconds=3.0, segment_s=1.0, workers=2))
-
-
 def test_a_timed_search_inside_a_daemonic_worker_runs_its_segments_in_that_process():
     reach, weight = instance(9, n_rows=600, n_cand=200, density=0.02)
-    context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    worker = context.Process(target=timed_search_in, args=(results, reach, weight), daemon=True)
-    worker.start()
-    found = results.get(timeout=120)
-    worker.join(timeout=30)
+    found = in_a_daemonic_worker(reach, weight, seconds=3.0, segment_s=1.0)
     assert found.workers == 1 and found.segments >= 2
     assert found.covered == pytest.approx(covered(reach, weight, found.opened))
 

@@ -51,8 +51,8 @@ time, 0.3 s from numba's disk cache). Measured (``benchmarks/swap_search.py``, o
 Máximo instances (2,713–7,730 nodes, p = 50…100): 136–603 rounds per second compiled, 7–9
 times the numpy rate (18–64); results in ``benchmarks/README.md``.
 
-Segments and merging (a timed search: ``seconds`` given, ``rounds`` not, and at least
-2 × 5 s or several cores): the time is cut into independent searches of about
+Segments and merging (a timed search: ``seconds`` given, ``rounds`` not, and at least 10 s,
+several cores or ``segment_s`` given): the time is cut into independent searches of about
 max(5 s, ``seconds``/12) each, every one with its own seed and its own elite pool, run one
 after another on each core (one in this process, the others in spawned
 processes). Runs from different seeds end in different places (on the Máximo rows still short
@@ -592,59 +592,73 @@ def _search(
 def _in_worker(
     results: Any, stop: Any, index: int, problem: tuple, options: dict[str, Any], began: float
 ) -> None:
-    """A worker process's search; its result (or None on failure) goes to ``results``."""
+    """A worker process's search (seed ``seed + index``): its result goes to ``results``,
+    then ``None`` (done), which is sent even when the search failed."""
     try:
-        found = _search(*problem, **options, stop=stop, began=began)
-    except BaseException:  # the caller keeps its own plan: never leave it waiting
+        mine = {**options, "seed": options["seed"] + index}
+        results.put((index, _search(*problem, **mine, stop=stop, began=began)))
+    finally:  # the caller keeps its own plan: never leave it waiting
         results.put((index, None))
-        raise
-    results.put((index, found))
+
+
+def _start_workers(workers: int, target: Any, args: tuple) -> tuple[Any, Any, list[Any]]:
+    """Spawn ``target(results, stop, index, *args)`` for index 1 … ``workers − 1`` (spawn, not
+    fork, on every platform: the same behaviour on Windows and Linux); returns the shared stop
+    event, the result queue and the processes."""
+    context = multiprocessing.get_context("spawn")
+    stop, results = context.Event(), context.Queue()
+    processes = []
+    for index in range(1, workers):
+        process = context.Process(target=target, args=(results, stop, index, *args), daemon=True)
+        process.start()
+        processes.append(process)
+    return stop, results, processes
+
+
+def _await_workers(results: Any, processes: list[Any], waiting: set[int], take: Any) -> None:
+    """Hand each result a worker sends to ``take`` until every worker in ``waiting`` has sent
+    ``None`` (done) or died without a word (killed, out of memory): a worker found dead before
+    a second with nothing to read is not awaited (it sends ``None`` before exiting)."""
+    while waiting:
+        dead = {i for i in waiting if not processes[i - 1].is_alive()}
+        try:
+            index, result = results.get(timeout=1.0)
+        except queue.Empty:
+            waiting -= dead
+            continue
+        if result is None:
+            waiting.discard(index)
+        else:
+            take(result)
+
+
+def _stop_workers(stop: Any, processes: list[Any]) -> None:
+    """Tell the workers to stop after their round; end any still running 10 s later."""
+    stop.set()
+    for process in processes:
+        process.join(timeout=10.0)
+        if process.is_alive():
+            process.terminate()
 
 
 def _side_by_side(
     reach: sp.spmatrix, weight: np.ndarray, count: int, workers: int, options: dict[str, Any]
 ) -> SearchResult:
     """``workers`` searches with consecutive seeds: this process and ``workers − 1`` spawned
-    ones (spawn, not fork, on every platform: the same behaviour on Windows and Linux)."""
+    ones."""
     began_wall, began = time.time(), time.perf_counter()
-    context = multiprocessing.get_context("spawn")
-    stop = context.Event()
-    results = context.Queue()
-    matrix = sp.csr_matrix(reach)
-    weight = np.asarray(weight, dtype=np.float64)
-    problem = (matrix, weight, count)
-    processes = []
-    for index in range(1, workers):
-        mine = {**options, "seed": options["seed"] + index}
-        process = context.Process(
-            target=_in_worker,
-            args=(results, stop, index, problem, mine, began_wall),
-            daemon=True,
-        )
-        process.start()
-        processes.append(process)
+    problem = (sp.csr_matrix(reach), np.asarray(weight, dtype=np.float64), count)
+    stop, results, processes = _start_workers(workers, _in_worker, (problem, options, began_wall))
     found: dict[int, SearchResult] = {}
+
+    def take(result: SearchResult) -> None:
+        found[result.seed - options["seed"]] = result
+
     try:
-        found[0] = _search(*problem, **options, stop=stop, began=began_wall)
-        waiting = set(range(1, workers))
-        while waiting:
-            # a worker dead before a second with nothing to read died without reporting
-            # (killed, out of memory): it is not awaited (a result is sent before exiting)
-            dead = {i for i in waiting if not processes[i - 1].is_alive()}
-            try:
-                index, result = results.get(timeout=1.0)
-            except queue.Empty:
-                waiting -= dead
-                continue
-            waiting.discard(index)
-            if result is not None:
-                found[index] = result
+        take(_search(*problem, **options, stop=stop, began=began_wall))
+        _await_workers(results, processes, set(range(1, workers)), take)
     finally:
-        stop.set()
-        for process in processes:
-            process.join(timeout=10.0)
-            if process.is_alive():
-                process.terminate()
+        _stop_workers(stop, processes)
     best = max(found, key=lambda i: (found[i].covered, -i))
     return replace(
         found[best],
@@ -782,21 +796,12 @@ def _segmented(
     stop_at = options["stop_at"]
     enough = total if stop_at is None else min(total, stop_at)
     tolerance = 1e-9 * max(1.0, total)
-    processes: list[Any] = []
-    stop: Any
     if workers > 1:
-        context = multiprocessing.get_context("spawn")
-        stop, results = context.Event(), context.Queue()
-        for index in range(1, workers):
-            process = context.Process(
-                target=_segment_worker,
-                args=(results, stop, index, problem, options, began_wall, plan),
-                daemon=True,
-            )
-            process.start()
-            processes.append(process)
+        stop, results, processes = _start_workers(
+            workers, _segment_worker, (problem, options, began_wall, plan)
+        )
     else:
-        stop, results = threading.Event(), None
+        stop, results, processes = threading.Event(), None, []
     found: list[SearchResult] = []
     best: SearchResult | None = None
     merged_columns, merges = 0, 0
@@ -828,42 +833,24 @@ def _segmented(
             if best.covered >= enough - tolerance:
                 stop.set()
 
-    def receive(timeout: float | None) -> tuple[int, SearchResult | None] | None:
-        assert results is not None
-        try:
-            return results.get(timeout=timeout) if timeout else results.get_nowait()
-        except queue.Empty:
-            return None
-
     waiting = set(range(1, workers))
     try:
         for result in _segments(problem, options, 0, stop, began_wall, **plan):
             take(result)
-            while waiting and (message := receive(None)) is not None:
-                index, result = message
-                if result is None:
+            while waiting:  # what the workers sent meanwhile, without waiting for more
+                try:
+                    index, sent = results.get_nowait()
+                except queue.Empty:
+                    break
+                if sent is None:
                     waiting.discard(index)
                 else:
-                    take(result)
+                    take(sent)
             merge(min(segment_s, seconds - (time.perf_counter() - began)))
-        while waiting:
-            # a worker dead before a second with nothing to read died without reporting
-            dead = {i for i in waiting if not processes[i - 1].is_alive()}
-            if (message := receive(1.0)) is None:
-                waiting -= dead
-                continue
-            index, result = message
-            if result is None:
-                waiting.discard(index)
-            else:
-                take(result)
+        _await_workers(results, processes, waiting, take)
         merge(seconds - (time.perf_counter() - began))
     finally:
-        stop.set()
-        for process in processes:
-            process.join(timeout=10.0)
-            if process.is_alive():
-                process.terminate()
+        _stop_workers(stop, processes)
     assert best is not None
     return replace(
         best,
