@@ -54,16 +54,19 @@ times the numpy rate (18–64); results in ``benchmarks/README.md``.
 Segments and merging (a timed search: ``seconds`` given, ``rounds`` not, and at least 10 s,
 several cores or ``segment_s`` given): the time is cut into independent searches of about
 max(5 s, ``seconds``/12) each, every one with its own seed and its own elite pool, run one
-after another on each core (one in this process, the others in spawned
-processes). Runs from different seeds end in different places (on the Máximo rows still short
-of the published value, seeds 0 and 1 ended 4–1,440 apart after 200 s, each ahead on some
-rows), and each tends to be good somewhere else. So after every segment that brings columns no
+after another (in this process, and in spawned processes on further cores). Runs from
+different seeds end in different places (on the Máximo rows still short of the published
+value, seeds 0 and 1 ended 4–1,440 apart after 200 s, each ahead on some rows), and each
+tends to be good somewhere else. So after every segment that brings columns no
 earlier plan had, the plans are *merged*: the covering problem restricted to the union of
 their columns (a few times ``count``) is solved exactly by HiGHS, starting from the best plan,
 and the result, polished by improving swaps, becomes the best plan if it covers more. The last
-10 % of the time (at most one segment) is kept for a final merge of every plan. Measured on
-Máximo with 200 s on two cores: Bronx p = 90 from 115 short of the published value to 4,
-Manhattan p = 100 from 270 to 27 in 100 s (``benchmarks/README.md``).
+10 % of the time (at most one segment) is kept for a final merge of every plan. Some plans
+are only found by a search longer than a segment (on Máximo, San Francisco p = 80 and Kings
+p = 60 were reached by one long search, never by segments), so on several cores one core
+runs a single search over the whole time instead (a hybrid); its best plan so far joins the
+merges at every segment's end. Measured on Máximo with 200 s on two cores:
+``benchmarks/README.md``.
 
 Memory: ``both`` holds count × candidates floats; above ``_PAIR_LIMIT`` entries the search
 stops at the greedy plan.
@@ -96,6 +99,7 @@ _SEGMENTS = 12  # a timed search runs as about this many independent searches pe
 _SEGMENT_MIN_S = 5.0  # … each at least this long
 _SEGMENT_GROWTH = 1.0  # each segment this many times as long as the one before
 _MERGE_SHARE = 0.1  # of the time budget kept for the last merge (at most one segment)
+_LONG_SEARCHES = 1  # on several cores, this many run one long search instead of segments
 
 
 @dataclass(frozen=True)
@@ -438,9 +442,11 @@ def swap_search(
     A timed search (``rounds`` None) of at least 10 s, or on several cores, or with
     ``segment_s`` given, runs as independent segments of ``segment_s`` seconds (default
     max(5, ``seconds``/12)) whose plans are merged exactly (:func:`merge_plans`); see the module
-    docstring. ``workers`` > 1 spreads the segments over that many processes (seeds ``seed``,
-    ``seed + 1``, … for the first segments, then on in steps of ``workers``); a search that
-    reaches ``stop_at`` or covers everything stops the others at the end of their round.
+    docstring. Seeds: ``seed``, ``seed + 1``, … With ``workers`` > 1, one spawned process runs a
+    single long search (seed ``seed``, from ``initial``) and this process and the other
+    ``workers − 2`` run the segments (seeds ``seed + 1``, ``seed + 2``, … for the first
+    segments, then on in steps of ``workers − 1``); a search that reaches ``stop_at`` or covers
+    everything stops the others at the end of their round.
 
     With ``rounds`` given there are no segments: ``workers`` > 1 runs that many whole searches
     with seeds ``seed``, ``seed + 1``, … side by side and returns the best plan (on a tie, the
@@ -480,10 +486,15 @@ def _search(
     backend: str,
     stop: Any = None,
     began: float | None = None,
+    report: Any = None,
+    report_at: list[float] | None = None,
 ) -> SearchResult:
     """One search (see :func:`swap_search`). ``stop``: an event other searches may set, and
     this one sets when it reaches ``stop_at``; ``began``: when the caller started (seconds on
-    the ``time.time`` clock, which processes share), for ``seconds`` and ``found_s``."""
+    the ``time.time`` clock, which processes share), for ``seconds`` and ``found_s``;
+    ``report(covered, opened, found_s)`` is called with the best plan so far at the first round
+    ending after each of the ``report_at`` times (seconds after ``began``) when it improved
+    since the last report."""
     began = time.perf_counter() - (0.0 if began is None else max(0.0, time.time() - began))
     deadline = began + max(0.0, seconds)
     n_cand = reach.shape[1]
@@ -514,6 +525,8 @@ def _search(
     eta, accepted = 0.5, 0
     epoch_value, stale, restarts = best_value, 0, 0
     patience = max(_PATIENCE, _PATIENCE_PER_SITE * count)
+    reports = [began + t for t in report_at or []] if report is not None else []
+    reported = -INF
     widest = max(2, -(-3 * count // 8))
     while (rounds is None or done < rounds) and time.perf_counter() < deadline:
         done += 1
@@ -578,6 +591,12 @@ def _search(
             restarts += 1
         if done % _RESYNC == 0:
             plan.resync()
+        if reports and time.perf_counter() >= reports[0]:
+            while reports and time.perf_counter() >= reports[0]:
+                reports.pop(0)
+            if best_value > reported + tolerance:
+                report(best_value, best, found)
+                reported = best_value
         if best_value >= enough - tolerance:
             break
         if stop is not None and stop.is_set():
@@ -629,7 +648,7 @@ def _await_workers(results: Any, processes: list[Any], waiting: set[int], take: 
         if result is None:
             waiting.discard(index)
         else:
-            take(result)
+            take(index, result)
 
 
 def _stop_workers(stop: Any, processes: list[Any]) -> None:
@@ -651,11 +670,11 @@ def _side_by_side(
     stop, results, processes = _start_workers(workers, _in_worker, (problem, options, began_wall))
     found: dict[int, SearchResult] = {}
 
-    def take(result: SearchResult) -> None:
-        found[result.seed - options["seed"]] = result
+    def take(index: int, result: SearchResult) -> None:
+        found[index] = result
 
     try:
-        take(_search(*problem, **options, stop=stop, began=began_wall))
+        take(0, _search(*problem, **options, stop=stop, began=began_wall))
         _await_workers(results, processes, set(range(1, workers)), take)
     finally:
         _stop_workers(stop, processes)
@@ -740,10 +759,11 @@ def _segments(
     *,
     ends: list[float],
     step: int,
+    offset: int = 0,
 ) -> Any:
     """Independent searches one after another, yielding each result: the ``k``-th has seed
-    ``seed + first + k·step`` and ends ``ends[k]`` seconds after ``began`` (the ``time.time``
-    clock); only the very first starts from ``initial``."""
+    ``seed + offset + first + k·step`` and ends ``ends[k]`` seconds after ``began`` (the
+    ``time.time`` clock); only the very first starts from ``initial``."""
     for k, end in enumerate(ends):
         if stop.is_set():
             return
@@ -752,7 +772,7 @@ def _segments(
         mine = {
             **options,
             "seconds": end,
-            "seed": options["seed"] + first + k * step,
+            "seed": options["seed"] + offset + first + k * step,
             "initial": options["initial"] if first == 0 and k == 0 else None,
         }
         yield _search(*problem, **mine, stop=stop, began=began)
@@ -761,12 +781,29 @@ def _segments(
 def _segment_worker(
     results: Any, stop: Any, index: int, problem: tuple, options: dict, began: float, plan: dict
 ) -> None:
-    """A worker process's searches: each result goes to ``results``, then ``None`` (done)."""
+    """A worker process's searches, each result sent to ``results``, then ``None`` (done).
+    Worker 1 of a hybrid (``plan["long"]``) runs one long search from ``initial`` with seed
+    ``seed`` and sends its best plan so far, as ``(covered, opened, found_s)``, at the segments'
+    ends; the others run segments."""
     try:
-        for result in _segments(problem, options, index, stop, began, **plan):
+        if index <= plan["long"]:
+            mine = {**options, "seconds": plan["ends"][-1]}
+            result = _search(
+                *problem, **mine, stop=stop, began=began, report_at=plan["ends"][:-1],
+                report=lambda *best: results.put((index, best)),
+            )  # fmt: skip
+            results.put((index, result))
+            return
+        first = index - plan["long"]
+        for result in _segments(problem, options, first, stop, began, **_segment_plan(plan)):
             results.put((index, result))
     finally:  # the caller waits for this even when a search failed
         results.put((index, None))
+
+
+def _segment_plan(plan: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of :func:`_segments` in a worker's ``plan``."""
+    return {"ends": plan["ends"], "step": plan["step"], "offset": plan["long"]}
 
 
 def _segmented(
@@ -777,9 +814,11 @@ def _segmented(
     options: dict[str, Any],
     segment_s: float | None,
 ) -> SearchResult:
-    """A timed search as independent searches of ``segment_s`` seconds on ``workers`` cores,
-    whose plans are merged (:func:`merge_plans`) whenever they bring new columns; the last
-    merge gets the time kept back at the end. See the module docstring."""
+    """A timed search as independent searches of ``segment_s`` seconds, whose plans are merged
+    (:func:`merge_plans`) whenever they bring new columns; the last merge gets the time kept
+    back at the end. On several cores, one of them runs a single long search instead (a
+    hybrid), whose best plan joins the merges at the segments' ends. See the module docstring.
+    """
     began_wall, began = time.time(), time.perf_counter()
     seconds = float(options["seconds"])
     if segment_s is None:
@@ -788,7 +827,8 @@ def _segmented(
     segments = max(1, round(until / segment_s))
     lengths = _SEGMENT_GROWTH ** np.arange(segments)
     ends = (np.cumsum(lengths) * (until / lengths.sum())).tolist()
-    plan: dict[str, Any] = dict(ends=ends, step=workers)
+    long = _LONG_SEARCHES if workers > _LONG_SEARCHES else 0
+    plan: dict[str, Any] = dict(ends=ends, step=workers - long, long=long)
     matrix = sp.csr_matrix(reach)
     weight = np.asarray(weight, dtype=np.float64)
     problem = (matrix, weight, count)
@@ -802,41 +842,50 @@ def _segmented(
         )
     else:
         stop, results, processes = threading.Event(), None, []
-    found: list[SearchResult] = []
-    best: SearchResult | None = None
+    found: list[SearchResult] = []  # whole searches: segments and the long ones
+    plans: list[np.ndarray] = []  # every plan to merge: theirs and the long ones' reports
+    sources: set[int] = set()
+    best: tuple[float, np.ndarray, float, int] | None = None  # covered, opened, found_s, seed
     merged_columns, merges = 0, 0
 
-    def take(result: SearchResult) -> None:
+    def offer(covered: float, opened: np.ndarray, found_s: float, seed: int) -> None:
         nonlocal best
-        found.append(result)
-        if best is None or result.covered > best.covered + tolerance:
-            best = result
+        plans.append(opened)
+        if best is None or covered > best[0] + tolerance:
+            best = (covered, opened, found_s, seed)
+
+    def take(index: int, sent: Any) -> None:
+        sources.add(index)
+        if isinstance(sent, SearchResult):
+            found.append(sent)
+            offer(sent.covered, sent.opened, sent.found_s, sent.seed)
+        else:  # a long search's best plan so far
+            value, opened, found_s = sent
+            offer(value, opened, found_s, options["seed"])
 
     def merge(limit: float) -> None:
         nonlocal best, merged_columns, merges
         assert best is not None
-        columns = len(np.unique(np.concatenate([r.opened for r in found])))
+        columns = len(np.unique(np.concatenate(plans)))
         if columns <= merged_columns or limit <= 0 or stop.is_set():
             return
         merged_columns = columns
-        opened = merge_plans(
-            matrix, weight, count, [r.opened for r in found], seconds=limit, start=best.opened
-        )
+        opened = merge_plans(matrix, weight, count, plans, seconds=limit, start=best[1])
         if opened is None:
             return
         polished = _search(  # swaps with columns outside the union may still improve it
             *problem, **{**options, "seconds": max(1.0, limit), "rounds": 0, "initial": opened}
         )
-        if polished.covered > best.covered + tolerance:
+        if polished.covered > best[0] + tolerance:
             merges += 1
-            best = replace(polished, found_s=time.perf_counter() - began, seed=-1)
-            if best.covered >= enough - tolerance:
+            best = (polished.covered, polished.opened, time.perf_counter() - began, -1)
+            if best[0] >= enough - tolerance:
                 stop.set()
 
     waiting = set(range(1, workers))
     try:
-        for result in _segments(problem, options, 0, stop, began_wall, **plan):
-            take(result)
+        for result in _segments(problem, options, 0, stop, began_wall, **_segment_plan(plan)):
+            take(0, result)
             while waiting:  # what the workers sent meanwhile, without waiting for more
                 try:
                     index, sent = results.get_nowait()
@@ -845,19 +894,23 @@ def _segmented(
                 if sent is None:
                     waiting.discard(index)
                 else:
-                    take(sent)
+                    take(index, sent)
             merge(min(segment_s, seconds - (time.perf_counter() - began)))
         _await_workers(results, processes, waiting, take)
         merge(seconds - (time.perf_counter() - began))
     finally:
         _stop_workers(stop, processes)
     assert best is not None
-    return replace(
-        best,
+    covered, opened, found_s, seed = best
+    return SearchResult(
+        opened,
+        covered,
         rounds=sum(r.rounds for r in found),
-        restarts=sum(r.restarts for r in found),
         seconds=time.perf_counter() - began,
-        workers=len({(r.seed - options["seed"]) % workers for r in found}),
+        found_s=found_s,
+        restarts=sum(r.restarts for r in found),
+        seed=seed,
+        workers=len(sources),
         segments=len(found),
         merges=merges,
     )

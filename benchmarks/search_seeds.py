@@ -1,0 +1,128 @@
+"""How often the timed swap search reaches the published Máximo value, over several seeds.
+
+One run of a timed search says little: on the hard rows the same settings reach the published
+value with one seed and end hundreds short with the next (San Francisco p = 80, 2 cores: at
+the published value after 122.5 s in one 150-s run, 156 short after 200 s in another). To
+compare two ways of searching, run each several times with different seeds and compare the
+share of runs that got there and the median shortfall. This script does that for the search
+alone (no MILP after it): reach and reductions as in ``mclp_maximo.py``, then
+``heuristic.swap_search`` for ``--seconds`` on ``--workers`` cores, once per seed (seeds
+0, 1000, 2000, …, so that the seeds of one run's segments never repeat another's), and prints
+every run and a summary per row. Every plan's coverage is recounted from the reach matrix.
+
+``--set NAME=VALUE`` changes one of the segment settings of ``carecheck.heuristic`` for the
+runs (``_SEGMENTS``, ``_SEGMENT_MIN_S``, ``_SEGMENT_GROWTH``, ``_MERGE_SHARE``): these are read
+in this process, where the segments' schedule is made, so the change reaches every worker.
+
+Usage (from the repository root)::
+
+    python benchmarks/search_seeds.py --runs 5 --seconds 100 --workers 2
+    python benchmarks/search_seeds.py --only Bronx/90 --runs 3 --set _SEGMENT_GROWTH=1.25
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import MAXIMO, great_circle_reach, read_maximo, read_maximo_optima
+
+from carecheck import heuristic
+from carecheck.model import problem_from_reach, reduce_problem
+
+DEFAULT_ROWS = ("NewYork/100", "Bronx/90", "SanFrancisco/80", "Kings/60")
+SETTINGS = ("_SEGMENTS", "_SEGMENT_MIN_S", "_SEGMENT_GROWTH", "_MERGE_SHARE")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--only", action="append", default=[], help=f"CITY/p (repeatable; default {DEFAULT_ROWS})"
+    )
+    parser.add_argument("--runs", type=int, default=5, help="seeds per row [default: 5]")
+    parser.add_argument("--seconds", type=float, default=100.0, help="search time per run")
+    parser.add_argument("--workers", type=int, default=2, help="cores per run [default: 2]")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"a segment setting for these runs, one of {', '.join(SETTINGS)}",
+    )
+    return parser.parse_args(argv)
+
+
+def apply_settings(pairs: list[str]) -> list[str]:
+    """Set the named module constants; returns them as NAME=VALUE for the header."""
+    applied = []
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        if name not in SETTINGS or not value:
+            raise SystemExit(f"--set {pair!r}: use NAME=VALUE with NAME one of {SETTINGS}")
+        kind = type(getattr(heuristic, name))
+        setattr(heuristic, name, kind(value))
+        applied.append(f"{name}={kind(value)}")
+    return applied
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not MAXIMO.exists():
+        print(f"benchmark data not found: {MAXIMO}", file=sys.stderr)
+        return 2
+    applied = apply_settings(args.set)
+    print(
+        f"search alone, {args.seconds:g} s on {args.workers} core(s), {args.runs} seed(s) per "
+        f"row; settings: {', '.join(applied) or 'defaults'}; "
+        f"{time.strftime('%Y-%m-%d %H:%M')}",
+        flush=True,
+    )
+    print(f"{'row':<16} {'seed':>5} {'diff':>7} {'found_s':>8} {'segments':>8} {'merges':>6}")
+    optima = read_maximo_optima()
+    summary = []
+    for name in args.only or list(DEFAULT_ROWS):
+        city, p = name.split("/")
+        (row,) = [r for r in optima.itertuples() if r.city == city and int(r.p) == int(p)]
+        instance = read_maximo(MAXIMO / row.instance_file)
+        reach = great_circle_reach(instance.latlon, float(row.radius_m))
+        (reduced,) = reduce_problem(problem_from_reach(reach, instance.demand, int(p))).types
+        matrix, weight = reduced.reach.tocsr(), reduced.row_weight
+        diffs, times = [], []
+        for run in range(args.runs):
+            seed = 1000 * run
+            found = heuristic.swap_search(
+                matrix, weight, int(p), seconds=args.seconds, seed=seed, workers=args.workers
+            )
+            hits = np.asarray(matrix[:, found.opened].sum(axis=1)).ravel()
+            recount = float(weight[hits > 0].sum())
+            if abs(recount - found.covered) > 1e-6 * max(1.0, recount):
+                print(f"{name}: seed {seed} claims {found.covered} but covers {recount}")
+                return 1
+            diff = recount - float(row.optimal_covered_demand)
+            diffs.append(diff)
+            if diff >= 0:
+                times.append(found.found_s)
+            print(
+                f"{name:<16} {seed:>5} {diff:>+7,.0f} {found.found_s:>8.1f} "
+                f"{found.segments:>8} {found.merges:>6}",
+                flush=True,
+            )
+        reached = sum(d >= 0 for d in diffs)
+        when = f", median {statistics.median(times):.1f} s when reached" if times else ""
+        summary.append(
+            f"{name:<16} reached {reached}/{len(diffs)}, median diff "
+            f"{statistics.median(diffs):+,.0f}, worst {min(diffs):+,.0f}{when}"
+        )
+    print("summary", *summary, sep="\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
