@@ -76,8 +76,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--threads",
         type=int,
         default=None,
-        help="cores for one row: solver threads, and that many searches side by side "
-        "(seeds 0, 1, …) [default: one search, solver's default threads]",
+        help="cores for one row: solver threads, and the search on that many cores (one long "
+        "search, segments on the others) [default: one core's search, solver's default threads]",
     )
     parser.add_argument(
         "--start-s",
