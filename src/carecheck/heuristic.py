@@ -65,8 +65,10 @@ and the result, polished by improving swaps, becomes the best plan if it covers 
 are only found by a search longer than a segment (on Máximo, San Francisco p = 80 and Kings
 p = 60 were reached by one long search, never by segments), so on several cores one core
 runs a single search over the whole time instead (a hybrid); its best plan so far joins the
-merges at every segment's end. Measured on Máximo with 200 s on two cores:
-``benchmarks/README.md``.
+merges at every segment's end. Measured on four hard Máximo rows, 100 s on two cores, four
+seeds each (``benchmarks/search_seeds.py``): the hybrid reached the published value in 6 of
+16 runs, segments on both cores in none (though closest on Manhattan p = 100: −27 in three
+runs), two long searches in 5.
 
 Memory: ``both`` holds count × candidates floats; above ``_PAIR_LIMIT`` entries the search
 stops at the greedy plan.
