@@ -16,6 +16,7 @@ import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -113,6 +114,17 @@ def great_circle_reach(latlon: np.ndarray, radius_m: float) -> sp.csr_matrix:
         (np.ones(int(keep.sum()), dtype=bool), (rough.row[keep], rough.col[keep])),
         shape=(n, n),
     )
+
+
+def reduced_maximo_row(optima: pd.DataFrame, name: str) -> tuple[Any, Any]:
+    """The published row ``CITY/p`` of ``optima`` and its reduced covering problem (the one
+    facility type: ``reach``, ``row_weight``), reach by great-circle distance."""
+    city, p = name.split("/")
+    (row,) = [r for r in optima.itertuples() if r.city == city and int(r.p) == int(p)]
+    instance = read_maximo(MAXIMO / row.instance_file)
+    reach = great_circle_reach(instance.latlon, float(row.radius_m))
+    (reduced,) = reduce_problem(problem_from_reach(reach, instance.demand, int(p))).types
+    return row, reduced
 
 
 def covered_demand_brute(

@@ -32,10 +32,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import MAXIMO, great_circle_reach, read_maximo, read_maximo_optima
+from _common import MAXIMO, read_maximo_optima, reduced_maximo_row
 
 from carecheck import heuristic
-from carecheck.model import problem_from_reach, reduce_problem
 
 DEFAULT_ROWS = ("NewYork/100", "Bronx/90", "SanFrancisco/80", "Kings/60")
 SETTINGS = ("_SEGMENTS", "_SEGMENT_MIN_S", "_SEGMENT_GROWTH", "_MERGE_SHARE")
@@ -88,17 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     optima = read_maximo_optima()
     summary = []
     for name in args.only or list(DEFAULT_ROWS):
-        city, p = name.split("/")
-        (row,) = [r for r in optima.itertuples() if r.city == city and int(r.p) == int(p)]
-        instance = read_maximo(MAXIMO / row.instance_file)
-        reach = great_circle_reach(instance.latlon, float(row.radius_m))
-        (reduced,) = reduce_problem(problem_from_reach(reach, instance.demand, int(p))).types
+        row, reduced = reduced_maximo_row(optima, name)
+        p = int(row.p)
         matrix, weight = reduced.reach.tocsr(), reduced.row_weight
         diffs, times = [], []
         for run in range(args.runs):
             seed = 1000 * run
             found = heuristic.swap_search(
-                matrix, weight, int(p), seconds=args.seconds, seed=seed, workers=args.workers
+                matrix, weight, p, seconds=args.seconds, seed=seed, workers=args.workers
             )
             hits = np.asarray(matrix[:, found.opened].sum(axis=1)).ravel()
             recount = float(weight[hits > 0].sum())

@@ -25,10 +25,9 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import MAXIMO, great_circle_reach, read_maximo, read_maximo_optima
+from _common import MAXIMO, read_maximo_optima, reduced_maximo_row
 
 from carecheck.heuristic import swap_search
-from carecheck.model import problem_from_reach, reduce_problem
 
 DEFAULT_ROWS = ("NewYork/100", "SanFrancisco/60", "Kings/80")
 
@@ -55,17 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     optima = read_maximo_optima()
     for name in wanted:
-        city, p = name.split("/")
-        (row,) = [r for r in optima.itertuples() if r.city == city and int(r.p) == int(p)]
-        instance = read_maximo(MAXIMO / row.instance_file)
-        reach = great_circle_reach(instance.latlon, float(row.radius_m))
-        (reduced,) = reduce_problem(problem_from_reach(reach, instance.demand, int(p))).types
+        row, reduced = reduced_maximo_row(optima, name)
+        p = int(row.p)
         times, plans = {}, {}
         for backend in ("numpy", "numba"):
             found = swap_search(
                 reduced.reach,
                 reduced.row_weight,
-                int(p),
+                p,
                 seconds=3600.0,
                 rounds=args.rounds,
                 seed=args.seed,

@@ -784,28 +784,23 @@ def _segment_worker(
     results: Any, stop: Any, index: int, problem: tuple, options: dict, began: float, plan: dict
 ) -> None:
     """A worker process's searches, each result sent to ``results``, then ``None`` (done).
-    Worker 1 of a hybrid (``plan["long"]``) runs one long search from ``initial`` with seed
-    ``seed`` and sends its best plan so far, as ``(covered, opened, found_s)``, at the segments'
-    ends; the others run segments."""
+    Workers 1 … ``plan["offset"]`` (a hybrid) each run one long search from ``initial``, with
+    seed ``seed + index − 1`` (the first seeds), and send its best plan so far, as ``(covered,
+    opened, found_s)``, at the segments' ends; the others run segments."""
     try:
-        if index <= plan["long"]:
-            mine = {**options, "seconds": plan["ends"][-1]}
+        if index <= plan["offset"]:
+            mine = {**options, "seconds": plan["ends"][-1], "seed": options["seed"] + index - 1}
             result = _search(
                 *problem, **mine, stop=stop, began=began, report_at=plan["ends"][:-1],
                 report=lambda *best: results.put((index, best)),
             )  # fmt: skip
             results.put((index, result))
             return
-        first = index - plan["long"]
-        for result in _segments(problem, options, first, stop, began, **_segment_plan(plan)):
+        first = index - plan["offset"]
+        for result in _segments(problem, options, first, stop, began, **plan):
             results.put((index, result))
     finally:  # the caller waits for this even when a search failed
         results.put((index, None))
-
-
-def _segment_plan(plan: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of :func:`_segments` in a worker's ``plan``."""
-    return {"ends": plan["ends"], "step": plan["step"], "offset": plan["long"]}
 
 
 def _segmented(
@@ -830,7 +825,7 @@ def _segmented(
     lengths = _SEGMENT_GROWTH ** np.arange(segments)
     ends = (np.cumsum(lengths) * (until / lengths.sum())).tolist()
     long = _LONG_SEARCHES if workers > _LONG_SEARCHES else 0
-    plan: dict[str, Any] = dict(ends=ends, step=workers - long, long=long)
+    plan: dict[str, Any] = dict(ends=ends, step=workers - long, offset=long)  # see _segments
     matrix = sp.csr_matrix(reach)
     weight = np.asarray(weight, dtype=np.float64)
     problem = (matrix, weight, count)
@@ -886,7 +881,7 @@ def _segmented(
 
     waiting = set(range(1, workers))
     try:
-        for result in _segments(problem, options, 0, stop, began_wall, **_segment_plan(plan)):
+        for result in _segments(problem, options, 0, stop, began_wall, **plan):
             take(0, result)
             while waiting:  # what the workers sent meanwhile, without waiting for more
                 try:
