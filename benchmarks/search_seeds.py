@@ -10,9 +10,10 @@ alone (no MILP after it): reach and reductions as in ``mclp_maximo.py``, then
 0, 1000, 2000, …, so that the seeds of one run's segments never repeat another's), and prints
 every run and a summary per row. Every plan's coverage is recounted from the reach matrix.
 
-``--set NAME=VALUE`` changes one of the segment settings of ``carecheck.heuristic`` for the
-runs (``_SEGMENTS``, ``_SEGMENT_MIN_S``, ``_SEGMENT_GROWTH``, ``_MERGE_SHARE``): these are read
-in this process, where the segments' schedule is made, so the change reaches every worker.
+``--set NAME=VALUE`` changes one of the schedule settings of ``carecheck.heuristic`` for the
+runs (``_SEGMENTS``, ``_SEGMENT_MIN_S``, ``_SEGMENT_GROWTH``, ``_MERGE_SHARE``,
+``_LNS_SHARE``): these are read in this process, where the schedule is made, so the change
+reaches every worker.
 
 Usage (from the repository root)::
 
@@ -37,7 +38,7 @@ from _common import MAXIMO, read_maximo_optima, reduced_maximo_row
 from carecheck import heuristic
 
 DEFAULT_ROWS = ("NewYork/100", "Bronx/90", "SanFrancisco/80", "Kings/60")
-SETTINGS = ("_SEGMENTS", "_SEGMENT_MIN_S", "_SEGMENT_GROWTH", "_MERGE_SHARE")
+SETTINGS = ("_SEGMENTS", "_SEGMENT_MIN_S", "_SEGMENT_GROWTH", "_MERGE_SHARE", "_LNS_SHARE")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -83,7 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{time.strftime('%Y-%m-%d %H:%M')}",
         flush=True,
     )
-    print(f"{'row':<16} {'seed':>5} {'diff':>7} {'found_s':>8} {'segments':>8} {'merges':>6}")
+    print(
+        f"{'row':<16} {'seed':>5} {'diff':>7} {'found_s':>8} {'segments':>8} {'merges':>6} "
+        f"{'windows':>7}"
+    )
     optima = read_maximo_optima()
     summary = []
     for name in args.only or list(DEFAULT_ROWS):
@@ -107,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                 times.append(found.found_s)
             print(
                 f"{name:<16} {seed:>5} {diff:>+7,.0f} {found.found_s:>8.1f} "
-                f"{found.segments:>8} {found.merges:>6}",
+                f"{found.segments:>8} {found.merges:>6} {found.window_steps:>7}",
                 flush=True,
             )
         reached = sum(d >= 0 for d in diffs)

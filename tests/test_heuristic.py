@@ -25,6 +25,7 @@ from carecheck.heuristic import (
     mip_start,
     plain_counts,
     swap_search,
+    window_search,
 )
 from carecheck.model import build_milp, problem_from_reach, reduce_problem
 from carecheck.solve import SolverOptions, solve_milp
@@ -268,6 +269,80 @@ def test_merging_plans_picks_the_best_columns_among_theirs_and_no_others():
                        seconds=10.0) is None  # fmt: skip
 
 
+# Windows, by hand. Six rows of weight 1; open 2 of
+#   P = 0 reaches r1, r2    Q = 1 reaches r3, r4    R = 2 reaches r1, r3, r5
+#   S = 3 reaches r2, r4, r6
+# {P, Q} covers 4. Each single swap keeps 4 ({R, Q} = r1 r3 r4 r5, {S, Q} = r2 r3 r4 r6,
+# {P, R} = r1 r2 r3 r5, {P, S} = r1 r2 r4 r6), so {P, Q} is a local optimum for swaps; the
+# optimum {R, S} covers all 6 and needs both sites moved at once.
+WINDOW_REACH = sp.csr_matrix(
+    np.array(
+        [[1, 0, 1, 0], [1, 0, 0, 1], [0, 1, 1, 0], [0, 1, 0, 1], [0, 0, 1, 0], [0, 0, 0, 1]],
+        dtype=bool,
+    )
+)
+WINDOW_WEIGHT = np.ones(6)
+
+
+def test_a_window_moves_several_sites_at_once_where_single_swaps_are_stuck():
+    stuck = swap_search(WINDOW_REACH, WINDOW_WEIGHT, 2, rounds=0, initial=np.array([0, 1]))
+    assert stuck.opened.tolist() == [0, 1] and stuck.covered == 4
+    found = window_search(WINDOW_REACH, WINDOW_WEIGHT, 2, np.array([0, 1]), seconds=60.0, steps=1,
+                          size=2)  # fmt: skip
+    assert found.opened.tolist() == [2, 3] and found.covered == 6 == best_by_enumeration(
+        WINDOW_REACH, WINDOW_WEIGHT, 2
+    )
+    assert found.rounds == 1
+    # a window of one site is a single swap, which cannot do better than 4; windows grow after
+    # fast steps, so the second step frees two sites and gets there
+    one = window_search(WINDOW_REACH, WINDOW_WEIGHT, 2, np.array([0, 1]), seconds=60.0, steps=1,
+                        size=1)  # fmt: skip
+    assert one.covered == 4
+    two = window_search(WINDOW_REACH, WINDOW_WEIGHT, 2, np.array([0, 1]), seconds=60.0, steps=2,
+                        size=1)  # fmt: skip
+    assert two.covered == 6 and two.found_s > 0
+
+
+def test_a_window_is_the_open_sites_nearest_in_the_reach_graph():
+    # a path of rows: column j reaches rows j and j + 1, so columns j and j + 1 share a row
+    n = 12
+    reach = sp.csr_matrix(
+        (np.ones(2 * n, dtype=bool), (np.r_[np.arange(n), np.arange(n) + 1], np.r_[np.arange(n),
+         np.arange(n)])), shape=(n + 1, n),
+    )  # fmt: skip
+    is_open = np.zeros(n, dtype=bool)
+    is_open[[0, 3, 5, 6, 9, 11]] = True
+    rng = np.random.default_rng(0)
+    csr, csc = reach.tocsr().astype(float), reach.tocsc().astype(float)
+    assert heuristic._window(csr, csc, is_open, [5], 1, rng).tolist() == [5]
+    assert heuristic._window(csr, csc, is_open, [5], 2, rng).tolist() == [5, 6]  # 1 ring away
+    assert sorted(heuristic._window(csr, csc, is_open, [5], 3, rng).tolist()) == [3, 5, 6]
+    assert sorted(heuristic._window(csr, csc, is_open, [5], 5, rng).tolist()) == [0, 3, 5, 6, 9]
+    # around an uncovered row: row 8 is reached by the closed columns 7 and 8
+    assert sorted(heuristic._window(csr, csc, is_open, [7, 8], 2, rng).tolist()) == [6, 9]
+    # a window asked for more sites than are open holds them all
+    assert len(heuristic._window(csr, csc, is_open, [5], 99, rng)) == 6
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(st.integers(0, 10_000), st.integers(1, 4), st.integers(1, 6))
+def test_window_search_never_loses_coverage_and_recounts(seed, p, size):
+    reach, weight = instance(seed, n_rows=40, n_cand=14, density=0.15)
+    start = greedy(reach, weight, p)
+    before = covered(reach, weight, start)
+    found = window_search(reach, weight, p, start, seconds=60.0, steps=8, seed=seed, size=size)
+    assert len(found.opened) == p == len(set(found.opened.tolist()))
+    assert found.covered == pytest.approx(covered(reach, weight, found.opened))
+    assert before <= found.covered <= best_by_enumeration(reach, weight, p)
+    again = window_search(reach, weight, p, start, seconds=60.0, steps=8, seed=seed, size=size)
+    assert again.opened.tolist() == found.opened.tolist()  # seeded: the same steps
+    if size >= p:  # one window frees every site of a dense instance: the whole problem
+        dense, _ = instance(seed, n_rows=40, n_cand=14, density=0.6)
+        whole = window_search(dense, weight, p, greedy(dense, weight, p), seconds=60.0, steps=1,
+                              size=p)  # fmt: skip
+        assert whole.covered == best_by_enumeration(dense, weight, p)
+
+
 def test_a_timed_search_merges_its_segments_plans(monkeypatch):
     # each segment (a search from greedy) is replaced by a plan fixed by its seed: even seeds
     # {a, d} = 19, odd seeds {c, b} = 21; on the first four columns the optimum is 28 = {c, d},
@@ -284,12 +359,14 @@ def test_a_timed_search_merges_its_segments_plans(monkeypatch):
 
     monkeypatch.setattr(heuristic, "_search", segment)
     found = swap_search(reach, weight, 2, seconds=20.0, segment_s=5.0)
-    # 20 s less 2 s kept for the last merge: round(18 / 5) = 4 segments, seeds 0…3
-    assert found.segments == 4 and found.merges == 1 and found.seed == -1
+    # 20 s less 6 s (30 %) for the window search and 2 s for the last merge: round(12 / 5) = 2
+    # segments, seeds 0 and 1; the window search cannot better the optimum
+    assert found.segments == 2 and found.merges == 1 and found.seed == -1
     assert found.opened.tolist() == [2, 3] and found.covered == 28 == best_by_enumeration(
         reach, weight, 2
     )
-    assert found.rounds == 4  # one per segment; the polish perturbs nothing
+    assert found.rounds == 2  # one per segment; the polish perturbs nothing
+    assert found.window_steps > 0
 
 
 class ThreadAsProcess(threading.Thread):
@@ -324,7 +401,7 @@ def test_on_several_cores_one_long_search_joins_the_segments_merges(monkeypatch)
                         rounds=rounds, **options)  # fmt: skip
         calls.append((seed, seconds, report is not None))
         if report is not None:  # the long search
-            assert report_at == pytest.approx([4.5, 9.0, 13.5]) and initial is None
+            assert report_at == pytest.approx([6.0, 12.0]) and initial is None
             report(19.0, np.array([0, 3]), 1.0)
             return SearchResult(np.array([0, 3]), 19.0, 7, seconds, seed=seed)
         return SearchResult(np.array([1, 2]), 21.0, 1, 0.0, seed=seed)
@@ -332,10 +409,10 @@ def test_on_several_cores_one_long_search_joins_the_segments_merges(monkeypatch)
     monkeypatch.setattr(heuristic, "_search", search)
     monkeypatch.setattr(heuristic, "_start_workers", workers_as_threads)
     found = swap_search(reach, weight, 2, seconds=20.0, segment_s=5.0, workers=2)
-    # 20 s less 2 s for the last merge: 4 segments of 4.5 s in this process, seeds 1…4; the
-    # long search, seed 0, ends with the last segment, at 18 s
-    assert sorted(calls) == [(0, 18.0, True)] + [(s, 4.5 * s, False) for s in range(1, 5)]
-    assert found.segments == 5 and found.workers == 2 and found.rounds == 4 + 7
+    # 20 s less 6 s for the window search and 2 s for the last merge: 2 segments of 6 s in
+    # this process, seeds 1 and 2; the long search, seed 0, runs the whole 20 s
+    assert sorted(calls) == [(0, 20.0, True), (1, 6.0, False), (2, 12.0, False)]
+    assert found.segments == 3 and found.workers == 2 and found.rounds == 2 + 7
     assert found.merges == 1 and found.seed == -1 and found.opened.tolist() == [2, 3]
     assert found.covered == 28 == best_by_enumeration(reach, weight, 2)
 

@@ -70,6 +70,16 @@ seeds each (``benchmarks/search_seeds.py``): the hybrid reached the published va
 16 runs, segments on both cores in none (though closest on Manhattan p = 100: −27 in three
 runs), two long searches in 5.
 
+Windows (the last ``_LNS_SHARE`` = 30 % of a timed search, in this process, from the best plan
+after the last merge; :func:`window_search`): a large neighbourhood search whose steps are
+solved exactly. A step frees an open site drawn at random and the open sites nearest it in
+the reach graph (12 at first), and HiGHS picks as many columns to open instead, from those
+reaching a row only freed sites cover or an uncovered row next to them, starting from the freed
+sites, so a step never covers less. It makes the moves single swaps cannot: several sites
+moved at once in one part of the map. The window grows after fast steps and shrinks after
+steps that hit their 5 s limit. On several cores the long search runs on meanwhile, and the
+better of the two plans is returned.
+
 Memory: ``both`` holds count × candidates floats; above ``_PAIR_LIMIT`` entries the search
 stops at the greedy plan.
 """
@@ -102,6 +112,11 @@ _SEGMENT_MIN_S = 5.0  # … each at least this long
 _SEGMENT_GROWTH = 1.0  # each segment this many times as long as the one before
 _MERGE_SHARE = 0.1  # of the time budget kept for the last merge (at most one segment)
 _LONG_SEARCHES = 1  # on several cores, this many run one long search instead of segments
+_LNS_SHARE = 0.3  # of a timed search's time for the window search at the end (main process)
+_LNS_SITES = 12  # open sites a window frees at first …
+_LNS_MIN_SITES = 6  # … and at least, once it shrank
+_LNS_LIMIT_S = 5.0  # HiGHS time limit for one window
+_LNS_UNCOVERED = 0.5  # share of windows around an uncovered row (else around an open site)
 
 
 @dataclass(frozen=True)
@@ -118,6 +133,7 @@ class SearchResult:
     workers: int = 1  # searches run side by side (whose results came back)
     segments: int = 1  # independent searches run, over all workers
     merges: int = 0  # merges that found a plan better than every plan they merged
+    window_steps: int = 0  # steps of the window search at the end (:func:`window_search`)
 
 
 def _spans(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -448,7 +464,8 @@ def swap_search(
     single long search (seed ``seed``, from ``initial``) and this process and the other
     ``workers − 2`` run the segments (seeds ``seed + 1``, ``seed + 2``, … for the first
     segments, then on in steps of ``workers − 1``); a search that reaches ``stop_at`` or covers
-    everything stops the others at the end of their round.
+    everything stops the others at the end of their round. The last 30 % of the time goes to
+    :func:`window_search` on the best plan (in this process; the long search runs on).
 
     With ``rounds`` given there are no segments: ``workers`` > 1 runs that many whole searches
     with seeds ``seed``, ``seed + 1``, … side by side and returns the best plan (on a tie, the
@@ -636,11 +653,18 @@ def _start_workers(workers: int, target: Any, args: tuple) -> tuple[Any, Any, li
     return stop, results, processes
 
 
-def _await_workers(results: Any, processes: list[Any], waiting: set[int], take: Any) -> None:
-    """Hand each result a worker sends to ``take`` until every worker in ``waiting`` has sent
-    ``None`` (done) or died without a word (killed, out of memory): a worker found dead before
-    a second with nothing to read is not awaited (it sends ``None`` before exiting)."""
-    while waiting:
+def _await_workers(
+    results: Any,
+    processes: list[Any],
+    waiting: set[int],
+    take: Any,
+    awaited: set[int] | None = None,
+) -> None:
+    """Hand each result a worker sends to ``take`` until every worker in ``awaited`` (default:
+    all in ``waiting``) has sent ``None`` (done) or died without a word (killed, out of
+    memory): a worker found dead before a second with nothing to read is not awaited (it sends
+    ``None`` before exiting). Workers done are removed from ``waiting``."""
+    while waiting & (waiting if awaited is None else awaited):
         dead = {i for i in waiting if not processes[i - 1].is_alive()}
         try:
             index, result = results.get(timeout=1.0)
@@ -709,8 +733,6 @@ def merge_plans(
     enough to solve exactly in seconds. None when the union has no more than ``count`` columns
     (nothing to choose).
     """
-    from carecheck.solve import SolverOptions, solve_milp  # solve imports nothing from here
-
     given = [np.asarray(plan, dtype=np.int64) for plan in plans]
     if start is not None:
         given.append(np.asarray(start, dtype=np.int64))
@@ -719,8 +741,24 @@ def merge_plans(
         return None
     sub = sp.csr_matrix(sp.csc_matrix(reach)[:, columns], dtype=np.float64)
     rows = np.flatnonzero(np.diff(sub.indptr) > 0)
-    sub = sub[rows]
-    n_x, n_y = len(columns), len(rows)
+    start_x = None if start is None else np.isin(columns, start)
+    chosen, _ = _solve_covering(sub[rows], np.asarray(weight)[rows], count, start_x, seconds)
+    return None if chosen is None else columns[chosen]
+
+
+def _solve_covering(
+    sub: sp.csr_matrix,
+    weight: np.ndarray,
+    count: int,
+    start: np.ndarray | None,
+    seconds: float,
+) -> tuple[np.ndarray | None, bool]:
+    """Exactly ``count`` of ``sub``'s columns covering the most row weight, by HiGHS (one
+    thread, at most ``seconds``), from the boolean plan ``start``: the chosen columns (boolean,
+    None when HiGHS returned no plan) and whether they are proven optimal."""
+    from carecheck.solve import SolverOptions, solve_milp  # solve imports nothing from here
+
+    n_x, n_y = sub.shape[1], sub.shape[0]
     # columns x (open) then y (row covered); y_i − Σ_j a_ij x_j ≤ 0, Σ_j x_j = count
     matrix = sp.vstack(
         [
@@ -730,7 +768,7 @@ def merge_plans(
         format="csr",
     )
     milp = Milp(
-        objective=np.concatenate([np.zeros(n_x), np.asarray(weight, dtype=np.float64)[rows]]),
+        objective=np.concatenate([np.zeros(n_x), np.asarray(weight, dtype=np.float64)]),
         integer=np.concatenate([np.ones(n_x, dtype=bool), np.zeros(n_y, dtype=bool)]),
         lower=np.zeros(n_x + n_y),
         upper=np.ones(n_x + n_y),
@@ -738,18 +776,142 @@ def merge_plans(
         row_lower=np.concatenate([np.full(n_y, -INF), [count]]),
         row_upper=np.concatenate([np.zeros(n_y), [count]]),
         row_group=np.zeros(n_y + 1, dtype=np.int64),
-        groups=(("merge",),),
+        groups=(("covering",),),
         x_offset=(0,),
     )
     values = None
     if start is not None:
-        x = np.isin(columns, start).astype(np.float64)
+        x = np.asarray(start, dtype=np.float64)
         values = np.concatenate([x, np.minimum(sub @ x, 1.0)])
     options = SolverOptions(name="highs", time_limit_s=max(0.1, seconds), threads=1)
     outcome = solve_milp(milp, options, start=values)
     if outcome.values is None:
-        return None
-    return columns[outcome.values[:n_x] > 0.5]
+        return None, False
+    return outcome.values[:n_x] > 0.5, outcome.status == "optimal"
+
+
+def _window(
+    csr: sp.csr_matrix, csc: sp.csc_matrix, is_open: np.ndarray, start: np.ndarray, size: int,
+    rng: np.random.Generator,
+) -> np.ndarray:  # fmt: skip
+    """The ``size`` open sites nearest the columns ``start`` in the reach graph: the open ones
+    among ``start``, then ring after ring of columns sharing a row with the ring before, and
+    within the last ring those with the most rows in the rings' reach first (ties at random)."""
+    start = np.unique(np.asarray(start, dtype=np.int64))
+    window = start[is_open[start]][:size].tolist()
+    seen = np.zeros(csr.shape[1], dtype=bool)
+    seen[start] = True
+    ring = start
+    while len(window) < size and len(ring):
+        rows = np.unique(csc[:, ring].indices)
+        ring = np.unique(csr[rows].indices)
+        ring = ring[~seen[ring]]
+        seen[ring] = True
+        near = ring[is_open[ring]]
+        if len(near) > size - len(window):
+            inside = np.zeros(csr.shape[0])
+            inside[rows] = 1.0
+            score = csc[:, near].T @ inside + 0.5 * rng.random(len(near))
+            near = near[np.argsort(-score)]
+        window.extend(near[: size - len(window)].tolist())
+    return np.array(window, dtype=np.int64)
+
+
+def window_search(
+    reach: sp.spmatrix,
+    weight: np.ndarray,
+    count: int,
+    initial: np.ndarray,
+    *,
+    seconds: float,
+    steps: int | None = None,
+    seed: int = 0,
+    stop_at: float | None = None,
+    stop: Any = None,
+    size: int = _LNS_SITES,
+) -> SearchResult:
+    """Improve the plan ``initial`` window by window, each window solved exactly (a large
+    neighbourhood search).
+
+    A step frees an open site drawn at random and the open sites nearest it in the reach graph
+    (``size`` in all, see :func:`_window`), and solves exactly, by HiGHS from the freed sites,
+    which as many columns to open instead: on the rows that the sites kept open leave
+    uncovered, with the columns reaching a row that only freed sites cover or an uncovered row
+    next to them. So a step never covers less, and it can make the moves single swaps cannot:
+    several sites moved at once. A different plan that covers as much is taken too (a
+    sideways move). The window grows by one site after a step solved in under a quarter of
+    its time limit (``_LNS_LIMIT_S``) and shrinks by one after a step that hit it (not below
+    ``_LNS_MIN_SITES``). Stops after ``steps`` steps, at ``seconds``, when ``stop`` is set or
+    when a plan covers ``stop_at`` or every coverable row.
+    """
+    began = time.perf_counter()
+    csr = sp.csr_matrix(reach, dtype=np.float64)
+    csc = csr.tocsc()
+    weight = np.asarray(weight, dtype=np.float64)
+    n_cand = csr.shape[1]
+    opened0 = np.unique(np.asarray(initial, dtype=np.int64))
+    is_open = np.zeros(n_cand, dtype=bool)
+    is_open[opened0] = True
+    hits = np.asarray(csc[:, opened0].sum(axis=1)).ravel()  # open sites reaching each row
+    coverable = (np.diff(csr.indptr) > 0) & (weight > 0)
+    total = float(weight[coverable].sum())
+    enough = total if stop_at is None else min(total, stop_at)
+    tolerance = 1e-9 * max(1.0, total)
+    value, found = float(weight[hits > 0].sum()), 0.0
+    rng = np.random.default_rng(seed)
+    size = max(1, min(int(size), len(opened0)))
+    done = 0
+    while (
+        len(opened0) and len(opened0) < n_cand
+        and (steps is None or done < steps)
+        and time.perf_counter() - began < seconds
+        and value < enough - tolerance
+        and not (stop is not None and stop.is_set())
+    ):  # fmt: skip
+        done += 1
+        opened = np.flatnonzero(is_open)
+        uncovered = np.flatnonzero((hits == 0) & coverable)
+        if len(uncovered) and rng.random() < _LNS_UNCOVERED:  # around an uncovered row
+            row = rng.choice(uncovered, p=weight[uncovered] / weight[uncovered].sum())
+            start = csr.indices[csr.indptr[row] : csr.indptr[row + 1]]
+        else:  # around an open site
+            start = np.array([rng.choice(opened)])
+        freed = _window(csr, csc, is_open, start, size, rng)
+        if len(freed) == 0:
+            continue
+        kept = hits - np.asarray(csc[:, freed].sum(axis=1)).ravel()
+        freed_rows = np.unique(csc[:, freed].indices)
+        next_rows = np.unique(csc[:, np.unique(csr[freed_rows].indices)].indices)
+        target = np.union1d(freed_rows[kept[freed_rows] == 0], next_rows[hits[next_rows] == 0])
+        columns = np.unique(csr[target].indices)
+        sub = csc[:, columns].tocsr()
+        rows = np.flatnonzero((np.diff(sub.indptr) > 0) & (kept == 0))
+        sub = sub[rows]
+        start_x = is_open[columns]
+        limit = min(_LNS_LIMIT_S, seconds - (time.perf_counter() - began))
+        solved_at = time.perf_counter()
+        chosen, optimal = _solve_covering(sub, weight[rows], len(freed), start_x, limit)
+        took = time.perf_counter() - solved_at
+        if optimal and took < _LNS_LIMIT_S / 4:
+            size = min(size + 1, len(opened))
+        elif not optimal:
+            size = max(min(_LNS_MIN_SITES, size), size - 1)
+        if chosen is None or np.array_equal(chosen, start_x):
+            continue
+        before = float(weight[rows] @ ((sub @ start_x.astype(np.float64)) > 0))
+        after = float(weight[rows] @ ((sub @ chosen.astype(np.float64)) > 0))
+        if after < before - tolerance:
+            continue  # cannot happen from a MIP start, unless the solver returned worse
+        is_open[freed] = False
+        is_open[columns[chosen]] = True
+        hits = kept + np.asarray(csc[:, columns[chosen]].sum(axis=1)).ravel()
+        if after > before + tolerance:
+            value, found = float(weight[hits > 0].sum()), time.perf_counter() - began
+    if stop is not None and value >= enough - tolerance:
+        stop.set()
+    return SearchResult(
+        np.flatnonzero(is_open), value, done, time.perf_counter() - began, found, seed=seed
+    )
 
 
 def _segments(
@@ -781,17 +943,24 @@ def _segments(
 
 
 def _segment_worker(
-    results: Any, stop: Any, index: int, problem: tuple, options: dict, began: float, plan: dict
+    results: Any,
+    stop: Any,
+    index: int,
+    problem: tuple,
+    options: dict,
+    began: float,
+    plan: dict,
+    long_s: float,
 ) -> None:
     """A worker process's searches, each result sent to ``results``, then ``None`` (done).
-    Workers 1 … ``plan["offset"]`` (a hybrid) each run one long search from ``initial``, with
-    seed ``seed + index − 1`` (the first seeds), and send its best plan so far, as ``(covered,
-    opened, found_s)``, at the segments' ends; the others run segments."""
+    Workers 1 … ``plan["offset"]`` (a hybrid) each run one long search from ``initial`` until
+    ``long_s``, with seed ``seed + index − 1`` (the first seeds), and send its best plan so
+    far, as ``(covered, opened, found_s)``, at the segments' ends; the others run segments."""
     try:
         if index <= plan["offset"]:
-            mine = {**options, "seconds": plan["ends"][-1], "seed": options["seed"] + index - 1}
+            mine = {**options, "seconds": long_s, "seed": options["seed"] + index - 1}
             result = _search(
-                *problem, **mine, stop=stop, began=began, report_at=plan["ends"][:-1],
+                *problem, **mine, stop=stop, began=began, report_at=plan["ends"],
                 report=lambda *best: results.put((index, best)),
             )  # fmt: skip
             results.put((index, result))
@@ -813,14 +982,18 @@ def _segmented(
 ) -> SearchResult:
     """A timed search as independent searches of ``segment_s`` seconds, whose plans are merged
     (:func:`merge_plans`) whenever they bring new columns; the last merge gets the time kept
-    back at the end. On several cores, one of them runs a single long search instead (a
-    hybrid), whose best plan joins the merges at the segments' ends. See the module docstring.
+    back after them, and :func:`window_search` the last ``_LNS_SHARE`` of the time, from the
+    best plan. On several cores, one of them runs a single long search over the whole time
+    instead (a hybrid), whose best plan joins the merges at the segments' ends and is compared
+    at the end. See the module docstring.
     """
     began_wall, began = time.time(), time.perf_counter()
     seconds = float(options["seconds"])
     if segment_s is None:
         segment_s = max(_SEGMENT_MIN_S, seconds / _SEGMENTS)
-    until = seconds - min(segment_s, _MERGE_SHARE * seconds)  # searching ends; merging may not
+    windows_s = _LNS_SHARE * seconds  # the window search's time at the end
+    merged_by = seconds - windows_s  # the last merge ends (if not already done)
+    until = merged_by - min(segment_s, _MERGE_SHARE * seconds)  # the segments end
     segments = max(1, round(until / segment_s))
     lengths = _SEGMENT_GROWTH ** np.arange(segments)
     ends = (np.cumsum(lengths) * (until / lengths.sum())).tolist()
@@ -835,7 +1008,7 @@ def _segmented(
     tolerance = 1e-9 * max(1.0, total)
     if workers > 1:
         stop, results, processes = _start_workers(
-            workers, _segment_worker, (problem, options, began_wall, plan)
+            workers, _segment_worker, (problem, options, began_wall, plan, seconds)
         )
     else:
         stop, results, processes = threading.Event(), None, []
@@ -843,7 +1016,7 @@ def _segmented(
     plans: list[np.ndarray] = []  # every plan to merge: theirs and the long ones' reports
     sources: set[int] = set()
     best: tuple[float, np.ndarray, float, int] | None = None  # covered, opened, found_s, seed
-    merged_columns, merges = 0, 0
+    merged_columns, merges, window_steps = 0, 0, 0
 
     def offer(covered: float, opened: np.ndarray, found_s: float, seed: int) -> None:
         nonlocal best
@@ -879,6 +1052,20 @@ def _segmented(
             if best[0] >= enough - tolerance:
                 stop.set()
 
+    def window(limit: float) -> None:
+        nonlocal best, window_steps
+        assert best is not None
+        if limit <= 0 or stop.is_set():
+            return
+        started = time.perf_counter() - began
+        improved = window_search(
+            matrix, weight, count, best[1], seconds=limit, seed=options["seed"],
+            stop_at=stop_at, stop=stop,
+        )  # fmt: skip
+        window_steps = improved.rounds
+        if improved.covered > best[0] + tolerance:  # the seed of the plan it started from
+            best = (improved.covered, improved.opened, started + improved.found_s, best[3])
+
     waiting = set(range(1, workers))
     try:
         for result in _segments(problem, options, 0, stop, began_wall, **plan):
@@ -892,9 +1079,12 @@ def _segmented(
                     waiting.discard(index)
                 else:
                     take(index, sent)
-            merge(min(segment_s, seconds - (time.perf_counter() - began)))
+            merge(min(segment_s, merged_by - (time.perf_counter() - began)))
+        segmenting = {index for index in waiting if index > long}  # the long ones run on
+        _await_workers(results, processes, waiting, take, awaited=segmenting)
+        merge(merged_by - (time.perf_counter() - began))
+        window(seconds - (time.perf_counter() - began))
         _await_workers(results, processes, waiting, take)
-        merge(seconds - (time.perf_counter() - began))
     finally:
         _stop_workers(stop, processes)
     assert best is not None
@@ -910,6 +1100,7 @@ def _segmented(
         workers=len(sources),
         segments=len(found),
         merges=merges,
+        window_steps=window_steps,
     )
 
 
