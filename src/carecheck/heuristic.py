@@ -72,13 +72,13 @@ runs), two long searches in 5.
 
 Windows (the last ``_LNS_SHARE`` = 30 % of a timed search, in this process, from the best plan
 after the last merge; :func:`window_search`): a large neighbourhood search whose steps are
-solved exactly. A step frees an open site drawn at random and the open sites nearest it in
-the reach graph (12 at first), and HiGHS picks as many columns to open instead, from those
-reaching a row only freed sites cover or an uncovered row next to them, starting from the freed
-sites, so a step never covers less. It makes the moves single swaps cannot: several sites
-moved at once in one part of the map. The window grows after fast steps and shrinks after
-steps that hit their 5 s limit. On several cores the long search runs on meanwhile, and the
-better of the two plans is returned.
+solved exactly. A step frees the open sites nearest, in the reach graph, to an open site drawn
+at random or (half the time) to an uncovered row drawn by weight (12 sites at first), and
+HiGHS picks as many columns to open instead, from those reaching a row only freed sites cover
+or an uncovered row next to them, starting from the freed sites, so a step never covers less.
+It makes the moves single swaps cannot: several sites moved at once in one part of the map.
+The window grows after fast steps and shrinks after steps that hit their 5 s limit. On
+several cores the long search runs on meanwhile, and the better of the two plans is returned.
 
 Memory: ``both`` holds count × candidates floats; above ``_PAIR_LIMIT`` entries the search
 stops at the greedy plan.
@@ -833,8 +833,10 @@ def window_search(
     """Improve the plan ``initial`` window by window, each window solved exactly (a large
     neighbourhood search).
 
-    A step frees an open site drawn at random and the open sites nearest it in the reach graph
-    (``size`` in all, see :func:`_window`), and solves exactly, by HiGHS from the freed sites,
+    A step frees the open sites nearest, in the reach graph (``size`` of them, see
+    :func:`_window`), to an open site drawn at random or, in a share ``_LNS_UNCOVERED`` of the
+    steps, to an uncovered row drawn in proportion to its weight (any better plan must cover
+    some uncovered row). It then solves exactly, by HiGHS from the freed sites,
     which as many columns to open instead: on the rows that the sites kept open leave
     uncovered, with the columns reaching a row that only freed sites cover or an uncovered row
     next to them. So a step never covers less, and it can make the moves single swaps cannot:
