@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help=f"a segment setting for these runs, one of {', '.join(SETTINGS)}",
+        help=f"a schedule setting for these runs, one of {', '.join(SETTINGS)}",
     )
     return parser.parse_args(argv)
 

@@ -60,8 +60,9 @@ value, seeds 0 and 1 ended 4–1,440 apart after 200 s, each ahead on some rows)
 tends to be good somewhere else. So after every segment that brings columns no
 earlier plan had, the plans are *merged*: the covering problem restricted to the union of
 their columns (a few times ``count``) is solved exactly by HiGHS, starting from the best plan,
-and the result, polished by improving swaps, becomes the best plan if it covers more. The last
-10 % of the time (at most one segment) is kept for a final merge of every plan. Some plans
+and the result, polished by improving swaps, becomes the best plan if it covers more. 10 % of
+the time (at most one segment), just before the windows below, is kept for a final merge of
+every plan. Some plans
 are only found by a search longer than a segment (on Máximo, San Francisco p = 80 and Kings
 p = 60 were reached by one long search, never by segments), so on several cores one core
 runs a single search over the whole time instead (a hybrid); its best plan so far joins the
