@@ -120,7 +120,7 @@ def test_failed_write_leaves_previous_outputs(tmp_path, monkeypatch):
         main(["run", str(EXAMPLE), "--out", str(out), "--solver", "highs"])
     assert info.value.code == 1
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
-    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "run"]
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name not in ("run", ".run.lock")]
     assert leftovers == []
 
 

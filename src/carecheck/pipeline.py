@@ -37,6 +37,7 @@ from carecheck.model import (
     selection_from_solution,
 )
 from carecheck.network import Snap, network_reach, reach_areas, snap_points
+from carecheck.outdir import locked, resolve_target
 from carecheck.partition import classes_from_merged, covered_in_partitions, reach_in_partitions
 from carecheck.result import RunResult
 from carecheck.solve import (
@@ -868,11 +869,29 @@ def run_scenario(
     VerificationError
         The independent check disagrees with the solution (a bug: please report it).
     """
-    from carecheck.report import compare_documents, coverage_tables, write_outputs
-
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     scenario = scenario.with_solver(name=solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
+    if not write:
+        return _solve(scenario, None, compare, map_html, map_lang, map_offline, progress)
+    # refused before any solving when the folder may not be replaced; one run at a time
+    out_dir = resolve_target(out if out is not None else Path("outputs") / scenario.name)
+    with locked(out_dir):
+        return _solve(scenario, out_dir, compare, map_html, map_lang, map_offline, progress)
+
+
+def _solve(
+    scenario: Scenario,
+    out_dir: Path | None,
+    compare: bool,
+    map_html: bool | None,
+    map_lang: str | None,
+    map_offline: bool | None,
+    progress: Progress | None,
+) -> RunResult:
+    """The run of :func:`run_scenario`; writes into ``out_dir`` unless it is None."""
+    from carecheck.report import compare_documents, coverage_tables, write_outputs
+
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -1012,10 +1031,9 @@ def run_scenario(
         )
         result = _with(result, comparison=compare_documents(baseline.to_json(), result.to_json()))
         done("baseline")
-    if not write:
+    if out_dir is None:
         return result
     stage("write outputs")
-    out_dir = Path(out) if out is not None else Path("outputs") / scenario.name
     settings = scenario.map
     draw = settings.write if map_html is None else map_html
 

@@ -8,9 +8,6 @@ and moved into place only when all are complete.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,10 +19,17 @@ import scipy.sparse as sp
 from carecheck.config import Scenario
 from carecheck.data import Layers, xy
 from carecheck.model import Problem, effective_sites
+from carecheck.outdir import write_folder
 from carecheck.partition import covered_in_partitions
 from carecheck.result import RunResult
 
-OUTPUT_FILES = ("result.json", "selected_sites.geojson", "demand_coverage.csv", "report.md")
+OUTPUT_FILES = (
+    ".carecheck-output",
+    "result.json",
+    "selected_sites.geojson",
+    "demand_coverage.csv",
+    "report.md",
+)
 
 
 def coverage_tables(
@@ -145,37 +149,17 @@ def write_outputs(
     """Write every output into ``out_dir``, replacing what was there only once all are done.
 
     ``also(folder)`` writes further files (the map) into the new folder before it is moved
-    into place, so they are replaced together with the others or not at all.
+    into place, so they are replaced together with the others or not at all. ``out_dir`` is
+    replaced only when it is empty or a carecheck output folder (:mod:`carecheck.outdir`); the
+    caller holds its lock.
     """
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        _write_all(result, tmp)
+
+    def write(folder: Path) -> None:
+        _write_all(result, folder)
         if also is not None:
-            also(tmp)
-        _replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir
+            also(folder)
 
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Move ``new`` to ``target``; an old ``target`` is kept until the move succeeded."""
-    if not target.exists():
-        os.replace(new, target)
-        return
-    old = target.with_name(f".{target.name}.old-{os.getpid()}")
-    if old.exists():
-        shutil.rmtree(old)
-    os.replace(target, old)
-    try:
-        os.replace(new, target)
-    except BaseException:
-        os.replace(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    return write_folder(Path(out_dir), write)
 
 
 def _write_all(result: RunResult, folder: Path) -> None:

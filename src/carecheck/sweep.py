@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from carecheck.config import Scenario, scenario_from_dict
 from carecheck.errors import CarecheckError, InfeasibleError, ScenarioError
+from carecheck.outdir import MARKER, MARKER_TEXT
 
 KEY_FILE = ".sweep-key"
 RECORD_FILE = ".sweep-record.json"
@@ -250,6 +251,8 @@ def run_job(job: Job) -> dict:
     if record["status"] in FINAL:
         folder = Path(job.out_dir)
         folder.mkdir(parents=True, exist_ok=True)
+        if not (folder / MARKER).exists():  # a failed run's folder: the next run may replace it
+            (folder / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
         (folder / RECORD_FILE).write_text(
             json.dumps(record, ensure_ascii=False, default=str), encoding="utf-8"
         )
