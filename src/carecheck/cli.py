@@ -8,8 +8,11 @@ scenario (with a diagnosis); 4 no plan found within the time limit; 5 verificati
 from __future__ import annotations
 
 import datetime as _dt
+import os
+import signal
 import sys
 import tempfile
+import threading
 import traceback
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import click
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from carecheck import __version__
 from carecheck.config import load_scenario
@@ -30,8 +34,9 @@ from carecheck.pipeline import (
     verify_outputs,
 )
 
-console = Console(highlight=False, soft_wrap=True)
-errors = Console(stderr=True, highlight=False, soft_wrap=True)
+# markup off: titles, names and paths are printed literally ("[draft] 宁波规划" stays as it is)
+console = Console(highlight=False, soft_wrap=True, markup=False)
+errors = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 _PATH = click.Path(path_type=Path)
 
 
@@ -96,9 +101,15 @@ def run(
             map_html=False if no_map else None,
             map_lang=lang,
             map_offline=offline,
-            progress=lambda stage: status.update(stage),
+            progress=lambda stage: status.update(Text(stage)),
         )
-    _summary(result)
+    try:
+        _summary(result)
+    except Exception as exc:  # the plan is written and verified: exit 0 all the same
+        errors.print(
+            f"the plan is complete in {result.out_dir}, but its summary could not be shown "
+            f"({type(exc).__name__}: {exc})"
+        )
 
 
 @cli.command(name="map")
@@ -140,11 +151,14 @@ def _summary(result: RunResult) -> None:
         )
     console.print(table)
     gap = f", gap {result.gap:.4%}" if result.gap is not None else ""
-    console.print(
-        f"status [bold]{result.status}[/bold]{gap}; objective {result.objective:,.1f}; "
+    line = Text("status ")
+    line.append(result.status, style="bold")
+    line.append(
+        f"{gap}; objective {result.objective:,.1f}; "
         f"verified: {'yes' if result.verification.ok else 'NO'}; "
         f"total {sum(result.timings.values()):.2f} s"
     )
+    console.print(line)
     if result.out_dir is not None:
         console.print(f"outputs in {result.out_dir}")
 
@@ -160,7 +174,7 @@ def validate(scenarios: tuple[Path, ...]) -> None:
             layers = load_layers(scenario)
         except CarecheckError as exc:
             bad += 1
-            errors.print(f"[red]✗[/red] {path}", markup=True)
+            errors.print(Text.assemble(("✗", "red"), f" {path}"))
             errors.print(str(exc), markup=False)
             continue
         n_cand = sum(len(f.candidates) for f in layers.facilities.values())
@@ -217,7 +231,7 @@ def frontier_command(
             type_name=type_name,
             counts=series if counts is not None else None,
             budgets=series if budgets is not None else None,
-            progress=lambda stage: status.update(stage),
+            progress=lambda stage: status.update(Text(stage)),
         )
     chosen: float | None
     if counts is not None:
@@ -274,7 +288,7 @@ def sweep(sweep_file: Path, scheduler: str | None, workers: int | None) -> None:
             folder,
             scheduler=scheduler,
             workers=workers,
-            progress=lambda stage: status.update(stage),
+            progress=lambda stage: status.update(Text(stage)),
         )
     shown = Table(title=f"sweep {spec.name}: {len(table)} run(s)")
     columns = [c for c in table.columns if c not in ("error", "reused", "gap")]
@@ -356,17 +370,44 @@ def compare(baseline: Path, other: Path, markdown: Path | None) -> None:
         console.print(f"Markdown written to {markdown}", markup=False)
 
 
+def log_folder() -> Path:
+    """The per-user folder for error logs: %LOCALAPPDATA%\\carecheck\\Logs on Windows,
+    ~/Library/Logs/carecheck on macOS, $XDG_STATE_HOME/carecheck (~/.local/state) elsewhere."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+        return base / "carecheck" / "Logs"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Logs" / "carecheck"
+    state = os.environ.get("XDG_STATE_HOME")
+    base = Path(state) if state and Path(state).is_absolute() else Path.home() / ".local" / "state"
+    return base / "carecheck"
+
+
 def _log_traceback() -> Path:
-    folder = Path(tempfile.gettempdir()) / "carecheck"
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write the traceback to a new, private file in :func:`log_folder` (never through a link:
+    the folder must be a real folder of this user's, the file is created exclusively)."""
+    folder = log_folder()
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if folder.is_symlink() or not folder.is_dir():
+        raise OSError(f"{folder} is not a real folder")
+    if hasattr(os, "getuid") and folder.stat().st_uid != os.getuid():
+        raise OSError(f"{folder} belongs to another user")
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = folder / f"error-{stamp}.log"
-    path.write_text(traceback.format_exc(), encoding="utf-8")
-    return path
+    handle, name = tempfile.mkstemp(prefix=f"error-{stamp}-", suffix=".log", dir=folder)
+    with os.fdopen(handle, "w", encoding="utf-8") as log:  # mkstemp: O_EXCL, mode 0600
+        log.write(traceback.format_exc())
+    return Path(name)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM ends a run as Ctrl-C does: temporary folders removed, workers stopped."""
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn every error into one message and an exit code."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         code = cli.main(args=argv, prog_name="carecheck", standalone_mode=False)
     except ScenarioError as exc:
@@ -389,9 +430,10 @@ def main(argv: list[str] | None = None) -> None:
         errors.print("interrupted", markup=False)
         code = 130
     except Exception as exc:  # the one boundary for bugs: one line, traceback in a log
-        log = _log_traceback()
-        errors.print(
-            f"unexpected error: {type(exc).__name__}: {exc} (details: {log})", markup=False
-        )
+        try:
+            details = f"details: {_log_traceback()}"
+        except OSError as log_error:
+            details = f"no log written: {log_error}"
+        errors.print(f"unexpected error: {type(exc).__name__}: {exc} ({details})")
         code = 1
     sys.exit(code if isinstance(code, int) else 0)

@@ -88,6 +88,7 @@ stops at the greedy plan.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import threading
 import time
@@ -640,6 +641,21 @@ def _in_worker(
         results.put((index, None))
 
 
+def _ending_with_parent(target: Any, *args: Any) -> None:
+    """Run ``target(*args)`` in a worker that ends as soon as its parent process is gone (killed
+    with -9 or SIGTERM, crashed): a thread waits on the parent's sentinel and ends the process,
+    so a dead run leaves no search burning CPU."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+
+        def watch() -> None:
+            parent.join()
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True, name="carecheck-parent-watch").start()
+    target(*args)
+
+
 def _start_workers(workers: int, target: Any, args: tuple) -> tuple[Any, Any, list[Any]]:
     """Spawn ``target(results, stop, index, *args)`` for index 1 … ``workers − 1`` (spawn, not
     fork, on every platform: the same behaviour on Windows and Linux); returns the shared stop
@@ -648,7 +664,9 @@ def _start_workers(workers: int, target: Any, args: tuple) -> tuple[Any, Any, li
     stop, results = context.Event(), context.Queue()
     processes = []
     for index in range(1, workers):
-        process = context.Process(target=target, args=(results, stop, index, *args), daemon=True)
+        process = context.Process(
+            target=_ending_with_parent, args=(target, results, stop, index, *args), daemon=True
+        )
         process.start()
         processes.append(process)
     return stop, results, processes
