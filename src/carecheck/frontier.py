@@ -30,6 +30,7 @@ from carecheck.model import (
 from carecheck.pipeline import plans_from_layers, problem_from_layers, roads_of, solver_options
 from carecheck.report import coverage_tables
 from carecheck.solve import SolverOptions, solve_milp
+from carecheck.textsafe import write_csv
 from carecheck.verify import verify_plan
 
 Progress = Callable[[str], None]
@@ -211,7 +212,7 @@ def write_frontier(
     covered = table["objective"].to_numpy(float)
     at_knee = knee(values, covered)
     table = table.assign(knee=[i == at_knee for i in range(len(table))])
-    table.to_csv(csv_path, index=False, encoding="utf-8-sig")
+    write_csv(table, csv_path)
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     ax.plot(values, covered, marker="o", markersize=3, color="#2b6cb0", label="elderly covered")
     if chosen is not None and chosen in set(values):

@@ -43,6 +43,7 @@ from folium.map import Layer
 from folium.template import Template
 
 from carecheck.errors import CarecheckError, DataError
+from carecheck.textsafe import from_spreadsheet_cell
 
 LANGS = ("zh", "en")
 MAP_FILE = "map.html"
@@ -321,6 +322,8 @@ def read_demand(folder: Path) -> pd.DataFrame:
         ) from None
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"{path}: not a readable demand_coverage.csv ({exc})") from None
+    frame = frame.map(from_spreadsheet_cell)  # undo what made the cells safe for Excel
+    frame.columns = [str(from_spreadsheet_cell(c)) for c in frame.columns]
     missing = [c for c in ("demand_id", "weight", "lon", "lat") if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {missing}")

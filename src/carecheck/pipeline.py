@@ -49,6 +49,7 @@ from carecheck.solve import (
     relative_gap,
     solve_milp,
 )
+from carecheck.textsafe import from_spreadsheet_cell
 from carecheck.verify import (
     Roads,
     TypePlan,
@@ -1131,6 +1132,8 @@ def verify_outputs(out_dir: str | Path) -> Verification:
     csv_path = out_dir / "demand_coverage.csv"
     if csv_path.exists():
         table = pd.read_csv(csv_path, encoding="utf-8-sig", dtype={"demand_id": str})
+        table["demand_id"] = table["demand_id"].map(from_spreadsheet_cell)
+        table.columns = [str(from_spreadsheet_cell(c)) for c in table.columns]
         order = layers.demand["id"].astype(str)
         table = table.set_index("demand_id").reindex(order)
         if table.index.isna().any() or len(table) != len(order):

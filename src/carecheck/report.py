@@ -22,6 +22,7 @@ from carecheck.model import Problem, effective_sites
 from carecheck.outdir import write_folder
 from carecheck.partition import covered_in_partitions
 from carecheck.result import RunResult
+from carecheck.textsafe import markdown_text, write_csv
 
 OUTPUT_FILES = (
     ".carecheck-output",
@@ -168,7 +169,7 @@ def _write_all(result: RunResult, folder: Path) -> None:
         json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False), encoding="utf-8"
     )
     _write_geojson(result, folder / "selected_sites.geojson")
-    result.demand.to_csv(folder / "demand_coverage.csv", index=False, encoding="utf-8-sig")
+    write_csv(result.demand, folder / "demand_coverage.csv")
     (folder / "report.md").write_text(render_report(result, document), encoding="utf-8")
     if result.reach_areas is not None and len(result.reach_areas):
         areas = result.reach_areas.copy()
@@ -226,7 +227,7 @@ def _share(part: float, total: float) -> str:
 def _cell(value: object) -> str:
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "–"
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return markdown_text(value)
 
 
 def compare_documents(baseline: dict, other: dict) -> dict:
@@ -287,9 +288,10 @@ def comparison_markdown(comparison: dict) -> str:
     lines = _comparison_lines(comparison, total)[1:]  # drop the section heading
     sites = comparison["sites"]
     lines += [
-        "Sites only in the baseline: " + (", ".join(sites["only_baseline"]) or "none"),
+        "Sites only in the baseline: "
+        + (", ".join(map(markdown_text, sites["only_baseline"])) or "none"),
         "",
-        "Sites only here: " + (", ".join(sites["only_this"]) or "none"),
+        "Sites only here: " + (", ".join(map(markdown_text, sites["only_this"])) or "none"),
         "",
     ]
     return "\n".join([title, *lines])
@@ -366,7 +368,11 @@ def _comparison_lines(comparison: dict, total: float) -> list[str]:
         f"## Against `{name}`",
         "",
         f"What this scenario's constraints change compared with `{name}`"
-        + (f" ({comparison['baseline_title']})" if comparison.get("baseline_title") else "")
+        + (
+            f" ({markdown_text(comparison['baseline_title'])})"
+            if comparison.get("baseline_title")
+            else ""
+        )
         + ": elderly covered after each plan, and the difference.",
         "",
         f"| type | {name} | this scenario | difference |",
@@ -434,7 +440,7 @@ def render_report(result: RunResult, document: dict) -> str:
     scenario = result.scenario
     coverage = result.coverage
     total = coverage["demand_total"]
-    lines = [f"# {scenario.title or scenario.name}", ""]
+    lines = [f"# {markdown_text(scenario.title or scenario.name)}", ""]
     lines += [
         f"Scenario `{scenario.name}` — objective {scenario.objective.kind}, solver "
         f"{scenario.solver.name}: **{result.status}**"

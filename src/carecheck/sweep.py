@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from carecheck.config import Scenario, scenario_from_dict
 from carecheck.errors import CarecheckError, InfeasibleError, ScenarioError
 from carecheck.outdir import MARKER, MARKER_TEXT
+from carecheck.textsafe import markdown_text, write_csv
 
 KEY_FILE = ".sweep-key"
 RECORD_FILE = ".sweep-record.json"
@@ -415,7 +416,7 @@ def _run_dask(
 def write_sweep(table: pd.DataFrame, out: Path, spec: SweepSpec) -> None:
     """``sweep.csv`` (UTF-8 with BOM), ``sweep.md`` and ``sweep.png``."""
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "sweep.csv", index=False, encoding="utf-8-sig")
+    write_csv(table, out / "sweep.csv")
     (out / "sweep.md").write_text(_markdown(table, spec), encoding="utf-8")
     if len(table):
         _plot(table, out / "sweep.png", spec)
@@ -445,7 +446,7 @@ def _markdown(table: pd.DataFrame, spec: SweepSpec) -> str:
                     else f"{value:,.0f}"
                 )
             else:
-                cells.append("–" if value is None else str(value).replace("|", "\\|"))
+                cells.append("–" if value is None else markdown_text(value))
         lines.append("| " + " | ".join(cells) + " |")
     errors = table[table["status"] != "optimal"] if "status" in table else table.iloc[0:0]
     if len(errors):
