@@ -274,11 +274,11 @@ def test_osmnx_graphml_and_geopackage_read(tmp_path):
         path=path, **{"class": "highway"}, class_speeds={"residential": 30, "primary": 60}
     )
     network = load_network(spec, CRS.from_epsg(32651))
-    # edge 1-2 twice (both directions) as one segment each; edge 2-3 has 2 segments
-    assert network.n_edges == 4
+    # edge 1-2 stored twice (both directions) is one two-way segment; edge 2-3 has 2 segments
+    assert network.n_edges == 3
     assert network.n_nodes == 4  # 3 nodes plus the bend of the geometry
     # the stated OSM length is kept (2000 m, not the ~966 m of the straight line) …
-    assert sorted(np.round(network.length_m, 1))[-2:] == [2000.0, 2000.0]
+    assert sorted(np.round(network.length_m, 1))[-1:] == [2000.0]
     # … and spread over a bent edge's segments in proportion to their geometric length
     bent = network.speed_kmh == 60
     assert network.length_m[bent].sum() == pytest.approx(1111.0)

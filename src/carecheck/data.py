@@ -323,7 +323,47 @@ def load_layers(scenario: Scenario) -> Layers:
     return Layers(crs=crs, demand=demand, facilities=facilities, regions=regions, network=network)
 
 
-_TRUE = {"1", "true", "yes", "y", "t", "-1"}
+# OSM `oneway` values (also OSMnx's True/False): +1 one-way along the digitised direction,
+# -1 one-way against it, 0 both ways. `reversible` / `alternating` (the direction changes with
+# the time of day) count as two-way, as OSMnx reads them.
+_DIRECTION = "__carecheck_oneway_direction"
+_ONEWAY = {
+    **dict.fromkeys(("yes", "true", "1", "y", "t"), 1),
+    **dict.fromkeys(("-1", "reverse"), -1),
+    **dict.fromkeys(("no", "false", "0", "n", "f", "", "none", "nan"), 0),
+    **dict.fromkeys(("reversible", "alternating"), 0),
+}
+
+
+def _oneway_directions(values: pd.Series, column: str, where: str) -> np.ndarray:
+    """Per line +1 (one-way along it), -1 (one-way against it) or 0 (two-way); see ``_ONEWAY``.
+
+    Lists ("['yes', 'no']") count by their first value; a blank cell is two-way.
+
+    Raises
+    ------
+    DataError
+        Naming the values not understood and their rows (counted from 1, in file order).
+    """
+    texts = []
+    for value in values:
+        blank = not isinstance(value, list | tuple | np.ndarray) and bool(pd.isna(value))
+        text = "" if blank else (_first_of_list(value) or "").strip().lower()
+        try:  # numbers as 1.0 / -1.0 (a numeric column with blanks reads as float)
+            number = float(text)
+            text = str(int(number)) if number in (-1.0, 0.0, 1.0) else text
+        except ValueError:
+            pass
+        texts.append(text)
+    bad = [k for k, text in enumerate(texts) if text not in _ONEWAY]
+    if bad:
+        shown = _listing(repr(text) for text in sorted({texts[k] for k in bad}))
+        raise DataError(
+            f"{where}: column {column!r} (oneway) has value(s) {shown} not understood, in "
+            f"row(s) {_listing(k + 1 for k in bad)}; use yes/true/1 (one-way along the line), "
+            "-1/reverse (one-way against it) or no/false/0 (two-way)"
+        )
+    return np.array([_ONEWAY[text] for text in texts], dtype=np.int64)
 
 
 def _first_of_list(value: object) -> str | None:
@@ -376,8 +416,22 @@ def _graphml_lines(path: Path) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(pd.DataFrame(rows), geometry=geometry, crs=crs)
 
 
+def _no_roads(path: Path | str, what: str) -> str:
+    return (
+        f"{path}: the network {what}, so nothing can be reached along it; export the graph "
+        "with its streets (e.g. OSMnx's save_graphml / save_graph_geopackage of a graph with "
+        "edges) or point `network:` (`path:`, `layer:`) at the layer of road lines"
+    )
+
+
 def read_network_lines(spec: NetworkSpec) -> tuple[gpd.GeoDataFrame, dict[str, str | None]]:
-    """The network's lines and the column mapping (OSMnx defaults filled in)."""
+    """The network's lines and the column mapping (OSMnx defaults filled in).
+
+    Raises
+    ------
+    DataError
+        When the file holds no edges (e.g. an OSMnx graph of nodes only).
+    """
     path = Path(spec.path)
     mapping = {
         "length": spec.length,
@@ -409,6 +463,8 @@ def read_network_lines(spec: NetworkSpec) -> tuple[gpd.GeoDataFrame, dict[str, s
                 mapping[key] = column
     if frame.crs is None:
         raise DataError(f"{path}: the network has no coordinate reference system")
+    if len(frame) == 0:
+        raise DataError(_no_roads(path, "holds no edges (road lines)"))
     missing = [c for c in mapping.values() if c is not None and c not in frame.columns]
     if missing:
         raise DataError(
@@ -422,9 +478,25 @@ def read_network_lines(spec: NetworkSpec) -> tuple[gpd.GeoDataFrame, dict[str, s
 
 
 def load_network(spec: NetworkSpec, crs: CRS) -> Network:
-    """Read a road network and split it into straight segments in the working CRS."""
+    """Read a road network and split it into straight segments in the working CRS.
+
+    ``oneway`` follows OSM (see ``_ONEWAY``): yes/true/1 one-way along the line as digitised,
+    -1/reverse one-way against it (the line is reversed), no/false/0 and blank both ways;
+    reversible/alternating (time-dependent) are read as two-way, as OSMnx does; any other
+    value is refused. A street stored once per direction (OSMnx's directed GraphML and
+    GeoPackage exports) becomes one two-way street: see :func:`network_from_segments`.
+
+    Raises
+    ------
+    DataError
+        For a network without edges, bad ``oneway`` or ``length`` values, unknown classes.
+    """
     frame, mapping = read_network_lines(spec)
     where = str(spec.path)
+    direction = np.zeros(len(frame), dtype=np.int64)
+    if mapping["oneway"] is not None:
+        direction = _oneway_directions(frame[mapping["oneway"]], mapping["oneway"], where)
+    frame = frame.assign(**{_DIRECTION: direction})
     frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
     frame = frame.explode(index_parts=False, ignore_index=True).to_crs(crs)
     speed = np.full(len(frame), spec.default_speed_kmh)
@@ -445,14 +517,17 @@ def load_network(spec: NetworkSpec, crs: CRS) -> Network:
             pd.Series([_first_of_list(v) for v in frame[mapping["speed_kmh"]]]), errors="coerce"
         ).to_numpy(float)
         speed = np.where(np.isfinite(given) & (given > 0), given, speed)
-    oneway = np.zeros(len(frame), dtype=bool)
-    if mapping["oneway"] is not None:
-        oneway = np.array([str(v).strip().lower() in _TRUE for v in frame[mapping["oneway"]]])
-    coords, line_index = shapely.get_coordinates(frame.geometry.to_numpy(), return_index=True)
+    direction = frame[_DIRECTION].to_numpy(np.int64)
+    oneway = direction != 0
+    lines = frame.geometry.to_numpy().copy()
+    lines[direction < 0] = shapely.reverse(lines[direction < 0])  # one-way against the line
+    coords, line_index = shapely.get_coordinates(lines, return_index=True)
     same_line = line_index[1:] == line_index[:-1]
     start, end = coords[:-1][same_line], coords[1:][same_line]
     owner = line_index[:-1][same_line]
     seg_len = np.hypot(*(end - start).T)
+    if not (seg_len > 0).any():
+        raise DataError(_no_roads(where, "holds only empty or zero-length lines"))
     length = seg_len
     if mapping["length"] is not None:
         stated = pd.to_numeric(frame[mapping["length"]], errors="coerce").to_numpy(float)

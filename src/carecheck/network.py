@@ -9,6 +9,14 @@ travel to the site), batched so memory stays at batch × nodes.
 
 Costs are metres (``network_m``) or minutes (``travel_min``). Walking ignores one-way
 restrictions; driving respects them.
+
+Tolerances (``_TOL_M``, 1 µm; :mod:`carecheck.verify` applies the same rules, written apart):
+segments that join the same two nodes are one street piece (a two-way street exported once
+per direction, as OSMnx's directed graphs do, is one two-way segment); a point snaps to the
+lowest-numbered of the segments within 1 µm of its nearest one; a snap within 1 µm of a
+segment's end is at the end's node; and points snapped within 1 µm of each other along a
+segment (the previous one, in order along it) are at one position, joined both ways at no
+cost, so a point a rounding error downstream on a one-way street still reaches its neighbour.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import shapely
 from scipy.sparse import csgraph
 
 _BATCH = 64
-_END = 1e-12  # a snap this close to a segment's end is at its node
+_TOL_M = 1e-6  # metres: snapping ties, snaps at a segment's end, points at one position
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,14 @@ def network_from_segments(
     oneway: np.ndarray | bool = False,
     precision_m: float = 0.001,
 ) -> Network:
-    """A network from straight segments; endpoints closer than ``precision_m`` are one node."""
+    """A network from straight segments; endpoints closer than ``precision_m`` are one node.
+
+    Segments between the same two nodes (either direction: e.g. a two-way street stored once
+    per direction, or a street drawn twice) are one segment: the first one, with its length
+    and speed, one-way only if every copy is one-way in its direction — a copy the other way
+    or a two-way copy makes it two-way. Left apart, two points a few metres apart on the
+    street could snap to different copies and meet only through the street's ends.
+    """
     start_xy = np.asarray(start_xy, float).reshape(-1, 2)
     end_xy = np.asarray(end_xy, float).reshape(-1, 2)
     n = len(start_xy)
@@ -75,14 +90,24 @@ def network_from_segments(
     inverse = inverse.ravel()
     node_xy = np.zeros((len(unique), 2))
     node_xy[inverse] = np.vstack([start_xy, end_xy])
-    geometric = np.hypot(*(end_xy - start_xy).T)
+    u, v = inverse[:n], inverse[n:]
+    length = np.hypot(*(end_xy - start_xy).T) if length_m is None else np.asarray(length_m, float)
+    speed = np.broadcast_to(np.asarray(speed_kmh, float), (n,))
+    blocked = np.broadcast_to(np.asarray(oneway, bool), (n,))
+    pairs = np.stack([np.minimum(u, v), np.maximum(u, v)], axis=1).reshape(-1, 2)
+    _, first, group = np.unique(pairs, axis=0, return_index=True, return_inverse=True)
+    group = group.ravel()
+    # a copy allows the first copy's direction only when it is one-way and runs the same way
+    same_way = blocked & (u == u[first[group]])
+    one_way = np.bincount(group, weights=~same_way, minlength=len(first)) == 0
+    keep = np.sort(first)
     return Network(
         node_xy=node_xy,
-        u=inverse[:n],
-        v=inverse[n:],
-        length_m=geometric if length_m is None else np.asarray(length_m, float),
-        speed_kmh=np.broadcast_to(np.asarray(speed_kmh, float), (n,)).copy(),
-        oneway=np.broadcast_to(np.asarray(oneway, bool), (n,)).copy(),
+        u=u[keep],
+        v=v[keep],
+        length_m=length[keep].astype(float),
+        speed_kmh=speed[keep].astype(float),
+        oneway=one_way[group[keep]],
     )
 
 
@@ -95,28 +120,38 @@ class Snap:
     leg_m: np.ndarray
 
 
+def _project(points_xy: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Position (0..1) of each point's foot on its segment a–b, and the distance to it."""
+    ab = b - a
+    denom = (ab * ab).sum(axis=1)
+    t = np.where(denom > 0, ((points_xy - a) * ab).sum(axis=1) / np.maximum(denom, 1e-300), 0.0)
+    t = np.clip(t, 0.0, 1.0)
+    return t, np.hypot(*(points_xy - (a + t[:, None] * ab)).T)
+
+
 def snap_points(network: Network, points_xy: np.ndarray) -> Snap:
-    """Nearest point on the nearest segment for every point (STRtree, vectorised)."""
+    """Nearest point on the nearest segment for every point (STRtree, vectorised).
+
+    Segments within ``_TOL_M`` of the nearest distance tie: the lowest-numbered one wins.
+    """
     points_xy = np.asarray(points_xy, float).reshape(-1, 2)
-    if network.n_edges == 0 or len(points_xy) == 0:
-        empty = np.zeros(len(points_xy))
-        return Snap(np.full(len(points_xy), -1), empty, np.full(len(points_xy), np.inf))
+    n = len(points_xy)
+    if network.n_edges == 0 or n == 0:
+        return Snap(np.full(n, -1), np.zeros(n), np.full(n, np.inf))
     a = network.node_xy[network.u]
     b = network.node_xy[network.v]
-    segments = shapely.linestrings(np.stack([a, b], axis=1))
-    tree = shapely.STRtree(segments)
+    tree = shapely.STRtree(shapely.linestrings(np.stack([a, b], axis=1)))
     points = shapely.points(points_xy)
-    pairs = tree.query_nearest(points, all_matches=False)
-    edge = np.full(len(points_xy), -1, dtype=np.int64)
-    edge[pairs[0]] = pairs[1]
-    ab = b[edge] - a[edge]
-    denom = (ab * ab).sum(axis=1)
-    t = np.where(
-        denom > 0, ((points_xy - a[edge]) * ab).sum(axis=1) / np.maximum(denom, 1e-300), 0.0
-    )
-    t = np.clip(t, 0.0, 1.0)
-    nearest = a[edge] + t[:, None] * ab
-    leg = np.hypot(*(points_xy - nearest).T)
+    _, nearest_m = tree.query_nearest(points, all_matches=False, return_distance=True)
+    # every segment about as near (margin for shapely's and numpy's rounding), then the rule
+    point, segment = tree.query(points, predicate="dwithin", distance=nearest_m + 4 * _TOL_M)
+    _, dist = _project(points_xy[point], a[segment], b[segment])
+    best = np.full(n, np.inf)
+    np.minimum.at(best, point, dist)
+    tied = dist <= best[point] + _TOL_M
+    edge = np.full(n, network.n_edges, dtype=np.int64)
+    np.minimum.at(edge, point[tied], segment[tied])
+    t, leg = _project(points_xy, a[edge], b[edge])
     return Snap(edge=edge, fraction=t, leg_m=leg)
 
 
@@ -125,23 +160,33 @@ def _augmented_edges(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Split snapped segments at their points: (u, v, length, speed, oneway) of all edges.
 
-    Point k becomes node ``n_nodes + k``. A point that snaps onto a segment's end is joined
-    to that node both ways at no cost (so it can leave along any street at the node, also
-    against a one-way segment it happened to snap to).
+    Point k becomes node ``n_nodes + k``. A point that snaps within ``_TOL_M`` of a
+    segment's end is joined to that node both ways at no cost (so it can leave along any
+    street at the node, also against a one-way segment it happened to snap to). Along a
+    segment, a point within ``_TOL_M`` of the previous one is at its position: joined both
+    ways at no cost to the first point of that position, which alone splits the segment.
     """
     n_nodes = network.n_nodes
     has = snap.edge >= 0
-    at_start = has & (snap.fraction <= _END)
-    at_end = has & (snap.fraction >= 1.0 - _END) & ~at_start
+    seg_m = np.hypot(*(network.node_xy[network.v] - network.node_xy[network.u]).T)
+    along_m = seg_m[np.where(has, snap.edge, 0)]
+    at_start = has & (snap.fraction * along_m <= _TOL_M)
+    at_end = has & ((1.0 - snap.fraction) * along_m <= _TOL_M) & ~at_start
     ends = np.flatnonzero(at_start | at_end)
     end_node = np.where(at_start[ends], network.u[snap.edge[ends]], network.v[snap.edge[ends]])
-    join_u = np.concatenate([n_nodes + ends, end_node])
-    join_v = np.concatenate([end_node, n_nodes + ends])
     points = np.flatnonzero(has & ~at_start & ~at_end)
-    split_edges = np.unique(snap.edge[points])
+    order = points[np.lexsort((snap.fraction[points], snap.edge[points]))]
+    # a new position where the segment changes or the point is beyond _TOL_M of the previous
+    gap_m = np.diff(snap.fraction[order]) * seg_m[snap.edge[order][1:]]
+    lead = np.r_[True, (np.diff(snap.edge[order]) != 0) | (gap_m > _TOL_M)][: len(order)]
+    same_as = order[lead][np.cumsum(lead) - 1][~lead]
+    joined = order[~lead]
+    join_u = np.concatenate([n_nodes + ends, end_node, n_nodes + joined, n_nodes + same_as])
+    join_v = np.concatenate([end_node, n_nodes + ends, n_nodes + same_as, n_nodes + joined])
+    order = order[lead]
+    split_edges = np.unique(snap.edge[order])
     keep = np.ones(network.n_edges, dtype=bool)
     keep[split_edges] = False
-    order = points[np.lexsort((snap.fraction[points], snap.edge[points]))]
     edge_of = snap.edge[order]
     # chain per split edge: u → p1 → … → pk → v
     boundary = edge_of[1:] != edge_of[:-1]
@@ -273,13 +318,16 @@ def network_reach(
     n_demand, n_sites = len(demand_snap.edge), len(site_snap.edge)
     if n_demand == 0 or n_sites == 0 or network.n_edges == 0:
         return sp.csr_matrix((n_demand, n_sites), dtype=bool)
+    leg_m = np.concatenate([demand_snap.leg_m, site_snap.leg_m])
+    valid = leg_m <= max_snap_m
+    # points too far from the roads are left out of the graph (not merely unreachable), as
+    # the verifier leaves them out
     combined = Snap(
-        edge=np.concatenate([demand_snap.edge, site_snap.edge]),
+        edge=np.where(valid, np.concatenate([demand_snap.edge, site_snap.edge]), -1),
         fraction=np.concatenate([demand_snap.fraction, site_snap.fraction]),
-        leg_m=np.concatenate([demand_snap.leg_m, site_snap.leg_m]),
+        leg_m=leg_m,
     )
     reverse, leg = _reverse_graph(network, combined, kind, mode, walk_m_per_min)
-    valid = combined.leg_m <= max_snap_m
     demand_leg, site_leg = leg[:n_demand], leg[n_demand:]
     demand_nodes = network.n_nodes + np.arange(n_demand)
     budget = np.asarray(site_reach, float) - site_leg
