@@ -13,8 +13,9 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "carecheck"
 # allowed either, except where listed).
 LAYERS = {
     "errors": 0,
-    "outdir": 1,
-    "textsafe": 1,  # user text made safe for spreadsheets and Markdown  # output folders: what may be replaced, the lock, the swap
+    "outdir": 1,  # output folders: what may be replaced, the lock, the swap
+    "textsafe": 1,  # user text made safe for spreadsheets and Markdown
+    "geocheck": 1,  # the geography that makes a plan right: distortion, sums
     "coverage": 1,
     "network": 1,
     "model": 1,

@@ -28,6 +28,7 @@ from carecheck.config import (
     SiteSpec,
 )
 from carecheck.errors import DataError
+from carecheck.geocheck import PointSet, distortion_problems, median_utm, sum_problems
 from carecheck.network import Network, network_from_segments
 
 ACTIONS = ("new", "expand")
@@ -129,8 +130,57 @@ def working_crs(scenario: Scenario, demand: gpd.GeoDataFrame) -> CRS:
                 "CRS in metres, e.g. EPSG:32651, or leave `crs` out to use the UTM zone"
             )
         return crs
-    crs = demand.estimate_utm_crs()
-    return crs
+    lon, lat = _lonlat(demand)
+    return median_utm(lon, lat)  # the median, so that a few wrong rows cannot move it
+
+
+def _lonlat(frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Longitude and latitude (WGS84) of each row's point (representative point of shapes)."""
+    geometry = frame.geometry
+    if geometry.crs is not None and not geometry.crs.equals(CRS.from_epsg(4326)):
+        geometry = geometry.to_crs(4326)
+    points = geometry.to_numpy()
+    shaped = shapely.get_type_id(points) != 0
+    if shaped.any():
+        points = points.copy()
+        points[shaped] = shapely.point_on_surface(points[shaped])
+    return shapely.get_x(points), shapely.get_y(points)
+
+
+def _bounds_points(frame: gpd.GeoDataFrame, where: str) -> PointSet:
+    """The corners and edge midpoints of a shape layer's bounding box, in lon/lat."""
+    geometry = frame.geometry
+    if geometry.crs is not None and not geometry.crs.equals(CRS.from_epsg(4326)):
+        geometry = geometry.to_crs(4326)
+    x0, y0, x1, y1 = geometry.total_bounds
+    xs = np.array([x0, (x0 + x1) / 2, x1])
+    ys = np.array([y0, (y0 + y1) / 2, y1])
+    lon, lat = (a.ravel() for a in np.meshgrid(xs, ys))
+    labels = np.array([f"bounding-box point {k + 1}" for k in range(len(lon))], dtype=object)
+    return PointSet(where, labels, lon, lat)
+
+
+def _check_geography(
+    scenario: Scenario, crs: CRS, layers: list[PointSet], weights: np.ndarray, ids: np.ndarray
+) -> None:
+    """The working CRS keeps distances true at every point; weights sum safely."""
+    problems = distortion_problems(crs, layers, automatic=scenario.crs is None)
+    where = _where(scenario.demand)
+    problems += sum_problems(weights, ids, f"{where}: column {scenario.demand.weight!r}")
+    total = float(np.sum(weights)) if not problems else 0.0
+    objective = sum(scenario.alpha(t) for t in scenario.facilities) * total
+    if not problems and not (np.isfinite(objective) and objective < 2.0**53):
+        problems.append(
+            f"scenario → objective.weights: the objective weights times the total demand "
+            f"({total:,.0f}) come to {objective:.6g}, more than 2^53 ≈ 9.0e15, beyond which "
+            "sums lose integer precision; use weights of ordinary size (e.g. 1 to 100)"
+        )
+    if problems:
+        raise DataError(problems)
+
+
+def _row_labels(frame: pd.DataFrame, id_column: str) -> np.ndarray:
+    return np.array([f"id {v}" for v in frame[id_column].astype(str)], dtype=object)
 
 
 def _check_frame(frame: gpd.GeoDataFrame, spec: LayerSpec, columns: dict[str, str | None]) -> None:
@@ -298,6 +348,9 @@ def load_layers(scenario: Scenario) -> Layers:
         raw_demand, spec, {"weight": spec.weight, "region": spec.region, "name": spec.name}
     )
     crs = working_crs(scenario, raw_demand)
+    lon, lat = _lonlat(raw_demand)
+    points = [PointSet(_where(spec), _row_labels(raw_demand, spec.id), lon, lat)]
+    point_sets: list[PointSet] = []
     demand = _demand_frame(scenario, raw_demand, crs)
     facilities = {}
     for type_name, facility in scenario.facilities.items():
@@ -316,9 +369,17 @@ def load_layers(scenario: Scenario) -> Layers:
                     for k in ("name", "tier", "action", "cost", "beds", "region")
                 },
             )
+            lon, lat = _lonlat(raw)
+            labels = _row_labels(raw, site_spec.id)
+            point_sets.append(PointSet(_where(site_spec), labels, lon, lat))
             frames[role] = _site_frame(type_name, facility, site_spec, raw, crs, role=role)
         facilities[type_name] = FacilityLayers(frames["candidates"], frames["existing"])
     regions = load_regions(scenario.regions) if scenario.regions is not None else None
+    points.extend(point_sets)
+    if scenario.regions is not None and regions is not None and len(regions):
+        points.append(_bounds_points(regions, str(scenario.regions.path)))
+    weights = demand["weight"].to_numpy(float)
+    _check_geography(scenario, crs, points, weights, points[0].labels)
     network = load_network(scenario.network, crs) if scenario.network is not None else None
     return Layers(crs=crs, demand=demand, facilities=facilities, regions=regions, network=network)
 

@@ -1,0 +1,145 @@
+"""The working CRS keeps distances true; coordinate errors and overflowing weights are refused."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pyproj import CRS
+
+from carecheck.cli import main
+from carecheck.config import load_scenario
+from carecheck.data import load_layers
+from carecheck.errors import DataError
+from carecheck.geocheck import median_utm, scale_errors
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_scale_errors_match_the_formulas():
+    lat = np.array([0.0, 29.8, 45.0])
+    mercator = scale_errors(CRS.from_epsg(3857), np.full(3, 121.5), lat)
+    # spherical Mercator on the ellipsoid: close to 1/cos(latitude) − 1
+    assert mercator == pytest.approx(1 / np.cos(np.radians(lat)) - 1, abs=0.005)
+    utm = scale_errors(CRS.from_epsg(32651), np.array([123.0, 121.5]), np.array([29.8, 29.8]))
+    assert utm[0] == pytest.approx(4e-4, abs=1e-6)  # k0 = 0.9996 on the central meridian
+    assert utm[1] < 4e-4
+    far = scale_errors(CRS.from_epsg(32651), np.array([0.0]), np.array([0.0]))
+    assert far[0] == np.inf
+
+
+def test_median_utm_is_not_dragged_by_outliers():
+    lon = np.r_[np.full(99, 121.5), 0.0]
+    lat = np.r_[np.full(99, 29.8), 0.0]
+    assert median_utm(lon, lat) == CRS.from_epsg(32651)
+    assert median_utm(np.array([-70.6]), np.array([-33.4])) == CRS.from_epsg(32719)
+
+
+@pytest.fixture
+def example(tmp_path):
+    """A copy of the example scenario and data that a test may change."""
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "geodata" / "example", data)
+    text = (ROOT / "scenarios" / "example.yaml").read_text(encoding="utf-8")
+    scenario = tmp_path / "example.yaml"
+    scenario.write_text(text.replace("../geodata/example/", "data/"), encoding="utf-8")
+    return scenario
+
+
+def _edit_demand(scenario: Path, change) -> None:
+    path = scenario.parent / "data" / "demand.csv"
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f))
+    change(rows)
+    with path.open("w", encoding="utf-8-sig", newline="") as f:
+        csv.writer(f).writerows(rows)
+
+
+def _problems(scenario: Path) -> list[str]:
+    with pytest.raises(DataError) as info:
+        load_layers(load_scenario(scenario))
+    return info.value.problems
+
+
+def test_web_mercator_is_refused(example):
+    example.write_text("crs: EPSG:3857\n" + example.read_text(encoding="utf-8"), encoding="utf-8")
+    problems = _problems(example)
+    assert problems[0].startswith(
+        f"{example.parent / 'data' / 'demand.csv'}: the working CRS EPSG:3857 distorts "
+        "distances by more than 1% at 1229 row(s)"
+    )
+    assert "15.4%" in problems[0] or "15.5%" in problems[0]
+    assert "made for this area" in problems[0]
+
+
+@pytest.mark.parametrize(("lon", "lat", "shown"), [("0", "0", "undefined"), ("181", "29.8", "")])
+def test_a_wild_row_is_named_and_does_not_move_the_crs(example, lon, lat, shown, capsys):
+    text = example.read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if not line.startswith("crs:")]
+    example.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def change(rows):
+        rows[5][3], rows[5][4] = lon, lat
+
+    _edit_demand(example, change)
+    problems = _problems(example)
+    assert len(problems) == 1
+    assert (
+        "the working CRS EPSG:32651 distorts distances by more than 1% at 1 row(s)" in (problems[0])
+    )
+    assert f"id D0005 at ({lon}, {lat})" in problems[0]
+    assert shown in problems[0]
+    assert "probable coordinate errors" in problems[0]
+    with pytest.raises(SystemExit) as info:
+        main(["validate", str(example)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "id D0005" in err and "Traceback" not in err
+
+
+def test_overflowing_weights_are_refused(example):
+    def change(rows):
+        for row in rows[1:4]:
+            row[5] = "1e307"
+        rows[4][5] = "inf"
+
+    _edit_demand(example, change)
+    problems = _problems(example)
+    assert any("weight" in p and ("inf" in p or "number" in p) for p in problems), problems
+
+
+def test_weights_beyond_integer_precision_are_refused(example):
+    def change(rows):
+        for row in rows[1:4]:
+            row[5] = "1e308"
+        rows[4][5] = "5e15"
+
+    _edit_demand(example, change)
+    problems = _problems(example)
+    assert len(problems) == 1
+    assert "column 'elderly': the weights add up to inf, more than 2^53" in problems[0]
+    assert "the largest: id D0001=1e+308, id D0002=1e+308, id D0003=1e+308" in problems[0]
+
+
+def test_weights_just_past_integer_precision_are_refused(example):
+    def change(rows):
+        rows[1][5] = "5e15"
+        rows[2][5] = "4.1e15"
+
+    _edit_demand(example, change)
+    problems = _problems(example)
+    assert "the weights add up to 9.1e+15, more than 2^53" in problems[0]
+
+
+def test_objective_weights_beyond_integer_precision_are_refused(example):
+    text = example.read_text(encoding="utf-8").replace(
+        "objective: max_coverage",
+        "objective: {kind: max_coverage, weights: {institution: 1e300}}",
+    )
+    example.write_text(text, encoding="utf-8")
+    problems = _problems(example)
+    assert len(problems) == 1
+    assert problems[0].startswith("scenario → objective.weights: the objective weights times")
