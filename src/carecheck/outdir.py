@@ -14,6 +14,7 @@ only the holder of the lock creates them.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import sys
@@ -166,3 +167,30 @@ def _swap(new: Path, target: Path) -> None:
         os.replace(old, target)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+_SIDECARS = (".dbf", ".shx", ".prj", ".cpg", ".qix", ".sbn", ".sbx")
+
+
+def fingerprint(path: Path) -> dict:
+    """Size and SHA-256 of a file (a Shapefile: of it and of its sidecar files together)."""
+    parts = [path]
+    if path.suffix.lower() == ".shp":
+        parts += [s for s in sorted(path.parent.glob(path.stem + ".*")) if s.suffix in _SIDECARS]
+    digest = hashlib.sha256()
+    size = 0
+    for part in parts:
+        with part.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+                size += len(block)
+    return {"size": size, "sha256": digest.hexdigest()}
+
+
+def portable_path(path: Path, folder: Path) -> str:
+    """``path`` relative to ``folder`` where it can be (same drive), else absolute; with
+    forward slashes, so that a folder moved between Windows and Linux still resolves."""
+    try:
+        return Path(os.path.relpath(path, folder)).as_posix()
+    except ValueError:  # another drive on Windows
+        return Path(path).as_posix()

@@ -37,7 +37,7 @@ from carecheck.model import (
     selection_from_solution,
 )
 from carecheck.network import Snap, network_reach, reach_areas, snap_points
-from carecheck.outdir import locked, resolve_target
+from carecheck.outdir import fingerprint, locked, resolve_target
 from carecheck.partition import classes_from_merged, covered_in_partitions, reach_in_partitions
 from carecheck.result import RunResult
 from carecheck.solve import (
@@ -827,6 +827,33 @@ def solver_options(scenario: Scenario) -> SolverOptions:
     return options
 
 
+def input_files(scenario: Scenario) -> list[tuple[str, Path]]:
+    """Every file a run reads, by role: the scenario, its layers, the baseline scenario."""
+    files: list[tuple[str, Path]] = []
+    if scenario.source is not None:
+        files.append(("scenario", Path(scenario.source)))
+    files.append(("demand", Path(scenario.demand.path)))
+    for name, spec in scenario.facilities.items():
+        files.append((f"facilities.{name}.candidates", Path(spec.candidates.path)))
+        if spec.existing is not None:
+            files.append((f"facilities.{name}.existing", Path(spec.existing.path)))
+    if scenario.regions is not None:
+        files.append(("regions", Path(scenario.regions.path)))
+    if scenario.network is not None:
+        files.append(("network", Path(scenario.network.path)))
+    if scenario.compare_with is not None:
+        files.append(("compare_with", Path(scenario.compare_with)))
+    return files
+
+
+def input_fingerprints(scenario: Scenario) -> list[dict]:
+    """Role, absolute path, size and SHA-256 of every input file (see :func:`input_files`)."""
+    return [
+        {"role": role, "path": path.resolve(), **fingerprint(path)}
+        for role, path in input_files(scenario)
+    ]
+
+
 def run_scenario(
     scenario: Scenario | str | Path,
     *,
@@ -909,6 +936,7 @@ def _solve(
         clock = now
 
     stage("load layers")
+    inputs = input_fingerprints(scenario)
     layers = load_layers(scenario)
     done("load")
     stage("reach")
@@ -1024,6 +1052,7 @@ def _solve(
         network=network_summary(scenario, layers),
         beds=beds,
         reach_areas=reach_area_frame(scenario, layers, selected),
+        inputs=inputs,
     )
     if compare and scenario.compare_with is not None:
         stage("solve the baseline scenario")
@@ -1048,9 +1077,10 @@ def _solve(
             offline=settings.offline if map_offline is None else map_offline,
         )
 
+    result = _with(result, out_dir=out_dir)  # input paths relative to it in result.json
     write_outputs(result, out_dir, also=write_the_map if draw else None)
     done("write")
-    return _with(result, out_dir=out_dir, timings=timings)
+    return _with(result, timings=timings)
 
 
 def _with(result: RunResult, **changes: object) -> RunResult:
@@ -1099,32 +1129,99 @@ def compare_outputs(baseline_dir: str | Path, other_dir: str | Path) -> dict:
     return compare_documents(read_result(baseline_dir), read_result(other_dir))
 
 
-def verify_outputs(out_dir: str | Path) -> Verification:
+def verify_outputs(
+    out_dir: str | Path, *, scenario: str | Path | None = None, solve: bool = True
+) -> Verification:
     """Re-check a finished run from its files against the scenario's layers.
+
+    First the inputs: every file the run read (recorded in ``result.json`` with its size and
+    SHA-256) must be unchanged, else there is nothing to verify against. Then the plan, by the
+    independent check (coverage by brute force, counts, budget, quotas, every reported
+    figure). Then, unless ``solve`` is False, the claim: the scenario is solved afresh, and a
+    plan claimed optimal must be as good as the fresh optimum, and a claimed bound must not be
+    beaten by the fresh plan.
+
+    ``scenario``: the scenario file, for a folder moved away from it (default: the one
+    recorded, relative to the folder where possible).
 
     Raises
     ------
     DataError
-        When the folder is not a complete carecheck run.
+        When the folder is not a complete carecheck run, its scenario is not found, or an
+        input changed since the run.
     """
     out_dir = Path(out_dir)
     result_path = out_dir / "result.json"
-    try:
-        result = json.loads(result_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    result = read_result(out_dir)
+    scenario_file = _scenario_of(result, out_dir, scenario)
+    if scenario_file is None:
         raise DataError(
-            f"{result_path}: not found; is {out_dir} a carecheck output folder?"
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{result_path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    scenario_file = result.get("scenario_file")
-    if not scenario_file or not Path(scenario_file).exists():
-        raise DataError(
-            f"{result_path}: the scenario file {scenario_file!r} it was made from is not found; "
-            "verify needs the scenario and its data"
+            f"{result_path}: the scenario file {result.get('scenario_file')!r} it was made from "
+            "is not found; verify needs the scenario and its data (give --scenario FILE for a "
+            "folder moved away from them)"
         )
-    scenario = load_scenario(scenario_file)
-    layers = load_layers(scenario)
+    loaded = load_scenario(scenario_file)
+    _check_inputs(result, loaded, result_path)
+    layers = load_layers(loaded)
+    verification = _check_result(result, out_dir, loaded, layers)
+    if solve and verification.ok:
+        extra = _check_claim(result, loaded)
+        if extra:
+            verification = dataclasses.replace(
+                verification, problems=[*verification.problems, *extra]
+            )
+    return verification
+
+
+def _scenario_of(result: dict, out_dir: Path, given: str | Path | None) -> Path | None:
+    """The scenario file to verify against: ``given``, else the recorded one (relative to the
+    output folder first, then the absolute path)."""
+    if given is not None:
+        path = Path(given)
+        if not path.is_file():
+            raise DataError(f"--scenario {given}: not found")
+        return path
+    recorded = [item["path"] for item in result.get("inputs", []) if item["role"] == "scenario"]
+    candidates = [out_dir / p for p in recorded] + [Path(p) for p in recorded]
+    if result.get("scenario_file"):
+        candidates.append(Path(result["scenario_file"]))
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def _check_inputs(result: dict, scenario: Scenario, result_path: Path) -> None:
+    """Refuse when an input file differs from the one the run read (by role)."""
+    recorded = {item["role"]: item for item in result.get("inputs", [])}
+    if not recorded:
+        return  # a run written before carecheck recorded its inputs
+    changed = []
+    now = {role: path for role, path in input_files(scenario)}
+    for role, item in recorded.items():
+        path = now.get(role)
+        if path is None:
+            changed.append(f"{role}: the run read {item['path']}; the scenario has no {role} now")
+            continue
+        if not path.is_file():
+            changed.append(f"{role}: {path} is not found")
+            continue
+        current = fingerprint(path)
+        if current != {"size": item["size"], "sha256": item["sha256"]}:
+            changed.append(
+                f"{role}: {path} changed since the run ({item['size']:,} → {current['size']:,} "
+                f"bytes, SHA-256 {item['sha256'][:12]}… → {current['sha256'][:12]}…)"
+            )
+    changed += [f"{role}: {now[role]} is new since the run" for role in now if role not in recorded]
+    if changed:
+        raise DataError(
+            [
+                f"{result_path}: the inputs changed since the run, so it cannot be verified "
+                "against them; run the scenario again (or restore the files):",
+                *(f"- {line}" for line in changed),
+            ]
+        )
+
+
+def _check_result(result: dict, out_dir: Path, scenario: Scenario, layers: Layers) -> Verification:
+    """The independent check of the plan and the figures in ``result.json``."""
     selected: dict[str, list[str]] = {}
     for site in result.get("selected", []):
         selected.setdefault(site["type"], []).append(str(site["id"]))
@@ -1154,6 +1251,35 @@ def verify_outputs(out_dir: str | Path) -> Verification:
         objective=result.get("objective"),
         masks=masks,
     )
+
+
+_MINIMISED = ("min_sites", "min_distance")
+
+
+def _check_claim(result: dict, scenario: Scenario) -> list[str]:
+    """Solve ``scenario`` afresh: a plan claimed optimal must be as good as the fresh one,
+    and no fresh plan may beat the claimed bound (within the scenario's MIP gap)."""
+    claimed, bound = result.get("objective"), result.get("bound")
+    if claimed is None:
+        return []
+    fresh = run_scenario(scenario, write=False, compare=False)
+    if fresh.objective is None:
+        return []
+    sense = -1.0 if scenario.objective.kind in _MINIMISED else 1.0
+    better = fresh.objective
+    slack = 1e-6 * max(1.0, abs(better)) + scenario.solver.mip_gap * abs(better)
+    problems = []
+    if result.get("status") == "optimal" and sense * (better - claimed) > slack:
+        problems.append(
+            f"status: the result claims its plan is optimal with objective {claimed:,.3f}, "
+            f"but a fresh solve finds a plan with {better:,.3f}"
+        )
+    if bound is not None and sense * (better - bound) > slack:
+        problems.append(
+            f"bound: the result claims that no plan reaches past {bound:,.3f}, but a fresh "
+            f"solve finds a plan with {better:,.3f}"
+        )
+    return problems
 
 
 def map_outputs(

@@ -12,6 +12,7 @@ import pandas as pd
 from carecheck import __version__
 from carecheck.config import Scenario
 from carecheck.data import Layers
+from carecheck.outdir import portable_path
 from carecheck.verify import Verification
 
 
@@ -37,6 +38,7 @@ class RunResult:
     network: dict | None = None
     beds: dict | None = None
     reach_areas: gpd.GeoDataFrame | None = field(default=None, repr=False)
+    inputs: list[dict] = field(default_factory=list, repr=False)
 
     def to_json(self) -> dict:
         """The ``result.json`` document."""
@@ -124,7 +126,23 @@ class RunResult:
             "network": self.network,
             "beds": self.beds,
             "carecheck_version": __version__,
+            "inputs": self._inputs(),
         }
+
+    def _inputs(self) -> list[dict]:
+        """Every input file's role, size and SHA-256; its path relative to the output folder
+        where it can be (so that a folder moved with its data still verifies)."""
+        return [
+            {
+                "role": item["role"],
+                "path": portable_path(item["path"], self.out_dir)
+                if self.out_dir is not None
+                else Path(item["path"]).as_posix(),
+                "size": item["size"],
+                "sha256": item["sha256"],
+            }
+            for item in self.inputs
+        ]
 
 
 def _plain(value: object) -> object:
