@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from pyproj import CRS
+from pyproj import CRS, Geod
 
 from carecheck.cli import main
 from carecheck.config import load_scenario
@@ -75,29 +76,55 @@ def test_web_mercator_is_refused(example):
     assert "made for this area" in problems[0]
 
 
-@pytest.mark.parametrize(("lon", "lat", "shown"), [("0", "0", "undefined"), ("181", "29.8", "")])
-def test_a_wild_row_is_named_and_does_not_move_the_crs(example, lon, lat, shown, capsys):
-    text = example.read_text(encoding="utf-8")
-    lines = [line for line in text.splitlines() if not line.startswith("crs:")]
-    example.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
+@pytest.mark.parametrize(
+    ("lon", "lat", "km"),
+    [("0", "0", "13,125"), ("181", "29.8", "5,735"), ("116.4", "39.9", "1,187")],
+)
+def test_a_wild_row_is_named_and_does_not_move_the_crs(example, lon, lat, km, capsys):
     def change(rows):
         rows[5][3], rows[5][4] = lon, lat
 
     _edit_demand(example, change)
     problems = _problems(example)
     assert len(problems) == 1
-    assert (
-        "the working CRS EPSG:32651 distorts distances by more than 1% at 1 row(s)" in (problems[0])
+    assert "data/demand.csv: 1 row(s) lie far from all the others" in problems[0]
+    named = re.search(r"id D0005 at \((\S+), (\S+)\), ([\d,]+) km away", problems[0])
+    assert named is not None and named.group(1, 2) == (lon, lat)
+    median = re.search(r"their median \(([\d.]+), ([\d.]+)\)", problems[0])
+    assert median is not None
+    # the distance on the ellipsoid (pyproj), not the formula of the check (a sphere)
+    _, _, metres = Geod(ellps="WGS84").inv(
+        float(median.group(1)), float(median.group(2)), float(lon), float(lat)
     )
-    assert f"id D0005 at ({lon}, {lat})" in problems[0]
-    assert shown in problems[0]
+    assert float(named.group(3).replace(",", "")) == pytest.approx(metres / 1000, rel=0.006)
     assert "probable coordinate errors" in problems[0]
     with pytest.raises(SystemExit) as info:
         main(["validate", str(example)])
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "id D0005" in err and "Traceback" not in err
+
+
+def test_a_crs_of_another_zone_is_refused(example):
+    example.write_text("crs: EPSG:32645\n" + example.read_text(encoding="utf-8"), encoding="utf-8")
+    problems = _problems(example)
+    assert (
+        "the working CRS EPSG:32645 distorts distances by more than 1% at 1229 row(s)"
+        in (problems[0])
+    )
+
+
+def test_the_automatic_crs_ignores_a_wild_row(example):
+    from carecheck.data import working_crs
+
+    def change(rows):
+        rows[5][3], rows[5][4] = "0", "0"
+
+    _edit_demand(example, change)
+    scenario = load_scenario(example)
+    from carecheck.data import read_layer
+
+    assert working_crs(scenario, read_layer(scenario.demand)) == CRS.from_epsg(32651)
 
 
 def test_overflowing_weights_are_refused(example):

@@ -28,7 +28,13 @@ from carecheck.config import (
     SiteSpec,
 )
 from carecheck.errors import DataError
-from carecheck.geocheck import PointSet, distortion_problems, median_utm, sum_problems
+from carecheck.geocheck import (
+    PointSet,
+    distortion_problems,
+    median_utm,
+    outlier_problems,
+    sum_problems,
+)
 from carecheck.network import Network, network_from_segments
 
 ACTIONS = ("new", "expand")
@@ -164,7 +170,9 @@ def _check_geography(
     scenario: Scenario, crs: CRS, layers: list[PointSet], weights: np.ndarray, ids: np.ndarray
 ) -> None:
     """The working CRS keeps distances true at every point; weights sum safely."""
-    problems = distortion_problems(crs, layers, automatic=scenario.crs is None)
+    problems = outlier_problems(layers) or distortion_problems(
+        crs, layers, automatic=scenario.crs is None
+    )
     where = _where(scenario.demand)
     problems += sum_problems(weights, ids, f"{where}: column {scenario.demand.weight!r}")
     total = float(np.sum(weights)) if not problems else 0.0

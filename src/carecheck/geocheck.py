@@ -97,6 +97,52 @@ def distortion_problems(crs: CRS, layers: list[PointSet], *, automatic: bool) ->
     return problems
 
 
+_EARTH_M = 6_371_008.8
+OUTLIER_FACTOR = 10.0
+OUTLIER_MIN_M = 100_000.0
+
+
+def _great_circle_m(lon: np.ndarray, lat: np.ndarray, lon0: float, lat0: float) -> np.ndarray:
+    lon, lat, lon0, lat0 = (np.radians(v) for v in (lon, lat, lon0, lat0))
+    h = np.sin((lat - lat0) / 2) ** 2 + np.cos(lat) * np.cos(lat0) * np.sin((lon - lon0) / 2) ** 2
+    return 2 * _EARTH_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+
+
+def outlier_problems(layers: list[PointSet]) -> list[str]:
+    """Rows far from all the others: farther from the median point of all layers than both
+    :data:`OUTLIER_FACTOR` times the 95th-percentile distance and :data:`OUTLIER_MIN_M` — in a
+    city's or a province's data, a probable coordinate error (0/0, a swapped pair, a missing
+    digit). One message per layer, naming the rows and their distance."""
+    lon = np.concatenate([layer.lon for layer in layers]) if layers else np.zeros(0)
+    lat = np.concatenate([layer.lat for layer in layers]) if layers else np.zeros(0)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    if ok.sum() < 10:
+        return []
+    lon0, lat0 = float(np.median(lon[ok])), float(np.median(lat[ok]))
+    spread = float(np.percentile(_great_circle_m(lon[ok], lat[ok], lon0, lat0), 95))
+    limit = max(OUTLIER_FACTOR * spread, OUTLIER_MIN_M)
+    problems = []
+    for layer in layers:
+        far = _great_circle_m(layer.lon, layer.lat, lon0, lat0)
+        bad = np.flatnonzero(~(far <= limit))
+        if not len(bad):
+            continue
+        worst = bad[np.argsort(-np.nan_to_num(far[bad], nan=np.inf), kind="stable")][:_SHOWN]
+        rows = "; ".join(
+            f"{layer.labels[k]} at ({layer.lon[k]:.6g}, {layer.lat[k]:.6g}), "
+            f"{far[k] / 1000:,.0f} km away"
+            for k in worst
+        )
+        more = f" (and {len(bad) - len(worst)} more)" if len(bad) > len(worst) else ""
+        problems.append(
+            f"{layer.where}: {len(bad)} row(s) lie far from all the others (the points lie "
+            f"within {spread / 1000:,.0f} km of their median ({lon0:.4f}, {lat0:.4f}), 95 % of "
+            f"them): {rows}{more}. These are probable coordinate errors (0/0, swapped or "
+            "shifted longitude/latitude, a missing digit); correct or delete them"
+        )
+    return problems
+
+
 def sum_problems(weights: np.ndarray, labels: np.ndarray, where: str) -> list[str]:
     """Refuse weights whose sum overflows or passes 2**53 (beyond which a float sum loses
     integer precision and a solver's tolerances lose meaning)."""
