@@ -5,7 +5,7 @@
 With ``--run``, first runs each ``scenarios/*.yaml`` into ``AFTER_DIR/<name>`` (no map). Then
 compares ``BEFORE_DIR/<name>/result.json`` with ``AFTER_DIR/<name>/result.json`` key by key,
 leaving out what differs between any two runs (``timings``, the scenario's absolute path, and
-``inputs``, which records where the files were), and prints one line per scenario: identical,
+``inputs``, which record where the files were, and the baseline's path), and prints one line per scenario: identical,
 or the keys that differ. Exit code 1 when any differs.
 """
 
@@ -18,14 +18,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-IGNORED = {"timings", "scenario_file", "inputs"}
+IGNORED = {"timings", "scenario_file", "inputs"}  # top level
+IGNORED_ANYWHERE = {"baseline_file"}  # paths of other scenarios
 
 
 def _differences(a: object, b: object, path: str = "") -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
         for key in sorted(set(a) | set(b)):
-            if not path and key in IGNORED:
+            if (not path and key in IGNORED) or key in IGNORED_ANYWHERE:
                 continue
             where = f"{path}.{key}" if path else key
             if key not in a or key not in b:
