@@ -15,6 +15,7 @@ LAYERS = {
     "errors": 0,
     "outdir": 1,  # output folders: what may be replaced, the lock, the swap
     "textsafe": 1,  # user text made safe for spreadsheets and Markdown
+    "coords": 0,  # GCJ-02 / BD-09 ↔ WGS84
     "geocheck": 1,  # the geography that makes a plan right: distortion, sums
     "coverage": 1,
     "network": 1,
