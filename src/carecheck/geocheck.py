@@ -103,8 +103,9 @@ OUTLIER_MIN_M = 100_000.0
 
 
 def _great_circle_m(lon: np.ndarray, lat: np.ndarray, lon0: float, lat0: float) -> np.ndarray:
-    lon, lat, lon0, lat0 = (np.radians(v) for v in (lon, lat, lon0, lat0))
-    h = np.sin((lat - lat0) / 2) ** 2 + np.cos(lat) * np.cos(lat0) * np.sin((lon - lon0) / 2) ** 2
+    x, y = np.radians(np.asarray(lon, float)), np.radians(np.asarray(lat, float))
+    x0, y0 = np.radians(lon0), np.radians(lat0)
+    h = np.sin((y - y0) / 2) ** 2 + np.cos(y) * np.cos(y0) * np.sin((x - x0) / 2) ** 2
     return 2 * _EARTH_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
 
 
