@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from carecheck import ScenarioError, load_scenario
-from carecheck.config import scenario_from_dict
+from carecheck.config import is_name, scenario_from_dict
 
 from .conftest import EXAMPLE
 
@@ -175,3 +177,61 @@ def test_cli_overrides_are_checked():
         scenario.with_solver(mip_gap=1.5)
     with pytest.raises(ScenarioError, match="--time-limit"):
         scenario.with_solver(time_limit_s=-1)
+    for bad in (math.inf, math.nan):
+        with pytest.raises(ScenarioError, match="--time-limit: must be a finite number"):
+            scenario.with_solver(time_limit_s=bad)
+        with pytest.raises(ScenarioError, match="--gap"):
+            scenario.with_solver(mip_gap=bad)
+
+
+@pytest.mark.parametrize("bad", ["t\n", "t\r", "t\t", "t x", "\nt", "t\x85", ""])
+def test_names_match_as_a_whole(bad):
+    data = base()
+    data["name"] = bad
+    data["facilities"][bad] = data["facilities"].pop("home")
+    joined = "\n".join(problems_of(data))
+    assert f"s.yaml → name: String should match pattern '^[A-Za-z0-9_-]+$' (got: {bad!r})" in joined
+    assert f"facility type names may use letters, digits, - and _ only (got: [{bad!r}])" in joined
+    assert not is_name(bad)
+    assert is_name("home_2-b")
+
+
+def test_tier_names_match_as_a_whole():
+    data = base()
+    home = data["facilities"]["home"]
+    home["candidates"]["tier"] = "tier"
+    home["tiers"] = {"town\n": {"radius_m": 500}, "village": {}}
+    joined = "\n".join(problems_of(data))
+    assert (
+        "s.yaml → facilities.home.tiers: tier names may use letters, digits, - and _ only" in joined
+    )
+    assert "(got: ['town\\n'])" in joined
+
+
+@pytest.mark.parametrize(
+    "bad", ["two\nlines", "a\rb", "tab\there", "nul\x00", "c1\x9b", "ls\u2028"]
+)
+def test_title_refuses_control_characters(bad):
+    data = base()
+    data["title"] = bad
+    assert problems_of(data) == [
+        "s.yaml → title: the title is one line of text: no line breaks, tabs or other control "
+        f"characters (they would break the reports' Markdown) (got: {bad!r})"
+    ]
+
+
+def test_title_may_hold_any_printable_text():
+    data = base()
+    data["title"] = "示例：三个区的养老机构 [draft] *2026* <b>&amp; — ok"
+    assert scenario_from_dict(data).title == data["title"]
+
+
+@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan, "1e999", "inf", "NaN"])
+def test_non_finite_floats_refused(bad):
+    data = base()
+    data["facilities"]["home"]["radius_m"] = bad
+    data["solver"] = {"time_limit_s": bad}
+    data["constraints"] = {"budget": bad}
+    joined = "\n".join(problems_of(data))
+    for key in ("facilities.home.radius_m", "solver.time_limit_s", "constraints.budget"):
+        assert f"s.yaml → {key}: Input should be a finite number (got: {bad!r})" in joined

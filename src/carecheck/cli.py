@@ -8,6 +8,7 @@ scenario (with a diagnosis); 4 no plan found within the time limit; 5 verificati
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 import signal
 import sys
@@ -15,6 +16,7 @@ import tempfile
 import threading
 import traceback
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -40,6 +42,16 @@ errors = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 _PATH = click.Path(path_type=Path)
 
 
+class _FiniteFloatRange(click.FloatRange):
+    """A FloatRange that refuses inf and nan (nan passes every range comparison)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="carecheck")
 def cli() -> None:
@@ -57,13 +69,13 @@ def cli() -> None:
 )
 @click.option(
     "--time-limit",
-    type=click.FloatRange(min=0, min_open=True),
+    type=_FiniteFloatRange(min=0, min_open=True),
     default=None,
     help="Solver time limit in seconds.",
 )
 @click.option(
     "--gap",
-    type=click.FloatRange(0, 1, max_open=True),
+    type=_FiniteFloatRange(0, 1, max_open=True),
     default=None,
     help="Relative MIP gap at which to stop (0 = prove optimality).",
 )

@@ -6,9 +6,13 @@ Paths in the file are relative to the scenario file; they are resolved here, onc
 
 from __future__ import annotations
 
+import math
+import os
 import re
+import stat
+import unicodedata
 from pathlib import Path
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple, NoReturn
 
 import numpy as np
 import yaml
@@ -23,7 +27,10 @@ from pydantic import (
 
 from carecheck.errors import ScenarioError
 
-NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
+# For pydantic's Rust regex `$` is the very end; Python's `re` must use is_name (fullmatch),
+# since there `$` also matches before a final newline ("home\n" would pass).
+NAME_CHARS = r"[A-Za-z0-9_-]+"
+NAME_PATTERN = rf"^{NAME_CHARS}$"
 OBJECTIVES = ("max_coverage",)
 SOLVERS = ("cbc", "highs")
 REACH_KINDS = ("radius_m", "network_m", "travel_min")
@@ -33,8 +40,20 @@ Count = Annotated[int, Field(ge=0)]
 Share = Annotated[float, Field(ge=0, le=1)]
 
 
+def is_name(text: str) -> bool:
+    """Whether ``text`` as a whole is a name: letters, digits, - and _ (no control chars)."""
+    return re.fullmatch(NAME_CHARS, text) is not None
+
+
+def has_control_chars(text: str) -> bool:
+    """Whether ``text`` holds a control character (C0/C1: line breaks, tabs, ...) or a Unicode
+    line or paragraph separator."""
+    return any(unicodedata.category(ch) == "Cc" or ch in "\u2028\u2029" for ch in text)
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan off: .inf, .nan, "1e999" (→ inf) are refused in every float field
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class LayerSpec(_Strict):
@@ -200,6 +219,14 @@ class FacilitySpec(CountSpec, ReachSpec):
     candidates: SiteSpec
     existing: SiteSpec | None = None
     tiers: dict[str, TierSpec] | None = None
+
+    @field_validator("tiers")
+    @classmethod
+    def _tier_names(cls, value: dict[str, TierSpec] | None) -> dict[str, TierSpec] | None:
+        bad = [name for name in value or {} if not is_name(name)]
+        if bad:
+            raise ValueError(f"tier names may use letters, digits, - and _ only (got: {bad})")
+        return value
 
     @model_validator(mode="after")
     def _reach_given(self) -> FacilitySpec:
@@ -377,10 +404,20 @@ class Scenario(_Strict):
     @field_validator("facilities")
     @classmethod
     def _type_names(cls, value: dict[str, FacilitySpec]) -> dict[str, FacilitySpec]:
-        bad = [name for name in value if not re.match(NAME_PATTERN, name)]
+        bad = [name for name in value if not is_name(name)]
         if bad:
             raise ValueError(
                 f"facility type names may use letters, digits, - and _ only (got: {bad})"
+            )
+        return value
+
+    @field_validator("title")
+    @classmethod
+    def _title_on_one_line(cls, value: str | None) -> str | None:
+        if value is not None and has_control_chars(value):
+            raise ValueError(
+                "the title is one line of text: no line breaks, tabs or other control "
+                "characters (they would break the reports' Markdown)"
             )
         return value
 
@@ -410,8 +447,10 @@ class Scenario(_Strict):
                 raise ScenarioError([f"--solver: unknown solver (got: {name}); use cbc or highs"])
             changes["name"] = name
         if time_limit_s is not None:
-            if time_limit_s <= 0:
-                raise ScenarioError([f"--time-limit: must be > 0 seconds (got: {time_limit_s})"])
+            if not math.isfinite(time_limit_s) or time_limit_s <= 0:
+                raise ScenarioError(
+                    [f"--time-limit: must be a finite number > 0 seconds (got: {time_limit_s})"]
+                )
             changes["time_limit_s"] = time_limit_s
         if mip_gap is not None:
             if not 0 <= mip_gap < 1:
@@ -580,7 +619,10 @@ def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:
 
 
 def _format(source: str, path: str, message: str, value: Any = None) -> str:
-    got = "" if value is None else f" (got: {value!r})"
+    shown = "" if value is None else repr(value)
+    if len(shown) > 200:  # e.g. a list of thousands: its start is enough
+        shown = shown[:200] + " …"
+    got = "" if value is None else f" (got: {shown})"
     return f"{source} → {path}: {message}{got}"
 
 
@@ -696,6 +738,232 @@ def _resolve_paths(scenario: Scenario, base_dir: Path) -> Scenario:
     )
 
 
+# What a YAML file (scenario or sweep) may hold: a scenario is a few KB, nests a few levels
+# and uses an alias or two; far beyond that a file is a mistake or an attack (issue 18).
+MAX_YAML_BYTES = 4 * 1024 * 1024
+MAX_YAML_ALIASES = 100
+MAX_YAML_NODES = 100_000  # counted with every alias expanded
+MAX_YAML_DEPTH = 50
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_ALIAS_LIMITS = (
+    f"aliases are limited to {MAX_YAML_ALIASES} uses and {MAX_YAML_NODES:,} values once "
+    "expanded (an alias bomb?)"
+)
+
+
+def _short(key: Any) -> str:
+    """A key as a step of a key path, cut short when it is long."""
+    text = str(key)
+    return text if len(text) <= 80 else text[:80] + "…"
+
+
+class _Refused(yaml.YAMLError):
+    """The file breaks a limit of the loader; ``mark`` is where."""
+
+    def __init__(self, message: str, mark: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.mark = mark
+
+
+class _GuardedLoader(yaml.SafeLoader):
+    """A SafeLoader that bounds aliases, expanded size and nesting, and records duplicate keys
+    and non-finite numbers (with key path and line) in ``problems`` instead of taking them."""
+
+    def __init__(self, stream: str, source: str) -> None:
+        super().__init__(stream)
+        self.source = source
+        self.problems: list[str] = []
+        self._aliases = 0
+        self._composed = 0
+        self._sizes: dict[int, int] = {}  # id(node) → node count with aliases expanded
+        self._path: list[str] = []
+
+    def _key_path(self, *more: str) -> str:
+        return ".".join([*self._path[1:], *more]) or "(top level)"
+
+    def _refuse(self, message: str, mark: Any) -> NoReturn:
+        raise _Refused(message, mark)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                self._refuse(
+                    f"more than {MAX_YAML_ALIASES} aliases (*{event.anchor} and others): "
+                    f"{_ALIAS_LIMITS}",
+                    event.start_mark,
+                )
+            node = super().compose_node(parent, index)
+            if id(node) not in self._sizes:
+                self._refuse(
+                    f"alias *{event.anchor} refers to a node that contains it; aliases are "
+                    "limited to finished nodes",
+                    event.start_mark,
+                )
+            return node
+        mark = self.peek_event().start_mark
+        self._composed += 1
+        if self._composed > MAX_YAML_NODES:
+            self._refuse(f"more than {MAX_YAML_NODES:,} values; is this a scenario?", mark)
+        if len(self._path) >= MAX_YAML_DEPTH:
+            self._refuse(f"nested more than {MAX_YAML_DEPTH} levels deep", mark)
+        if parent is None:
+            label = ""
+        elif isinstance(index, int):
+            label = str(index)
+        elif isinstance(index, yaml.ScalarNode):
+            label = _short(index.value)
+        else:  # a key itself, or the value of a complex key
+            label = "(key)"
+        self._path.append(label)
+        try:
+            node = super().compose_node(parent, index)
+            self._check(node, mark)
+        finally:
+            self._path.pop()
+        return node
+
+    def _check(self, node: yaml.Node | None, mark: Any) -> None:
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+            self._duplicate_keys(node)
+        elif (
+            isinstance(node, yaml.ScalarNode)
+            and node.tag == _FLOAT_TAG
+            and not math.isfinite(self.construct_yaml_float(node))
+        ):
+            self.problems.append(
+                _format(
+                    self.source,
+                    self._key_path(),
+                    f"line {mark.line + 1}: not a finite number; give a number "
+                    "(.inf, .nan and numbers beyond ±1.8e308 are not)",
+                    node.value,
+                )
+            )
+        size = 1 + sum(self._sizes.get(id(child), 1) for child in children)
+        self._sizes[id(node)] = size
+        if size > MAX_YAML_NODES:
+            self._refuse(
+                f"expands to more than {MAX_YAML_NODES:,} values ({self._aliases} aliases so "
+                f"far): {_ALIAS_LIMITS}",
+                mark,
+            )
+
+    def _duplicate_keys(self, node: yaml.MappingNode) -> None:
+        first: dict[tuple[str, str], int] = {}
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == _MERGE_TAG:
+                continue
+            line = key.start_mark.line + 1
+            ident = (key.tag, key.value)
+            if ident not in first:
+                first[ident] = line
+            else:
+                seen, name = first[ident], _short(key.value)
+                self.problems.append(
+                    _format(
+                        self.source,
+                        self._key_path(name),
+                        f"key {name!r} is given twice, on line {seen} and on line {line}; "
+                        "YAML would silently keep only the last, so keep one",
+                    )
+                )
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def _read_bytes(path: Path, source: str, what: str) -> bytes:
+    """At most MAX_YAML_BYTES of a regular file; never blocks on a pipe or reads a device."""
+    too_large = (
+        f"{source}: larger than {MAX_YAML_BYTES // 2**20} MiB, more than a {what} file may be; "
+        "is this the right file?"
+    )
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise ScenarioError([f"{source}: {what} file not found"]) from None
+    except OSError as exc:
+        raise ScenarioError([f"{source}: cannot read the file ({exc.strerror})"]) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ScenarioError(
+                [f"{source}: {_file_kind(info.st_mode)}, not a file; give a {what} YAML file"]
+            )
+        if info.st_size > MAX_YAML_BYTES:
+            raise ScenarioError([too_large])
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            raw = handle.read(MAX_YAML_BYTES + 1)
+    except OSError as exc:
+        raise ScenarioError([f"{source}: cannot read the file ({exc.strerror})"]) from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_YAML_BYTES:
+        raise ScenarioError([too_large])
+    return raw
+
+
+def read_yaml(path: str | Path, *, what: str = "scenario") -> tuple[Any, list[str]]:
+    """Parse a YAML file that may be hostile: a regular file of at most 4 MiB, UTF-8 (a
+    leading BOM is fine), at most 100 aliases, 100,000 values (aliases expanded) and 50
+    levels of nesting, else :class:`ScenarioError`.
+
+    Returns the data and the problems that did not stop the parse (duplicate keys, non-finite
+    numbers), each naming the file, key path and line(s), for the caller to report along with
+    its own.
+    """
+    path = Path(path)
+    source = str(path)
+    raw = _read_bytes(path, source, what)
+    try:
+        text = raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            [f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"]
+        ) from None
+    loader = _GuardedLoader(text, source)
+    try:
+        data = loader.get_single_data()
+    except _Refused as exc:
+        raise ScenarioError(
+            [f"{source} → line {exc.mark.line + 1}, column {exc.mark.column + 1}: {exc.message}"]
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" → line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError([f"{source}{where}: invalid YAML: {problem}"]) from None
+    except RecursionError:
+        raise ScenarioError([f"{source}: invalid YAML: nested too deeply"]) from None
+    except (ValueError, OverflowError) as exc:  # e.g. a timestamp 2026-13-01, a 5000-digit int
+        raise ScenarioError([f"{source}: invalid YAML value: {exc}"]) from None
+    finally:
+        loader.dispose()
+    problems = loader.problems
+    if len(problems) > 100:
+        problems = [*problems[:100], f"{source}: and {len(problems) - 100:,} more like these"]
+    return data, problems
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Read, validate and resolve a scenario YAML file.
 
@@ -706,22 +974,16 @@ def load_scenario(path: str | Path) -> Scenario:
     """
     path = Path(path)
     source = str(path)
+    data, problems = read_yaml(path, what="scenario")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError([f"{source}: scenario file not found"]) from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(
-            [f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"]
-        ) from None
-    except OSError as exc:
-        raise ScenarioError([f"{source}: cannot read the file ({exc.strerror})"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError([f"{source} → {where}: invalid YAML: {problem}"]) from None
-    scenario = scenario_from_dict(data, source=source, base_dir=path.resolve().parent)
+        scenario = scenario_from_dict(data, source=source, base_dir=path.resolve().parent)
+    except ScenarioError as exc:
+        # a non-finite number the loader named already: not again as pydantic's finite_number
+        named = {p.split(": ", 1)[0] for p in problems}
+        rest = [
+            p for p in exc.problems if not (p.split(": ", 1)[0] in named and "finite number" in p)
+        ]
+        raise ScenarioError(problems + rest) from None
+    if problems:
+        raise ScenarioError(problems)
     return scenario.model_copy(update={"source": path.resolve()})

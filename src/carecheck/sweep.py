@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from carecheck.config import Scenario, scenario_from_dict
+from carecheck.config import Scenario, read_yaml, scenario_from_dict
 from carecheck.errors import CarecheckError, InfeasibleError, ScenarioError
 from carecheck.outdir import MARKER, MARKER_TEXT
 from carecheck.textsafe import markdown_text, write_csv
@@ -81,22 +80,20 @@ Runner = Callable[[Job], dict]
 def load_sweep(path: str | Path) -> tuple[SweepSpec, Path]:
     """Read and validate a sweep file; returns it and its folder."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError([f"{path}: sweep file not found"]) from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError([f"{path}: invalid YAML: {exc}"]) from None
+    data, problems = read_yaml(path, what="sweep")  # bounded: duplicate keys, aliases, size
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(
-            [
+            problems
+            + [
                 f"{path} → {'.'.join(str(p) for p in e['loc']) or '(top level)'}: "
                 f"{e['msg'].removeprefix('Value error, ')}"
                 for e in exc.errors()
             ]
         ) from None
+    if problems:
+        raise ScenarioError(problems)
     return spec, path.resolve().parent
 
 
@@ -137,10 +134,9 @@ def _absolute_paths(data: dict, folder: Path) -> dict:
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError([f"{path}: scenario file not found"]) from None
+    data, problems = read_yaml(path, what="scenario")
+    if problems:
+        raise ScenarioError(problems)
     if not isinstance(data, dict):
         raise ScenarioError([f"{path}: not a scenario (expected a mapping)"])
     return data
