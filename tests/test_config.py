@@ -46,7 +46,7 @@ def test_all_problems_reported_at_once_with_key_paths():
     problems = problems_of(data)
     joined = "\n".join(problems)
     assert len(problems) == 4, joined
-    assert "s.yaml → name: String should match pattern" in joined
+    assert "s.yaml → name: the scenario name names the output folder" in joined
     assert "(got: 'bad name!')" in joined
     assert "s.yaml → facilities.home.radius_m: Input should be greater than 0 (got: -5)" in joined
     assert "s.yaml → facilities.home.cuont: unknown key (misspelled?)" in joined
@@ -190,10 +190,31 @@ def test_names_match_as_a_whole(bad):
     data["name"] = bad
     data["facilities"][bad] = data["facilities"].pop("home")
     joined = "\n".join(problems_of(data))
-    assert f"s.yaml → name: String should match pattern '^[A-Za-z0-9_-]+$' (got: {bad!r})" in joined
-    assert f"facility type names may use letters, digits, - and _ only (got: [{bad!r}])" in joined
+    assert (
+        "s.yaml → name: the scenario name names the output folder: use letters (Chinese too), "
+        f"digits, - and _ only (got: {bad!r})"
+    ) in joined
+    assert (
+        f"facility type names may use letters (Chinese too), digits, - and _ only (got: [{bad!r}])"
+    ) in joined
     assert not is_name(bad)
     assert is_name("home_2-b")
+
+
+@pytest.mark.parametrize("name", ["宁波-2026", "养老机构", "镇级_2", "home"])
+def test_chinese_names_are_names(name):
+    data = base()
+    data["name"] = name
+    data["facilities"][name] = data["facilities"].pop("home")
+    scenario = scenario_from_dict(data, source="s.yaml")
+    assert scenario.name == name and list(scenario.facilities) == [name]
+
+
+@pytest.mark.parametrize("name", ["CON", "nul", "Com1"])
+def test_windows_device_names_are_refused(name):
+    data = base()
+    data["name"] = name
+    assert any("is a device name on Windows" in p for p in problems_of(data))
 
 
 def test_tier_names_match_as_a_whole():
@@ -203,7 +224,8 @@ def test_tier_names_match_as_a_whole():
     home["tiers"] = {"town\n": {"radius_m": 500}, "village": {}}
     joined = "\n".join(problems_of(data))
     assert (
-        "s.yaml → facilities.home.tiers: tier names may use letters, digits, - and _ only" in joined
+        "s.yaml → facilities.home.tiers: tier names may use letters (Chinese too), digits, "
+        "- and _ only" in joined
     )
     assert "(got: ['town\\n'])" in joined
 

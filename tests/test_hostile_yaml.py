@@ -253,7 +253,7 @@ def test_cli_refuses_non_finite_time_limit_and_gap(capsys, option, value):
 @pytest.mark.parametrize(
     ("where", "old", "new", "expected"),
     [
-        ("name", "name: t", 'name: "t\\n"', "→ name: String should match pattern"),
+        ("name", "name: t", 'name: "t\\n"', "→ name: the scenario name names the output folder"),
         ("type", "  home:", '  "home\\n":', "facility type names may use letters"),
         ("type", "  home:", '  "home\\r":', "facility type names may use letters"),
         ("title", "name: t", 'name: t\ntitle: "two\\nlines"', "→ title: the title is one line"),

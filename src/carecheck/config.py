@@ -29,8 +29,13 @@ from carecheck.errors import ScenarioError
 
 # For pydantic's Rust regex `$` is the very end; Python's `re` must use is_name (fullmatch),
 # since there `$` also matches before a final newline ("home\n" would pass).
-NAME_CHARS = r"[A-Za-z0-9_-]+"
+# letters of any script (宁波, 养老机构), digits, - and _
+NAME_CHARS = r"[\w-]+"
 NAME_PATTERN = rf"^{NAME_CHARS}$"
+NAME_RULE = "letters (Chinese too), digits, - and _ only"
+# names Windows gives to devices: a folder outputs/CON cannot be made there
+_WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10))}
+_WINDOWS_DEVICES |= {f"lpt{i}" for i in range(10)}
 OBJECTIVES = ("max_coverage",)
 SOLVERS = ("cbc", "highs")
 REACH_KINDS = ("radius_m", "network_m", "travel_min")
@@ -41,7 +46,8 @@ Share = Annotated[float, Field(ge=0, le=1)]
 
 
 def is_name(text: str) -> bool:
-    """Whether ``text`` as a whole is a name: letters, digits, - and _ (no control chars)."""
+    """Whether ``text`` as a whole is a name: letters of any script, digits, - and _ (no
+    control characters, spaces or punctuation)."""
     return re.fullmatch(NAME_CHARS, text) is not None
 
 
@@ -225,7 +231,7 @@ class FacilitySpec(CountSpec, ReachSpec):
     def _tier_names(cls, value: dict[str, TierSpec] | None) -> dict[str, TierSpec] | None:
         bad = [name for name in value or {} if not is_name(name)]
         if bad:
-            raise ValueError(f"tier names may use letters, digits, - and _ only (got: {bad})")
+            raise ValueError(f"tier names may use {NAME_RULE} (got: {bad})")
         return value
 
     @model_validator(mode="after")
@@ -381,7 +387,7 @@ class NetworkSpec(_Strict):
 class Scenario(_Strict):
     """A validated scenario. ``source`` is the file it came from (None when built in code)."""
 
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str
     title: str | None = None
     crs: str | None = None
     demand: DemandSpec
@@ -401,13 +407,22 @@ class Scenario(_Strict):
     def _objective_shorthand(cls, value: Any) -> Any:
         return {"kind": value} if isinstance(value, str) else value
 
+    @field_validator("name")
+    @classmethod
+    def _scenario_name(cls, value: str) -> str:
+        if not is_name(value):
+            raise ValueError(f"the scenario name names the output folder: use {NAME_RULE}")
+        if value.lower() in _WINDOWS_DEVICES:
+            raise ValueError(f"{value!r} is a device name on Windows; choose another name")
+        return value
+
     @field_validator("facilities")
     @classmethod
     def _type_names(cls, value: dict[str, FacilitySpec]) -> dict[str, FacilitySpec]:
         bad = [name for name in value if not is_name(name)]
         if bad:
             raise ValueError(
-                f"facility type names may use letters, digits, - and _ only (got: {bad})"
+                f"facility type names may use {NAME_RULE} (got: {bad})"
             )
         return value
 

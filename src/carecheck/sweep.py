@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from carecheck.config import Scenario, read_yaml, scenario_from_dict
+from carecheck.config import NAME_PATTERN, Scenario, read_yaml, scenario_from_dict
 from carecheck.errors import CarecheckError, InfeasibleError, ScenarioError
 from carecheck.outdir import MARKER, MARKER_TEXT
 from carecheck.textsafe import markdown_text, write_csv
@@ -42,7 +42,7 @@ class SweepSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    name: str = Field(pattern=NAME_PATTERN)
     base: Path | None = None
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     scenarios: list[Path] = Field(default_factory=list)
