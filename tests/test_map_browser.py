@@ -267,3 +267,39 @@ def test_screenshot_is_written(ningbo_page, tmp_path: Path):
     path = tmp_path / "map.png"
     page.screenshot(path=str(path))
     assert path.stat().st_size > 10_000
+
+
+def test_chinese_type_and_scenario_names_end_to_end(context, tmp_path):
+    from carecheck.cli import main
+
+    text = EXAMPLE.read_text(encoding="utf-8")
+    text = (
+        text.replace("name: example", "name: 示例-中文")
+        .replace("\n  institution:", "\n  养老院:")
+        .replace("\n  embedded:", "\n  嵌入式:")
+        .replace("region_min_sites: {institution: 1}", "region_min_sites: {养老院: 1}")
+        .replace("../geodata/example/", str(EXAMPLE.parents[1] / "geodata" / "example") + "/")
+    )
+    scenario = tmp_path / "场景 A.yaml"
+    scenario.write_text(text, encoding="utf-8")
+    out = tmp_path / "输出 目录" / "示例-中文"
+    for command in (["run", str(scenario), "--out", str(out), "--offline"], ["verify", str(out)]):
+        with pytest.raises(SystemExit) as info:
+            main(command)
+        assert info.value.code == 0
+    document = json.loads((out / "result.json").read_text(encoding="utf-8"))
+    assert document["scenario"] == "示例-中文"
+    assert {s["type"] for s in document["selected"]} == {"养老院", "嵌入式"}
+    with (out / "demand_coverage.csv").open(encoding="utf-8-sig") as f:
+        header = f.readline().strip().split(",")
+    assert "covered_after_养老院" in header and "nearest_嵌入式_id" in header
+    page, log = open_page(context, out / "map.html", ready=".cc-selected-site")
+    try:
+        assert log.errors == []
+        assert page.locator(".cc-selected-site").count() == len(document["selected"])
+        overlays = " ".join(
+            page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
+        )
+        assert "养老院" in overlays and "嵌入式" in overlays
+    finally:
+        page.close()
