@@ -26,18 +26,19 @@ LAYERS = {
     "heuristic": 3,  # starting plans for model.Milp (its merges are solved by solve)
     "verify": 1,
     "config": 3,
-    "data": 4,  # reads what config describes
-    "result": 5,
-    "maps": 5,
+    "sources": 4,  # one layer read as a bureau holds it (tables, encodings, coords, filter)
+    "data": 5,  # reads what config describes
+    "result": 6,
+    "maps": 6,
     "pmedian": 3,
     "partition": 2,
-    "report": 6,
-    "pipeline": 7,
-    "frontier": 8,
-    "sweep": 8,
-    "cli": 9,
-    "__init__": 10,
-    "__main__": 11,
+    "report": 7,
+    "pipeline": 8,
+    "frontier": 9,
+    "sweep": 9,
+    "cli": 10,
+    "__init__": 11,
+    "__main__": 12,
 }
 THIRD_PARTY_OWNERS = {
     "click": {"cli"},

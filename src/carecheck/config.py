@@ -62,20 +62,69 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+FilterValue = str | int | float | bool
+COORD_KINDS = ("wgs84", "gcj02", "bd09")
+TABLE_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm", ".xls", ".ods")
+
+
 class LayerSpec(_Strict):
-    """Where a layer lives and which columns mean what."""
+    """Where a layer lives and which columns mean what.
+
+    Tables (CSV, Excel, OpenDocument) hold points as ``lon``/``lat`` columns (degrees; WGS84
+    unless ``coords`` or ``crs`` says otherwise) or as ``x``/``y`` columns in the projected
+    ``crs`` (x = easting, y = northing). ``sheet`` picks a spreadsheet's sheet (default the
+    first); ``encoding`` a CSV's or Shapefile's text encoding (default: detected).
+    ``coords: gcj02 | bd09`` says the longitudes and latitudes are Amap/Tencent (GCJ-02) or
+    Baidu (BD-09) coordinates, converted to WGS84 on reading. ``filter`` keeps only the rows
+    whose columns equal the given values (a list: any of them).
+    """
 
     path: Path
     layer: str | None = None
+    sheet: str | None = None
     id: str
     lon: str | None = None
     lat: str | None = None
+    x: str | None = None
+    y: str | None = None
     crs: str | None = None
+    coords: Literal["wgs84", "gcj02", "bd09"] | None = None
+    encoding: str | None = None
+    filter: dict[str, FilterValue | list[FilterValue]] | None = None
 
     @model_validator(mode="after")
     def _lon_lat_together(self) -> LayerSpec:
         if (self.lon is None) != (self.lat is None):
             raise ValueError("give both `lon` and `lat` column names, or neither")
+        if (self.x is None) != (self.y is None):
+            raise ValueError("give both `x` (easting) and `y` (northing) column names, or neither")
+        if self.x is not None and self.lon is not None:
+            raise ValueError(
+                "give `lon`/`lat` (degrees) or `x`/`y` (a projected CRS's metres), not both"
+            )
+        if self.x is not None and self.crs is None:
+            raise ValueError(
+                "`x`/`y` columns need the table's projected `crs:` (e.g. EPSG:4549 for "
+                "CGCS2000 / 3-degree Gauss-Kruger CM 120E)"
+            )
+        if self.x is not None and self.coords not in (None, "wgs84"):
+            raise ValueError(
+                f"`coords: {self.coords}` is for longitude/latitude; a projected table "
+                "(`x`/`y`) has no GCJ-02 or BD-09 shift"
+            )
+        suffix = self.path.suffix.lower()
+        table = suffix in TABLE_SUFFIXES
+        if self.sheet is not None and suffix not in (".xlsx", ".xlsm", ".xls", ".ods"):
+            raise ValueError(f"`sheet` is for spreadsheets (.xlsx, .xls, .ods), not {suffix}")
+        if not table and (self.lon is not None or self.x is not None):
+            raise ValueError(
+                f"`lon`/`lat` and `x`/`y` are for tables (CSV, Excel); a {suffix or 'GIS'} "
+                "layer holds its own geometry"
+            )
+        if self.encoding is not None and suffix not in (".csv", ".txt", ".shp", ".dbf"):
+            raise ValueError(f"`encoding` is for CSV and Shapefile layers, not {suffix}")
+        if self.filter is not None and not self.filter:
+            raise ValueError("`filter` needs at least one column: value")
         return self
 
 
@@ -421,9 +470,7 @@ class Scenario(_Strict):
     def _type_names(cls, value: dict[str, FacilitySpec]) -> dict[str, FacilitySpec]:
         bad = [name for name in value if not is_name(name)]
         if bad:
-            raise ValueError(
-                f"facility type names may use {NAME_RULE} (got: {bad})"
-            )
+            raise ValueError(f"facility type names may use {NAME_RULE} (got: {bad})")
         return value
 
     @field_validator("title")

@@ -7,7 +7,8 @@ needs to know the planner's column names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import difflib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS
-from pyproj.exceptions import CRSError
+from scipy.spatial import cKDTree
 
 from carecheck.config import (
     DemandSpec,
@@ -36,8 +37,10 @@ from carecheck.geocheck import (
     sum_problems,
 )
 from carecheck.network import Network, network_from_segments
+from carecheck.sources import Source, parse_crs, read_source
 
 ACTIONS = ("new", "expand")
+_APART_EXISTING_M = 50_000.0
 _MAX_LISTED = 5
 
 
@@ -58,6 +61,7 @@ class Layers:
     facilities: dict[str, FacilityLayers]
     regions: gpd.GeoDataFrame | None = None
     network: Network | None = None
+    sources: dict[str, Source] = field(default_factory=dict)  # how each layer was read
 
 
 def _listing(values: Any) -> str:
@@ -71,59 +75,12 @@ def _where(spec: LayerSpec) -> str:
 
 
 def read_layer(spec: LayerSpec) -> gpd.GeoDataFrame:
-    """Read one layer as it is on disk (GeoPackage, GeoJSON, Shapefile or CSV with lon/lat)."""
-    path = Path(spec.path)
-    where = _where(spec)
-    if path.suffix.lower() in {".csv", ".txt"}:
-        return _read_csv(spec, where)
-    try:
-        frame = gpd.read_file(path, layer=spec.layer, engine="pyogrio")
-    except Exception as exc:  # pyogrio raises several error types for unreadable files
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        hint = " — check `layer:`" if spec.layer else ""
-        raise DataError(f"{where}: cannot read the layer: {detail}{hint}") from None
-    if frame.crs is None and spec.crs is None:
-        raise DataError(
-            f"{where}: the layer has no coordinate reference system; save it with one "
-            "(e.g. EPSG:4326) or give `crs:` for this layer in the scenario"
-        )
-    if spec.crs is not None:
-        frame = frame.set_crs(_parse_crs(spec.crs, where), allow_override=True)
-    return frame
+    """Read one layer as it is on disk (GeoPackage, GeoJSON, Shapefile, or a CSV / Excel /
+    OpenDocument table with coordinate columns); see :mod:`carecheck.sources`."""
+    return read_source(spec)[0]
 
 
-def _parse_crs(text: str, where: str) -> CRS:
-    try:
-        return CRS.from_user_input(text)
-    except CRSError:
-        raise DataError(f"{where}: unknown CRS (got: {text!r}); use e.g. EPSG:4326") from None
-
-
-def _read_csv(spec: LayerSpec, where: str) -> gpd.GeoDataFrame:
-    lon, lat = spec.lon or "lon", spec.lat or "lat"
-    try:
-        frame = pd.read_csv(spec.path, encoding="utf-8-sig", dtype={spec.id: str})
-    except UnicodeDecodeError:
-        raise DataError(f"{where}: not UTF-8 text; save the CSV as UTF-8") from None
-    except (OSError, pd.errors.ParserError) as exc:
-        raise DataError(f"{where}: cannot read the CSV: {exc}") from None
-    missing = [c for c in (lon, lat) if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"{where}: coordinate column(s) {missing} not found; give `lon:` and `lat:` "
-            f"(columns: {_listing(frame.columns)})"
-        )
-    xs = pd.to_numeric(frame[lon], errors="coerce")
-    ys = pd.to_numeric(frame[lat], errors="coerce")
-    bad = frame.index[xs.isna() | ys.isna()]
-    if len(bad):
-        raise DataError(
-            f"{where}: {len(bad)} row(s) without numeric {lon}/{lat} (CSV rows "
-            f"{_listing(bad + 2)}); fill or delete them"
-        )
-    crs = _parse_crs(spec.crs, where) if spec.crs else CRS.from_epsg(4326)
-    geometry = gpd.points_from_xy(xs, ys)
-    return gpd.GeoDataFrame(frame.drop(columns=[lon, lat]), geometry=geometry, crs=crs)
+_parse_crs = parse_crs
 
 
 def working_crs(scenario: Scenario, demand: gpd.GeoDataFrame) -> CRS:
@@ -350,46 +307,181 @@ def load_layers(scenario: Scenario) -> Layers:
     DataError
         Naming the file, the column and the offending ids.
     """
-    raw_demand = read_layer(scenario.demand)
+    problems: list[str] = []
+    sources: dict[str, Source] = {}
+    raws: dict[str, gpd.GeoDataFrame] = {}
+
+    def read(role: str, spec: LayerSpec, columns: dict[str, str | None]) -> None:
+        try:
+            raw, sources[role] = read_source(spec)
+            _check_frame(raw, spec, columns)
+        except DataError as exc:  # every layer's problems at once
+            problems.extend(exc.problems)
+            return
+        raws[role] = raw
+
     spec = scenario.demand
-    _check_frame(
-        raw_demand, spec, {"weight": spec.weight, "region": spec.region, "name": spec.name}
-    )
+    read("demand", spec, {"weight": spec.weight, "region": spec.region, "name": spec.name})
+    site_specs: dict[str, SiteSpec] = {}
+    for type_name, facility in scenario.facilities.items():
+        for kind in ("candidates", "existing"):
+            site_spec = getattr(facility, kind)
+            if site_spec is not None:
+                role = f"facilities.{type_name}.{kind}"
+                site_specs[role] = site_spec
+                columns = ("name", "tier", "action", "cost", "beds", "region")
+                read(role, site_spec, {k: getattr(site_spec, k) for k in columns})
+    if problems:
+        raise DataError(problems)
+    raw_demand = raws["demand"]
     crs = working_crs(scenario, raw_demand)
     lon, lat = _lonlat(raw_demand)
     points = [PointSet(_where(spec), _row_labels(raw_demand, spec.id), lon, lat)]
-    point_sets: list[PointSet] = []
     demand = _demand_frame(scenario, raw_demand, crs)
     facilities = {}
     for type_name, facility in scenario.facilities.items():
         frames = {}
-        for role in ("candidates", "existing"):
-            site_spec = getattr(facility, role)
-            if site_spec is None:
-                frames[role] = _empty_sites(crs)
+        for kind in ("candidates", "existing"):
+            role = f"facilities.{type_name}.{kind}"
+            if role not in site_specs:
+                frames[kind] = _empty_sites(crs)
                 continue
-            raw = read_layer(site_spec)
-            _check_frame(
-                raw,
-                site_spec,
-                {
-                    k: getattr(site_spec, k)
-                    for k in ("name", "tier", "action", "cost", "beds", "region")
-                },
-            )
+            raw, site_spec = raws[role], site_specs[role]
             lon, lat = _lonlat(raw)
-            labels = _row_labels(raw, site_spec.id)
-            point_sets.append(PointSet(_where(site_spec), labels, lon, lat))
-            frames[role] = _site_frame(type_name, facility, site_spec, raw, crs, role=role)
-        facilities[type_name] = FacilityLayers(frames["candidates"], frames["existing"])
-    regions = load_regions(scenario.regions) if scenario.regions is not None else None
-    points.extend(point_sets)
-    if scenario.regions is not None and regions is not None and len(regions):
-        points.append(_bounds_points(regions, str(scenario.regions.path)))
+            points.append(PointSet(_where(site_spec), _row_labels(raw, site_spec.id), lon, lat))
+            try:
+                frames[kind] = _site_frame(type_name, facility, site_spec, raw, crs, role=kind)
+            except DataError as exc:
+                problems.extend(exc.problems)
+        if not problems:
+            facilities[type_name] = FacilityLayers(frames["candidates"], frames["existing"])
+    if problems:
+        raise DataError(problems)
+    regions = None
+    if scenario.regions is not None:
+        regions = load_regions(scenario.regions)
+        if len(regions):
+            points.append(_bounds_points(regions, str(scenario.regions.path)))
     weights = demand["weight"].to_numpy(float)
     _check_geography(scenario, crs, points, weights, points[0].labels)
-    network = load_network(scenario.network, crs) if scenario.network is not None else None
-    return Layers(crs=crs, demand=demand, facilities=facilities, regions=regions, network=network)
+    cross = _apart_problems(scenario, demand, facilities, site_specs)
+    cross += _region_name_problems(scenario, demand, facilities, site_specs, regions)
+    network = None
+    if scenario.network is not None:
+        try:
+            network = load_network(scenario.network, crs)
+        except DataError as exc:
+            cross += exc.problems
+    if cross:
+        raise DataError(cross)
+    return Layers(
+        crs=crs,
+        demand=demand,
+        facilities=facilities,
+        regions=regions,
+        network=network,
+        sources=sources,
+    )
+
+
+def _apart_problems(
+    scenario: Scenario,
+    demand: gpd.GeoDataFrame,
+    facilities: dict[str, FacilityLayers],
+    specs: dict[str, SiteSpec],
+) -> list[str]:
+    """Site layers none of whose sites is within reach of any demand point (a layer shifted,
+    in the wrong CRS, or of another place). Only straight-line and road-distance reach is
+    checked (a straight line is never longer than the road)."""
+    if not len(demand):
+        return []
+    tree = cKDTree(xy(demand))
+    problems = []
+    for type_name, layers in facilities.items():
+        reaches = scenario.facilities[type_name].reaches()
+        if not reaches or any(r.kind == "travel_min" for r in reaches):
+            continue
+        longest = max(r.value for r in reaches)
+        for kind, frame in (("candidates", layers.candidates), ("existing", layers.existing)):
+            if not len(frame):
+                continue
+            distance, _ = tree.query(xy(frame), k=1)
+            nearest = float(np.min(distance))
+            # candidates none of which reaches anyone make a plan of nothing; existing
+            # facilities may lie outside the area, but not this far
+            limit = longest if kind == "candidates" else max(longest, _APART_EXISTING_M)
+            if nearest > limit:
+                spec = specs[f"facilities.{type_name}.{kind}"]
+                problems.append(
+                    f"{_where(spec)} and {_where(scenario.demand)}: no {type_name} {kind} site "
+                    f"lies within its reach ({longest:,.0f} m) of any demand point — the nearest "
+                    f"is {nearest / 1000:,.1f} km away. The two layers lie apart: check their "
+                    "coordinates and CRS (`crs:`, `coords:`)"
+                )
+    return problems
+
+
+def _closest_name(name: str, known: list[str]) -> str | None:
+    """The known name that contains ``name`` or is contained in it (石门 → 石门镇), else
+    the closest by spelling."""
+    containing = [k for k in known if name in k or k in name]
+    if containing:
+        return min(containing, key=lambda k: (abs(len(k) - len(name)), k))
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    return close[0] if close else None
+
+
+def _unmatched(names: set[str], known: set[str]) -> str:
+    ordered = sorted(known)
+    shown = []
+    for name in sorted(names):
+        guess = _closest_name(name, ordered)
+        shown.append(f"{name} (→ {guess}?)" if guess else name)
+    return _listing(shown)
+
+
+def _region_name_problems(
+    scenario: Scenario,
+    demand: gpd.GeoDataFrame,
+    facilities: dict[str, FacilityLayers],
+    specs: dict[str, SiteSpec],
+    regions: gpd.GeoDataFrame | None,
+) -> list[str]:
+    """Region names in the site layers and the boundaries that match no demand region, and
+    demand regions the boundaries lack, each with its closest name."""
+    if scenario.demand.region is None:
+        return []
+    known = {str(r) for r in demand["region"] if r is not None}
+    column = f"column {scenario.demand.region!r} of {_where(scenario.demand)}"
+    problems = []
+    for role, spec in specs.items():
+        if spec.region is None:
+            continue
+        _, type_name, kind = role.split(".")
+        frame = getattr(facilities[type_name], kind)
+        names = {str(r) for r in frame["region"] if r is not None}
+        unknown = names - known
+        if unknown:
+            problems.append(
+                f"{_where(spec)}: region name(s) in column {spec.region!r} that match no demand "
+                f"region ({column}): {_unmatched(unknown, known)}; spell them as the demand "
+                "layer does"
+            )
+    if regions is not None and scenario.regions is not None:
+        named = {str(r) for r in regions["region"] if r is not None}
+        where = f"{scenario.regions.path} (column {scenario.regions.name!r})"
+        extra, lacking = named - known, known - named
+        if extra:
+            problems.append(
+                f"{where}: boundary name(s) that match no demand region ({column}): "
+                f"{_unmatched(extra, known)}; spell them as the demand layer does"
+            )
+        if lacking:
+            problems.append(
+                f"{where}: demand region(s) with no boundary: {_unmatched(lacking, named)}; "
+                "add the boundaries or spell the names alike"
+            )
+    return problems
 
 
 # OSM `oneway` values (also OSMnx's True/False): +1 one-way along the digitised direction,
