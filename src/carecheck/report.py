@@ -541,5 +541,34 @@ def render_report(result: RunResult, document: dict) -> str:
         ),
         "- Timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()),
         "",
+        *_source_lines(document),
     ]
     return "\n".join(lines)
+
+
+def _source_lines(document: dict) -> list[str]:
+    """The data sources: each layer's file, rows, CRS and coordinate conversion."""
+    layers = document.get("layers") or {}
+    if not layers:
+        return []
+    lines = [
+        "## Data sources",
+        "",
+        "| layer | file | rows read → kept | CRS | coordinates | notes |",
+        "|---|---|---:|---|---|---|",
+    ]
+    for role, source in layers.items():
+        place = source["path"] + "".join(
+            f" ({k} {source[k]})" for k in ("sheet", "layer") if source.get(k)
+        )
+        coords = source["coords"] + (" → WGS84" if source.get("converted_to") else "")
+        notes = "; ".join(
+            ([f"encoding {source['encoding']}"] if source.get("encoding") else [])
+            + list(source.get("notes", []))
+        )
+        lines.append(
+            f"| {_cell(role)} | {_cell(place)} | {source['rows_read']:,} → "
+            f"{source['rows_kept']:,} | {_cell(source['crs'])} | {_cell(coords)} | "
+            f"{_cell(notes) if notes else '–'} |"
+        )
+    return [*lines, ""]

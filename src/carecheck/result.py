@@ -127,7 +127,19 @@ class RunResult:
             "beds": self.beds,
             "carecheck_version": __version__,
             "inputs": self._inputs(),
+            "layers": self._layers(),
         }
+
+    def _layers(self) -> dict[str, dict]:
+        """How each layer was read: file, sheet or layer, encoding, CRS, coordinate
+        conversion, rows read and kept."""
+        out = {}
+        for role, source in self.layers.sources.items():
+            record = source.to_json()
+            if self.out_dir is not None:
+                record["path"] = portable_path(Path(record["path"]), self.out_dir)
+            out[role] = record
+        return out
 
     def _inputs(self) -> list[dict]:
         """Every input file's role, size and SHA-256; its path relative to the output folder
