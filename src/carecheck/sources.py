@@ -192,7 +192,9 @@ def _shown(
 def _cell(value: object) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "empty"
-    return repr(value)
+    if isinstance(value, str):
+        return repr(value)
+    return str(value.item() if isinstance(value, np.generic) else value)
 
 
 def _range_problems(
