@@ -918,7 +918,7 @@ def _solve(
     progress: Progress | None,
 ) -> RunResult:
     """The run of :func:`run_scenario`; writes into ``out_dir`` unless it is None."""
-    from carecheck.report import compare_documents, coverage_tables, write_outputs
+    from carecheck.report import compare_documents, coverage_tables, plan_checks, write_outputs
 
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -1053,6 +1053,7 @@ def _solve(
         beds=beds,
         reach_areas=reach_area_frame(scenario, layers, selected),
         inputs=inputs,
+        checks=plan_checks(scenario, layers, problem, selected),
     )
     if compare and scenario.compare_with is not None:
         stage("solve the baseline scenario")

@@ -62,6 +62,7 @@ def coverage_tables(
         reached_count = np.asarray(reach.sum(axis=1)).ravel()
         only = ((reached_count == 1) & ~unit_before).astype(float) * unit_weight
         cand = layers.facilities[tp.name].candidates.iloc[sites]
+        priority, marginal = build_order(reach, newly, cand["id"].astype(str).to_numpy(object))
         lonlat = cand.geometry.to_crs(4326)
         frames.append(
             pd.DataFrame(
@@ -82,6 +83,8 @@ def coverage_tables(
                     "lat": np.round(lonlat.y.to_numpy(), 6),
                     "new_covered_weight": np.asarray(reach.T @ newly).ravel(),
                     "unique_covered_weight": np.asarray(reach.T @ only).ravel(),
+                    "priority": priority,
+                    "marginal_weight": marginal,
                     "x": cand.geometry.x.to_numpy(),
                     "y": cand.geometry.y.to_numpy(),
                 }
@@ -129,6 +132,75 @@ def coverage_tables(
         table[f"covered_after_{name}"] = after.astype(int)
     total_cost = float(selected["cost"].sum()) if len(selected) else 0.0
     return selected, coverage, table, masks, total_cost
+
+
+def build_order(
+    reach: sp.spmatrix, weight: np.ndarray, ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The order in which to build a type's chosen sites: greedy by what each adds.
+
+    ``reach`` is (demand × chosen sites), ``weight`` the demand weight not covered before the
+    plan (0 where an existing facility already covers it). Step by step, the next site is the
+    one that covers the most weight not yet covered by the sites before it; ties go to the
+    smaller id. Returns each site's priority (1 = build first) and ``marginal_weight``, what
+    it adds at its step (0: it adds no one once the sites before it are built).
+    """
+    n = reach.shape[1]
+    columns = sp.csc_matrix(reach, dtype=float)
+    left = np.asarray(weight, float).copy()
+    priority = np.zeros(n, dtype=np.int64)
+    marginal = np.zeros(n)
+    rank_of_id = np.empty(n, dtype=np.int64)
+    rank_of_id[np.argsort(ids.astype(str), kind="stable")] = np.arange(n)
+    remaining = np.ones(n, dtype=bool)
+    for step in range(1, n + 1):
+        gains = np.asarray(columns.T @ left).ravel()
+        gains[~remaining] = -np.inf
+        best = np.flatnonzero(gains == gains.max())
+        pick = int(best[np.argmin(rank_of_id[best])])
+        priority[pick], marginal[pick] = step, max(float(gains[pick]), 0.0)
+        remaining[pick] = False
+        left[columns.indices[columns.indptr[pick] : columns.indptr[pick + 1]]] = 0.0
+    return priority, marginal
+
+
+def plan_checks(
+    scenario: Scenario, layers: Layers, problem: Problem, selected: pd.DataFrame
+) -> dict:
+    """What the plan cannot change and what it opens for nothing, per type.
+
+    ``idle_sites``: opened sites that add no one in the build order (:func:`build_order`):
+    everyone they reach is covered by existing facilities or the sites built before them — an
+    exact or minimum count forced them open; ``max_count`` would leave them out.
+    ``unreachable``: the weight of demand that no candidate and no existing facility of the
+    type reaches, in total and by region (no plan of these candidates can cover it). Computed
+    where the problem's rows are the demand points (not for models built in partitions).
+    """
+    idle: dict[str, list[str]] = {}
+    unreachable: dict[str, dict] = {}
+    by_points = problem.n_demand == len(layers.demand)
+    region = layers.demand["region"].to_numpy(object)
+    weight = np.asarray(problem.weight, float)
+    for tp in problem.types:
+        chosen = selected[selected["type"] == tp.name]
+        if scenario.objective.kind == "max_coverage" and len(chosen):
+            order = chosen.sort_values("priority")
+            idle[tp.name] = [
+                str(i) for i, m in zip(order["id"], order["marginal_weight"], strict=True) if m <= 0
+            ]
+        if not by_points:
+            continue
+        reachable = (tp.reach.getnnz(axis=1) > 0) | np.asarray(tp.covered_before, bool)
+        lost = ~reachable & (weight > 0)
+        unreachable[tp.name] = {
+            "weight": float(weight[lost].sum()),
+            "units": int(lost.sum()),
+            "by_region": {
+                str(r): float(weight[lost & (region == r)].sum())
+                for r in sorted({r for r in region[lost] if r is not None})
+            },
+        }
+    return {"idle_sites": idle, "unreachable": unreachable}
 
 
 def _point_masks(layers: Layers, name: str, counted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -541,9 +613,34 @@ def render_report(result: RunResult, document: dict) -> str:
         ),
         "- Timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()),
         "",
+        *_check_lines(document),
         *_source_lines(document),
     ]
     return "\n".join(lines)
+
+
+def _check_lines(document: dict) -> list[str]:
+    """Sites opened for nothing (with the fix) and elderly no candidate can reach."""
+    checks = document.get("plan_checks") or {}
+    lines: list[str] = []
+    for name, ids in (checks.get("idle_sites") or {}).items():
+        if ids:
+            lines.append(
+                f"- {markdown_text(name)}: {len(ids)} opened site(s) add no one — everyone "
+                f"they reach is covered anyway ({', '.join(map(markdown_text, ids))}). The count "
+                "forced them open; `max_count` instead of `count` would leave them out."
+            )
+    for name, lost in (checks.get("unreachable") or {}).items():
+        if lost["weight"] > 0:
+            regions = ", ".join(f"{markdown_text(r)} {_n(w)}" for r, w in lost["by_region"].items())
+            lines.append(
+                f"- {markdown_text(name)}: {_n(lost['weight'])} elderly in {lost['units']:,} "
+                "demand unit(s) are out of reach of every candidate and existing facility: no "
+                "plan of these candidates can cover them" + (f" ({regions})." if regions else ".")
+            )
+    if not lines:
+        return []
+    return ["## What the plan cannot change", "", *lines, ""]
 
 
 def _source_lines(document: dict) -> list[str]:

@@ -39,6 +39,7 @@ class RunResult:
     beds: dict | None = None
     reach_areas: gpd.GeoDataFrame | None = field(default=None, repr=False)
     inputs: list[dict] = field(default_factory=list, repr=False)
+    checks: dict | None = None  # idle sites and unreachable demand (report.plan_checks)
 
     def to_json(self) -> dict:
         """The ``result.json`` document."""
@@ -128,6 +129,7 @@ class RunResult:
             "carecheck_version": __version__,
             "inputs": self._inputs(),
             "layers": self._layers(),
+            "plan_checks": self.checks,
         }
 
     def _layers(self) -> dict[str, dict]:
