@@ -332,3 +332,20 @@ def test_result_json_records_each_layer(bureau):
     assert layers["demand"]["path"] == "../民政局 数据/demand.csv"
     assert layers["demand"]["crs"] == "EPSG:4326"
     assert layers["facilities.institution.candidates"]["layer"] == "institution_sites"
+
+
+def test_the_bureau_example_plans_as_the_example(reference, tmp_path, capsys):
+    scenario = ROOT / "scenarios" / "bureau-example.yaml"
+    out = tmp_path / "示例区"
+    result = run_scenario(scenario, out=out, map_html=False)
+    assert result.status == "optimal" and result.verification.ok
+    assert result.objective == reference.objective
+    renamed = {"institution": "养老机构", "embedded": "嵌入式"}
+    assert _selected(result) == sorted((renamed[t], i) for t, i in _selected(reference))
+    layers = json.loads((out / "result.json").read_text(encoding="utf-8"))["layers"]
+    assert layers["demand"]["coords"] == "gcj02" and layers["demand"]["sheet"] == "村庄"
+    assert layers["facilities.养老机构.candidates"]["encoding"] == "gb18030"
+    assert layers["facilities.养老机构.existing"]["crs"] == "EPSG:4549"
+    with pytest.raises(SystemExit) as info:
+        main(["verify", str(out)])
+    assert info.value.code == 0

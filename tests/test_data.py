@@ -176,7 +176,10 @@ def test_unknown_tier_bad_action_negative_cost(tmp_path):
         facility={"tiers": {"town": {}, "village": {}}},
     )
     assert "tier(s) not in facilities.home.tiers (['town', 'village']) at id s1='city'" in message
-    assert "must be 'new' or 'expand'; bad value(s) at id s1='build'" in message
+    assert (
+        "must be 'new' (新建) or 'expand' (扩建, 改扩建, 改建); bad value(s) at id s1='build'"
+        in (message)
+    )
     sites[1].update(tier="town", action="expand", cost=-2)
     message = bad_case(tmp_path, DEMAND, sites, candidates={"cost": "cost"})
     assert "column 'cost' (cost) must be a number ≥ 0; bad value(s) at id s1=-2" in message

@@ -40,6 +40,8 @@ from carecheck.network import Network, network_from_segments
 from carecheck.sources import Source, parse_crs, read_source
 
 ACTIONS = ("new", "expand")
+# the words a bureau's list uses for them
+_ACTION_WORDS = {"新建": "new", "扩建": "expand", "改扩建": "expand", "改建": "expand"}
 _APART_EXISTING_M = 50_000.0
 _MAX_LISTED = 5
 
@@ -260,11 +262,15 @@ def _site_frame(
         action = np.full(len(raw), "new" if role == "candidates" else "existing", dtype=object)
     else:
         # a blank cell means a new site
-        action = np.array([a if a is not None else "new" for a in action], dtype=object)
+        action = np.array(
+            [_ACTION_WORDS.get(a.strip(), a.strip()) if a is not None else "new" for a in action],
+            dtype=object,
+        )
         bad = [(i, a) for i, a in zip(ids, action, strict=True) if a not in ACTIONS]
         if bad:
             problems.append(
-                f"{where}: column {spec.action!r} must be 'new' or 'expand'; bad value(s) at id "
+                f"{where}: column {spec.action!r} must be 'new' (新建) or 'expand' (扩建, 改扩建, "
+                "改建); bad value(s) at id "
                 f"{_listing(f'{i}={a!r}' for i, a in bad)}"
             )
     if problems:
