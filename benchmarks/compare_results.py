@@ -4,9 +4,10 @@
 
 With ``--run``, first runs each ``scenarios/*.yaml`` into ``AFTER_DIR/<name>`` (no map). Then
 compares ``BEFORE_DIR/<name>/result.json`` with ``AFTER_DIR/<name>/result.json`` key by key,
-leaving out what differs between any two runs (``timings``, the scenario's absolute path, and
-``inputs``, which record where the files were, and the baseline's path), and prints one line per scenario: identical,
-or the keys that differ. Exit code 1 when any differs.
+leaving out what differs between any two runs (``timings``, the scenario's absolute path,
+``inputs``, which record where the files were, and the baseline's path), and prints one line
+per scenario: identical, or the keys that differ. Exit code 1 when any differs. With
+``--added-ok``, keys that only AFTER has (new outputs) are not differences.
 """
 
 from __future__ import annotations
@@ -22,17 +23,19 @@ IGNORED = {"timings", "scenario_file", "inputs"}  # top level
 IGNORED_ANYWHERE = {"baseline_file"}  # paths of other scenarios
 
 
-def _differences(a: object, b: object, path: str = "") -> list[str]:
+def _differences(a: object, b: object, path: str = "", added_ok: bool = False) -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
         for key in sorted(set(a) | set(b)):
             if (not path and key in IGNORED) or key in IGNORED_ANYWHERE:
                 continue
             where = f"{path}.{key}" if path else key
+            if added_ok and key not in a:
+                continue
             if key not in a or key not in b:
                 out.append(f"{where} (only in {'after' if key in b else 'before'})")
             else:
-                out += _differences(a[key], b[key], where)
+                out += _differences(a[key], b[key], where, added_ok)
         return out
     if isinstance(a, list) and isinstance(b, list):
         if len(a) != len(b):
@@ -40,7 +43,7 @@ def _differences(a: object, b: object, path: str = "") -> list[str]:
         return [
             d
             for k, (x, y) in enumerate(zip(a, b, strict=True))
-            for d in _differences(x, y, f"{path}[{k}]")
+            for d in _differences(x, y, f"{path}[{k}]", added_ok)
         ]
     return [] if a == b else [f"{path}: {a!r} → {b!r}"]
 
@@ -50,6 +53,11 @@ def main() -> int:
     parser.add_argument("before", type=Path)
     parser.add_argument("after", type=Path)
     parser.add_argument("--run", action="store_true", help="run every scenario into AFTER first")
+    parser.add_argument(
+        "--added-ok",
+        action="store_true",
+        help="keys only AFTER has (new outputs) are not differences; changed values still are",
+    )
     args = parser.parse_args()
     scenarios = sorted((ROOT / "scenarios").glob("*.yaml"))
     failed = 0
@@ -66,7 +74,7 @@ def main() -> int:
             print(f"{name}: missing {exc.filename}")
             failed += 1
             continue
-        diff = _differences(before, after)
+        diff = _differences(before, after, added_ok=args.added_ok)
         failed += bool(diff)
         print(
             f"{name}: "
