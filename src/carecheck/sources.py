@@ -152,13 +152,8 @@ def _read_table(spec: LayerSpec) -> tuple[gpd.GeoDataFrame, Source]:
         problems += _range_problems(xs[ok], ys[ok], labels[ok], where, first, second)
     if problems:
         raise DataError(problems)
-    kind = spec.coords or "wgs84"
+    kind = _coords_kind(spec, crs, where)
     if kind != "wgs84":
-        if not crs.is_geographic:
-            raise DataError(
-                f"{where}: `coords: {kind}` is for longitude/latitude, but the layer's CRS "
-                f"{crs.to_string()} is projected"
-            )
         xs, ys = to_wgs84(kind, xs, ys)
         source.coords, source.converted_to = kind, "wgs84"
     area = _area_problems(crs, xs, ys, labels, where, swap_hint=(first, second))
@@ -167,6 +162,17 @@ def _read_table(spec: LayerSpec) -> tuple[gpd.GeoDataFrame, Source]:
     geometry = gpd.points_from_xy(xs, ys)
     frame = frame.drop(columns=[first, second]).reset_index(drop=True)
     return gpd.GeoDataFrame(frame, geometry=geometry, crs=crs), source
+
+
+def _coords_kind(spec: LayerSpec, crs: CRS, where: str) -> str:
+    """The layer's ``coords`` (default wgs84); refused on a projected layer."""
+    kind = spec.coords or "wgs84"
+    if kind != "wgs84" and not crs.is_geographic:
+        raise DataError(
+            f"{where}: `coords: {kind}` is for longitude/latitude, but the layer's CRS "
+            f"{crs.to_string()} is projected; leave `coords` out for projected layers"
+        )
+    return kind
 
 
 def _labels(frame: pd.DataFrame, id_column: str, row_word: str) -> np.ndarray:
@@ -349,13 +355,8 @@ def _read_gis(spec: LayerSpec) -> tuple[gpd.GeoDataFrame, Source]:
     source.rows_kept = len(frame)
     crs = frame.crs
     source.crs = crs.to_string()
-    kind = spec.coords or "wgs84"
+    kind = _coords_kind(spec, crs, where)
     if kind != "wgs84":
-        if not crs.is_geographic:
-            raise DataError(
-                f"{where}: `coords: {kind}` is for longitude/latitude, but the layer's CRS "
-                f"{crs.to_string()} is projected; leave `coords` out for projected layers"
-            )
         frame = frame.set_geometry(
             shapely.transform(
                 frame.geometry.to_numpy(),
