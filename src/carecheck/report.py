@@ -173,8 +173,7 @@ def plan_checks(
     everyone they reach is covered by existing facilities or the sites built before them — an
     exact or minimum count forced them open; ``max_count`` would leave them out.
     ``unreachable``: the weight of demand that no candidate and no existing facility of the
-    type reaches, in total and by region (no plan of these candidates can cover it). Computed
-    where the problem's rows are the demand points (not for models built in partitions).
+    type reaches, in total and by region (no plan of these candidates can cover it).
     """
     idle: dict[str, list[str]] = {}
     unreachable: dict[str, dict] = {}
@@ -188,15 +187,23 @@ def plan_checks(
             idle[tp.name] = [
                 str(i) for i, m in zip(order["id"], order["marginal_weight"], strict=True) if m <= 0
             ]
-        if not by_points:
-            continue
-        reachable = (tp.reach.getnnz(axis=1) > 0) | np.asarray(tp.covered_before, bool)
-        lost = ~reachable & (weight > 0)
+        if by_points:
+            reachable = (tp.reach.getnnz(axis=1) > 0) | np.asarray(tp.covered_before, bool)
+            point_weight = weight
+        else:  # rows are classes of points (straight-line reach only): recount per point
+            sites = pd.concat(
+                [layers.facilities[tp.name].candidates, layers.facilities[tp.name].existing]
+            )
+            reachable = covered_in_partitions(
+                xy(layers.demand), xy(sites), sites["reach_value"].to_numpy(float)
+            )
+            point_weight = layers.demand["weight"].to_numpy(float)
+        lost = ~reachable & (point_weight > 0)
         unreachable[tp.name] = {
-            "weight": float(weight[lost].sum()),
+            "weight": float(point_weight[lost].sum()),
             "units": int(lost.sum()),
             "by_region": {
-                str(r): float(weight[lost & (region == r)].sum())
+                str(r): float(point_weight[lost & (region == r)].sum())
                 for r in sorted({r for r in region[lost] if r is not None})
             },
         }
