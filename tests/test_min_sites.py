@@ -100,7 +100,7 @@ def scp_problem(matrix: sp.csr_matrix, cost: np.ndarray) -> Problem:
         count=Bounds(0, None),
         target=1.0,
     )
-    return Problem(weight=np.ones(m), types=(home,), objective="min_sites", minimize="cost")
+    return Problem(weight=np.ones(m), types=(home,), minimize="cost")
 
 
 @pytest.mark.skipif(not SCP.exists(), reason="../shared/benchdata/orlib-scp not present")

@@ -512,9 +512,7 @@ def test_reduced_from_classes_errors():
     with pytest.raises(ValueError, match="problem has 2 facility types and classes 1"):
         reduced_from_classes(replace(problem, types=problem.types * 2), classes)
     with pytest.raises(ValueError, match="objective capacitated: bed assignment needs"):
-        reduced_from_classes(
-            replace(problem, objective="capacitated", bed_types=("site",)), classes
-        )
+        reduced_from_classes(replace(problem, bed_types=("site",)), classes)
     wider = replace(problem.types[0], cost=np.ones(2), tier=np.zeros(2), region=np.zeros(2))
     wider = replace(wider, reach=sp.csr_matrix((2, 2), dtype=bool))
     with pytest.raises(ValueError, match="type site: its merged demand reaches 1 sites but"):

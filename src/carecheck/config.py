@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from carecheck import objectives
 from carecheck.errors import ScenarioError
 
 # For pydantic's Rust regex `$` is the very end; Python's `re` must use is_name (fullmatch),
@@ -36,7 +37,6 @@ NAME_RULE = "letters (Chinese too), digits, - and _ only"
 # names Windows gives to devices: a folder outputs/CON cannot be made there
 _WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10))}
 _WINDOWS_DEVICES |= {f"lpt{i}" for i in range(10)}
-OBJECTIVES = ("max_coverage",)
 SOLVERS = ("cbc", "highs")
 REACH_KINDS = ("radius_m", "network_m", "travel_min")
 
@@ -353,7 +353,7 @@ class ObjectiveSpec(_Strict):
     existing sites within reach can serve, no site beyond its beds.
     """
 
-    kind: Literal["max_coverage", "min_sites", "capacitated", "min_distance"] = "max_coverage"
+    kind: str = "max_coverage"  # a key of carecheck.objectives.kinds()
     weights: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
     target: dict[str, Share] = Field(default_factory=dict)
     by_region: bool = False
@@ -361,12 +361,20 @@ class ObjectiveSpec(_Strict):
     type: str | None = None  # min_distance: the facility type placed (default: the only one)
     max_distance_m: Annotated[float, Field(gt=0)] | None = None  # min_distance: every elderly
 
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        known = objectives.kinds()
+        if kind not in known:
+            quoted = [repr(k) for k in known]
+            raise ValueError(f"Input should be {', '.join(quoted[:-1])} or {quoted[-1]}")
+        return kind
+
     @model_validator(mode="after")
-    def _target_for_min_sites(self) -> ObjectiveSpec:
-        if self.kind == "min_sites" and not self.target:
-            raise ValueError("min_sites needs `target`: the share to cover per type")
-        if self.kind != "min_sites" and (self.target or self.by_region):
-            raise ValueError("`target` and `by_region` belong to the min_sites objective")
+    def _keys_of_the_kind(self) -> ObjectiveSpec:
+        problem = objectives.get(self.kind).spec_problem(self)
+        if problem:
+            raise ValueError(problem)
         return self
 
 
@@ -525,26 +533,8 @@ def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:
     """Rules that span several keys: (key path, message, offending value)."""
     problems: list[tuple[str, str, Any]] = []
     types = set(scenario.facilities)
-    if scenario.objective.kind == "min_distance":
-        chosen = scenario.objective.type or (
-            next(iter(scenario.facilities)) if len(scenario.facilities) == 1 else None
-        )
-        if chosen is None or chosen not in types:
-            problems.append(
-                (
-                    "objective.type",
-                    f"min_distance places one facility type; name it (known: {sorted(types)})",
-                    scenario.objective.type,
-                )
-            )
-        elif scenario.facilities[chosen].count is None:
-            problems.append(
-                (
-                    f"facilities.{chosen}.count",
-                    "min_distance (p-median) opens exactly `count` sites; give `count`",
-                    None,
-                )
-            )
+    objective = objectives.get(scenario.objective.kind)
+    problems += objective.scenario_problems(scenario)
     for key in scenario.objective.target:
         if key not in types:
             problems.append(
@@ -608,8 +598,6 @@ def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:
                     None,
                 )
             )
-    if scenario.objective.kind == "capacitated" and scenario.beds is None:
-        problems.append(("beds", "the capacitated objective needs a `beds:` section", None))
     if scenario.beds is not None:
         for type_name in scenario.bed_types():
             bed_type = scenario.facilities.get(type_name)
@@ -653,11 +641,7 @@ def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:
                     None,
                 )
             )
-        if (
-            spec.total_upper is None
-            and constraints.budget is None
-            and scenario.objective.kind != "min_sites"
-        ):
+        if spec.total_upper is None and constraints.budget is None and objective.needs_site_limit:
             problems.append(
                 (
                     f"facilities.{type_name}",

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from carecheck import objectives
 from carecheck.config import Scenario, load_scenario
 from carecheck.data import Layers, load_layers, xy
 from carecheck.errors import ScenarioError, VerificationError
@@ -85,7 +86,7 @@ def frontier(
         raise ScenarioError(
             [f"--type: unknown facility type {type_name!r}; known: {sorted(scenario.facilities)}"]
         )
-    if scenario.objective.kind != "max_coverage":
+    if not objectives.get(scenario.objective.kind).traces_frontier:
         raise ScenarioError(["frontier: the scenario's objective must be max_coverage"])
     widest = scenario
     if counts is not None:

@@ -1133,7 +1133,7 @@ def plain_counts(reduced: ReducedProblem) -> list[int] | None:
     opening more never covers less (the upper bound, or every candidate, is used).
     """
     problem = reduced.problem
-    if problem.objective != "max_coverage" or problem.budget is not None:
+    if problem.minimize is not None or problem.bed_types or problem.budget is not None:
         return None
     counts = []
     for rt in reduced.types:

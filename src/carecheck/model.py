@@ -123,10 +123,12 @@ class Problem:
     region: np.ndarray | None = None
     region_names: tuple[str, ...] = ()
     budget: float | None = None
-    objective: str = "max_coverage"  # or "min_sites", "capacitated"
     bed_need: np.ndarray | None = None  # capacitated: beds each demand unit needs
-    bed_types: tuple[str, ...] = ()  # capacitated: the types whose beds serve the need
-    minimize: str = "count"  # min_sites: "count" or "cost"
+    # the types whose beds serve the need: non-empty = bed assignment (capacitated coverage)
+    bed_types: tuple[str, ...] = ()
+    # None: maximise weighted coverage; "count" / "cost": fewest sites / least cost that meet
+    # every type's target (min_sites)
+    minimize: str | None = None
     by_region: bool = False  # min_sites: the target holds in every region
 
     @property
@@ -366,9 +368,9 @@ def reduce_problem(problem: Problem) -> ReducedProblem:
             n_regions,
             keep_regions=problem.by_region and tp.target is not None,
             keep_reaching=tp.name in problem.bed_types,
-            dominance=problem.objective in ("max_coverage", "min_sites")
+            dominance=not problem.bed_types
             and problem.budget is None
-            and not (problem.objective == "min_sites" and problem.minimize == "cost"),
+            and problem.minimize != "cost",
         )
         for tp in problem.types
     )
@@ -531,7 +533,7 @@ def build_milp(reduced: ReducedProblem) -> Milp:
         n_x, n_y = len(rt.candidates), len(rt.row_weight)
         linked = linked_positions(rt)
         integer[x0 : x0 + n_x] = True
-        if problem.objective == "min_sites":
+        if problem.minimize is not None:
             per_site = tp.cost[rt.candidates] if problem.minimize == "cost" else np.ones(n_x)
             objective[x0 : x0 + n_x] = -per_site
         else:
@@ -638,7 +640,7 @@ def build_milp(reduced: ReducedProblem) -> Milp:
         row_group=row_group,
         groups=tuple(rows.groups),
         x_offset=tuple(x_offset),
-        constant=reduced.constant if problem.objective == "max_coverage" else 0.0,
+        constant=reduced.constant if problem.minimize is None else 0.0,
     )
 
 

@@ -14,40 +14,29 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from carecheck.config import CountSpec, FacilitySpec, Scenario, load_scenario
+from carecheck import objectives
+from carecheck.config import FacilitySpec, Scenario, load_scenario
 from carecheck.coverage import covered_by, reach_matrix
 from carecheck.data import Layers, load_layers, xy
 from carecheck.errors import (
     DataError,
-    InfeasibleError,
     NoSolutionError,
     ScenarioError,
     VerificationError,
 )
-from carecheck.heuristic import mip_start
 from carecheck.model import (
     Bounds,
-    Milp,
     Problem,
-    ReducedProblem,
     TypeProblem,
-    add_capacity,
-    build_milp,
-    reduce_problem,
-    selection_from_solution,
 )
 from carecheck.network import Snap, network_reach, reach_areas, snap_points
+from carecheck.objectives.base import Stages
 from carecheck.outdir import fingerprint, locked, resolve_target
 from carecheck.partition import classes_from_merged, covered_in_partitions, reach_in_partitions
 from carecheck.result import RunResult
 from carecheck.solve import (
-    STATUSES,
-    SolveOutcome,
     SolverOptions,
-    conflicting_groups,
-    feasible_without,
     relative_gap,
-    solve_milp,
 )
 from carecheck.textsafe import from_spreadsheet_cell
 from carecheck.verify import (
@@ -218,89 +207,6 @@ def beds_summary(scenario: Scenario, layers: Layers, selected: pd.DataFrame) -> 
     }
 
 
-def distance_matrix(from_xy: np.ndarray, to_xy: np.ndarray) -> np.ndarray:
-    """Dense straight-line distances (n_from × n_to), in chunks; for p-median sized inputs."""
-    out = np.empty((len(from_xy), len(to_xy)))
-    step = max(1, 4_000_000 // max(1, len(to_xy)))
-    for start in range(0, len(from_xy), step):
-        block = from_xy[start : start + step]
-        out[start : start + step] = np.hypot(
-            block[:, 0:1] - to_xy[None, :, 0], block[:, 1:2] - to_xy[None, :, 1]
-        )
-    return out
-
-
-def solve_min_distance(
-    scenario: Scenario, layers: Layers, problem: Problem, options: SolverOptions
-) -> tuple[SolveOutcome, list[np.ndarray], dict]:
-    """p-median: open ``count`` sites of the objective's type so that the weighted distance
-    from each elderly person to the nearest open site (new or existing) is least.
-
-    Existing facilities stay open, so each demand's distance is capped at its distance to the
-    nearest existing one: d'_ij = min(d_ij, e_i), which leaves the optimum exact.
-    """
-    from carecheck.pmedian import solve_pmedian
-
-    name = scenario.objective.type or next(iter(scenario.facilities))
-    spec = scenario.facilities[name]
-    demand_xy = xy(layers.demand)
-    cand = layers.facilities[name].candidates
-    existing = layers.facilities[name].existing
-    if len(demand_xy) * max(1, len(cand)) > 50_000_000:
-        raise ScenarioError(
-            [
-                f"objective min_distance: {len(demand_xy):,} demand units × {len(cand):,} "
-                "candidates is too large for the dense p-median model here; merge demand "
-                "(e.g. to communities) or thin the candidates"
-            ]
-        )
-    distance = distance_matrix(demand_xy, xy(cand))
-    if len(existing):
-        nearest = distance_matrix(demand_xy, xy(existing)).min(axis=1)
-        distance = np.minimum(distance, nearest[:, None])
-    weight = np.asarray(problem.weight, float)
-    p = int(spec.count or 0)
-    result = solve_pmedian(
-        distance, weight, p, options=options, max_distance=scenario.objective.max_distance_m
-    )
-    opened = [
-        np.sort(np.asarray(result.sites, dtype=np.int64))
-        if t.name == name
-        else np.zeros(0, dtype=np.int64)
-        for t in problem.types
-    ]
-    status = result.status if result.status in STATUSES else "no_solution"
-    outcome = SolveOutcome(
-        status=status,
-        values=np.zeros(0) if result.objective is not None else None,
-        objective=result.objective,
-        bound=result.bound,
-        gap=result.gap,
-        seconds=float(sum(result.seconds.values())),
-        solver=options.name,
-    )
-    size = result.size
-    model_size = {
-        "demand_units": len(layers.demand),
-        "candidates": len(cand),
-        "variables": int(size.sites + size.z_variables) if size else 0,
-        "constraints": int(size.constraints) if size else 0,
-        "nonzeros": int(size.nonzeros) if size else 0,
-        "demand_rows_after_reduction": int(size.demands) if size else len(layers.demand),
-        "candidates_after_reduction": int(size.sites) if size else len(cand),
-    }
-    return outcome, opened, model_size
-
-
-def plan_objective(scenario: Scenario, coverage: dict, selected: pd.DataFrame) -> float:
-    """The exact objective of a plan: weighted elderly covered, or sites / cost for min_sites."""
-    if scenario.objective.kind == "min_sites":
-        if scenario.objective.minimize == "cost":
-            return float(selected["cost"].sum()) if len(selected) else 0.0
-        return float(len(selected))
-    return float(sum(scenario.alpha(t) * c["covered_after"] for t, c in coverage["types"].items()))
-
-
 def reach_area_frame(
     scenario: Scenario, layers: Layers, selected: pd.DataFrame
 ) -> gpd.GeoDataFrame | None:
@@ -424,7 +330,10 @@ PARTITION_CHUNK = 200_000
 def partitioned(scenario: Scenario, layers: Layers) -> bool:
     """Whether the problem is built in partitions: a large demand layer, straight-line reach
     only, and not the capacitated objective (bed assignment needs the full reach)."""
-    if len(layers.demand) <= PARTITION_ABOVE or scenario.objective.kind == "capacitated":
+    if (
+        len(layers.demand) <= PARTITION_ABOVE
+        or not objectives.get(scenario.objective.kind).partitionable
+    ):
         return False
     frames = [f for fl in layers.facilities.values() for f in (fl.candidates, fl.existing)]
     return all((frame["reach_kind"] == "radius_m").all() for frame in frames)
@@ -551,190 +460,11 @@ def problem_from_layers(
         region=demand_region if region_names else None,
         region_names=region_names,
         budget=constraints.budget,
-        objective=scenario.objective.kind,
-        minimize=scenario.objective.minimize,
         by_region=scenario.objective.by_region,
         bed_need=(weight * scenario.beds.per_1000 / 1000.0 if scenario.beds is not None else None),
-        bed_types=tuple(scenario.bed_types()) if scenario.objective.kind == "capacitated" else (),
+        **objectives.get(scenario.objective.kind).problem_fields(scenario),
     )
     return problem, existing_reach
-
-
-# --------------------------------------------------------------------------- diagnosis
-
-
-def _asked(spec: CountSpec) -> str:
-    if spec.count is not None:
-        return f"exactly {spec.count}"
-    parts = []
-    if spec.min_count is not None:
-        parts.append(f"at least {spec.min_count}")
-    if spec.max_count is not None:
-        parts.append(f"at most {spec.max_count}")
-    return " and ".join(parts) or "any number"
-
-
-def _family_label(group: tuple, problem: Problem, scenario: Scenario) -> str:
-    kind = group[0]
-    if kind == "count":
-        return f"facilities.{group[1]} count ({_asked(scenario.facilities[group[1]])})"
-    if kind == "tier_count":
-        tier = (scenario.facilities[group[1]].tiers or {})[group[2]]
-        return f"facilities.{group[1]}.tiers.{group[2]} count ({_asked(tier)})"
-    if kind == "budget":
-        return f"constraints.budget ({scenario.constraints.budget:g})"
-    if kind == "min_beds":
-        return f"constraints.min_beds.{group[1]} ({scenario.constraints.min_beds[group[1]]:g})"
-    if kind == "target":
-        return f"objective.target.{group[1]} ({scenario.objective.target[group[1]]:.0%})"
-    return f"constraints.{kind}.{group[1]}"
-
-
-def diagnose(
-    milp: Milp, reduced: ReducedProblem, scenario: Scenario, options: SolverOptions
-) -> list[str]:
-    """Name the constraint groups (and regions) whose relaxation makes the scenario feasible."""
-    problem = reduced.problem
-    families: dict[tuple, list[int]] = {}
-    for gid, group in enumerate(milp.groups):
-        if group[0] in ("link", "referral"):
-            continue
-        key = group[:2] if group[0].startswith("region_") or group[0] == "target" else group
-        families.setdefault(key, []).append(gid)
-    keys = list(families)
-    found = conflicting_groups(milp, options, families=[families[k] for k in keys])
-    lines = []
-    for combo in found:
-        labels = [_family_label(keys[k], problem, scenario) for k in combo]
-        line = "relax " + " together with ".join(labels)
-        if len(combo) == 1:
-            key = keys[combo[0]]
-            detail = _family_detail(key, families[key], milp, reduced, scenario, options)
-            if detail:
-                line += f": {detail}"
-        lines.append(line)
-    if not lines:
-        lines.append(
-            "no single constraint group or pair explains it; check counts against the number "
-            "of candidates, the budget against costs, and the regional quotas and floors"
-        )
-    return lines
-
-
-def _family_detail(
-    key: tuple,
-    gids: list[int],
-    milp: Milp,
-    reduced: ReducedProblem,
-    scenario: Scenario,
-    options: SolverOptions,
-) -> str:
-    problem = reduced.problem
-    kind = key[0]
-    if kind == "budget":
-        cheapest = _cheapest_plan(milp, gids, options)
-        return (
-            f"the cheapest plan meeting the other constraints costs {cheapest:g}; raise the "
-            f"budget to at least that or lower the counts"
-            if cheapest is not None
-            else "lower the counts or raise the budget"
-        )
-    if kind == "count":
-        tp = next(t for t in problem.types if t.name == key[1])
-        return f"{tp.n_candidates} candidate(s) exist for this type"
-    if kind == "min_beds":
-        tp = next(t for t in problem.types if t.name == key[1])
-        total = float(np.nansum(tp.beds)) if tp.beds is not None else 0.0
-        return f"all {tp.n_candidates} candidates together add {total:g} beds"
-    if kind == "target":
-        tp = next(t for t in problem.types if t.name == key[1])
-        weight = np.asarray(problem.weight, float)
-        reachable = covered_by(tp.reach) | np.asarray(tp.covered_before, bool)
-        total = float(weight.sum())
-        best = float(weight[reachable].sum()) / total if total else 0.0
-        return (
-            f"every candidate open would cover {best:.1%} of the elderly; lower the target or "
-            "add candidates"
-        )
-    if not kind.startswith("region_"):
-        return ""
-
-    def facts(members: list[int]) -> str:
-        return "; ".join(_region_fact(kind, key[1], milp.groups[g][2], reduced) for g in members)
-
-    # a region that cannot meet its own requirement even when no other region has one
-    alone = [g for g in gids if not feasible_without(milp, set(gids) - {g}, options)]
-    if alone:
-        return "impossible even on its own: " + facts(alone)
-    singles = [g for g in gids if feasible_without(milp, {g}, options)]
-    if singles:
-        return "relaxing any one of these is enough: " + facts(singles)
-    # jointly infeasible: drop requirements, largest first, until the rest can be met
-    order = sorted(gids, key=lambda g: -_requirement(kind, key[1], milp.groups[g][2], reduced))
-    dropped: list[int] = []
-    for g in order:
-        dropped.append(g)
-        if feasible_without(milp, set(dropped), options):
-            break
-    return "they cannot all be met together; relaxing these together is enough: " + facts(dropped)
-
-
-def _requirement(kind: str, type_name: str, region: int, reduced: ReducedProblem) -> float:
-    """How much a region's requirement asks beyond what it has (for ordering)."""
-    problem = reduced.problem
-    tp = next(t for t in problem.types if t.name == type_name)
-    if kind == "region_min_sites":
-        return float(tp.region_min_sites[region])
-    weight = np.asarray(problem.weight, float)
-    in_region = problem.demand_region() == region
-    before = float(weight[in_region & np.asarray(tp.covered_before, bool)].sum())
-    return tp.region_min_coverage[region] * float(weight[in_region].sum()) - before
-
-
-def _region_fact(kind: str, type_name: str, region: int, reduced: ReducedProblem) -> str:
-    problem = reduced.problem
-    name = problem.region_names[region]
-    tp = next(t for t in problem.types if t.name == type_name)
-    if kind == "region_min_sites":
-        have = int((tp.region == region).sum())
-        return (
-            f"region {name} needs {tp.region_min_sites[region]} site(s) and has {have} candidate(s)"
-        )
-    weight = np.asarray(problem.weight, float)
-    in_region = problem.demand_region() == region
-    before = np.asarray(tp.covered_before, bool)
-    reachable = covered_by(tp.reach) | before
-    total = float(weight[in_region].sum())
-    now = float(weight[in_region & before].sum()) / total if total else 0.0
-    best = float(weight[in_region & reachable].sum()) / total if total else 0.0
-    return (
-        f"region {name} asks for {tp.region_min_coverage[region]:.0%} covered (now {now:.1%}; "
-        f"every candidate open would reach {best:.1%})"
-    )
-
-
-def _cheapest_plan(milp: Milp, budget_groups: list[int], options: SolverOptions) -> float | None:
-    budget_row = np.flatnonzero(np.isin(milp.row_group, budget_groups))
-    if len(budget_row) != 1:
-        return None
-    costs = milp.matrix[budget_row[0]].toarray().ravel()
-    relaxed = milp.without_groups(set(budget_groups))
-    cheapest = Milp(
-        objective=-costs,
-        integer=relaxed.integer,
-        lower=relaxed.lower,
-        upper=relaxed.upper,
-        matrix=relaxed.matrix,
-        row_lower=relaxed.row_lower,
-        row_upper=relaxed.row_upper,
-        row_group=relaxed.row_group,
-        groups=relaxed.groups,
-        x_offset=relaxed.x_offset,
-    )
-    outcome = solve_milp(cheapest, options)
-    if outcome.status != "optimal" or outcome.objective is None:
-        return None
-    return -outcome.objective
 
 
 # --------------------------------------------------------------------------- the run
@@ -943,84 +673,24 @@ def _solve(
     problem, _ = problem_from_layers(scenario, layers, progress=progress)
     done("reach")
     options = solver_options(scenario)
-    if scenario.objective.kind == "min_distance":
-        stage(f"p-median ({options.name})")
-        outcome, opened, model_size = solve_min_distance(scenario, layers, problem, options)
-        done("solve")
-    else:
-        stage("reduce")
-        reduced = reduce_problem(problem)
-        done("reduce")
-        stage("build model")
-        milp = build_milp(reduced)
-        if scenario.objective.kind == "capacitated":
-            milp, _ = add_capacity(milp, reduced)
-        done("build")
-        start = None
-        if scenario.objective.kind == "max_coverage" and scenario.solver.start_s != 0:
-            # default: greedy and improving swaps (cheap); start_s > 0: perturbation too
-            stage("starting plan (swap search)")
-            extra = scenario.solver.start_s
-            found = mip_start(
-                reduced,
-                milp,
-                seconds=extra if extra is not None else 60.0,
-                rounds=None if extra is not None else 0,
-                workers=scenario.solver.threads or 1,
-            )
-            start = None if found is None else found.values
-            done("start")
-        stage(f"solve ({options.name})")
-        outcome = solve_milp(milp, options, start=start)
-        done("solve")
-        model_size = {
-            "demand_units": len(layers.demand),
-            "demand_rows_after_reduction": int(sum(len(t.row_weight) for t in reduced.types)),
-            "candidates": int(sum(t.n_candidates for t in problem.types)),
-            "candidates_after_reduction": int(sum(len(t.candidates) for t in reduced.types)),
-            "variables": milp.n_cols,
-            "constraints": milp.n_rows,
-            "nonzeros": int(milp.matrix.nnz),
-        }
-    if outcome.status == "infeasible" and scenario.objective.kind == "min_distance":
-        raise InfeasibleError(
-            f"scenario {scenario.name} is infeasible: no plan meets all constraints.",
-            [
-                f"relax objective.max_distance_m ({scenario.objective.max_distance_m:g} m): "
-                "some elderly are farther than that from every candidate and existing site"
-            ],
-        )
+    objective_of = objectives.get(scenario.objective.kind)
+    solved = objective_of.solve(scenario, layers, problem, options, Stages(stage, done))
+    outcome, model_size = solved.outcome, solved.model_size
     if outcome.status == "infeasible":
-        stage("diagnose infeasibility")
-        lines = diagnose(milp, reduced, scenario, options)
-        raise InfeasibleError(
-            f"scenario {scenario.name} is infeasible: no plan meets all "
-            "constraints. To make it feasible:",
-            lines,
-        )
+        raise objective_of.infeasible(scenario, solved, options, Stages(stage, done))
     if outcome.status == "no_solution" or outcome.values is None:
         raise NoSolutionError(
             f"scenario {scenario.name}: the solver found no plan within "
             f"{options.time_limit_s} s; raise --time-limit"
         )
-    if scenario.objective.kind != "min_distance":
-        opened = selection_from_solution(reduced, outcome.values)
+    opened = objective_of.decode(solved)
     stage("verify")
     selected, coverage, demand_table, masks, total_cost = coverage_tables(
         scenario, layers, problem, opened
     )
     # the exact objective of the chosen sites (the solver's value carries float noise)
-    objective = plan_objective(scenario, coverage, selected)
-    if scenario.objective.kind == "capacitated":  # bed need served, from the LP over the plan
-        objective = float(outcome.objective or 0.0)
-    if scenario.objective.kind == "min_distance":
-        objective = float(outcome.objective or 0.0)
-    if scenario.objective.kind == "min_sites":  # the MILP maximised the negated count or cost
-        bound = None if outcome.bound is None else min(-outcome.bound, objective)
-    elif scenario.objective.kind == "min_distance":  # a lower bound on the weighted distance
-        bound = None if outcome.bound is None else min(outcome.bound, objective)
-    else:
-        bound = None if outcome.bound is None else max(outcome.bound, objective)
+    objective = objective_of.value(scenario, coverage, selected, outcome)
+    bound = objective_of.bound(outcome, objective)
     beds = beds_summary(scenario, layers, selected)
     verification = check_plan(
         scenario,
@@ -1254,9 +924,6 @@ def _check_result(result: dict, out_dir: Path, scenario: Scenario, layers: Layer
     )
 
 
-_MINIMISED = ("min_sites", "min_distance")
-
-
 def _check_claim(result: dict, scenario: Scenario) -> list[str]:
     """Solve ``scenario`` afresh: a plan claimed optimal must be as good as the fresh one,
     and no fresh plan may beat the claimed bound (within the scenario's MIP gap)."""
@@ -1266,7 +933,7 @@ def _check_claim(result: dict, scenario: Scenario) -> list[str]:
     fresh = run_scenario(scenario, write=False, compare=False)
     if fresh.objective is None:
         return []
-    sense = -1.0 if scenario.objective.kind in _MINIMISED else 1.0
+    sense = float(objectives.get(scenario.objective.kind).sense)
     better = fresh.objective
     slack = 1e-6 * max(1.0, abs(better)) + scenario.solver.mip_gap * abs(better)
     problems = []
@@ -1323,8 +990,7 @@ def check_plan(
 ) -> Verification:
     """The independent check of a plan and of what its result claims (coverage, objective,
     beds served for the capacitated objective)."""
-    capacitated = scenario.objective.kind == "capacitated"
-    p_median = scenario.objective.kind == "min_distance"
+    objective_of = objectives.get(scenario.objective.kind)
     verification = verify_plan(
         xy(layers.demand),
         layers.demand["weight"].to_numpy(float),
@@ -1332,48 +998,24 @@ def check_plan(
         region=layers.demand["region"].to_numpy(object),
         budget=scenario.constraints.budget,
         roads=roads_of(scenario, layers),
-        objective_kind=scenario.objective.kind,
-        minimize=scenario.objective.minimize,
         by_region=scenario.objective.by_region,
         claimed={
             "coverage": coverage,
-            "objective": None if capacitated or p_median else objective,
+            "objective": objective if objective_of.verifies_value else None,
         },
         claimed_masks=masks,
+        **objective_of.verify_options(scenario),
     )
-    if p_median and objective is not None:
-        name = scenario.objective.type or next(iter(scenario.facilities))
-        weight = layers.demand["weight"].to_numpy(float)
-        nearest = verification.coverage[name].nearest_m
-        recomputed = float((weight * nearest).sum())
-        extra = []
-        if abs(recomputed - objective) > 1e-6 * max(1.0, abs(objective)):
-            extra.append(
-                f"weighted distance: the result says {objective:,.3f}, plain distances give "
-                f"{recomputed:,.3f}"
-            )
-        limit = scenario.objective.max_distance_m
-        far = (weight > 0) & (nearest > limit + 1e-6) if limit is not None else None
-        if far is not None and far.any():
-            extra.append(f"{int(far.sum())} demand unit(s) beyond max_distance_m {limit:g} m")
-        if extra:
-            verification = dataclasses.replace(
-                verification, problems=[*verification.problems, *extra]
-            )
-    if capacitated and objective is not None:
-        selected_frame = pd.DataFrame(
+
+    def beds_of_plan() -> dict | None:
+        if beds is not None:
+            return beds
+        frame = pd.DataFrame(
             [(t, i) for t, ids in selected.items() for i in ids], columns=["type", "id"]
         )
-        beds = beds if beds is not None else beds_summary(scenario, layers, selected_frame)
-        assert beds is not None
-        tolerance = 1e-3 * len(layers.demand) + 1e-6 * max(1.0, objective)
-        if abs(beds["served_after"] - objective) > tolerance:
-            verification = dataclasses.replace(
-                verification,
-                problems=[
-                    *verification.problems,
-                    f"beds served: the result says {objective:,.3f}, a max flow over plain "
-                    f"distances gives {beds['served_after']:,.3f}",
-                ],
-            )
+        return beds_summary(scenario, layers, frame)
+
+    extra = objective_of.plan_problems(scenario, layers, verification, objective, beds_of_plan)
+    if extra:
+        verification = dataclasses.replace(verification, problems=[*verification.problems, *extra])
     return verification

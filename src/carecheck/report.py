@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from carecheck import objectives
 from carecheck.config import Scenario
 from carecheck.data import Layers, xy
 from carecheck.model import Problem, effective_sites
@@ -180,9 +181,10 @@ def plan_checks(
     by_points = problem.n_demand == len(layers.demand)
     region = layers.demand["region"].to_numpy(object)
     weight = np.asarray(problem.weight, float)
+    flags_idle = objectives.get(scenario.objective.kind).flags_idle_sites
     for tp in problem.types:
         chosen = selected[selected["type"] == tp.name]
-        if scenario.objective.kind == "max_coverage" and len(chosen):
+        if flags_idle and len(chosen):
             order = chosen.sort_values("priority")
             idle[tp.name] = [
                 str(i) for i, m in zip(order["id"], order["marginal_weight"], strict=True) if m <= 0
@@ -497,23 +499,6 @@ def _comparison_lines(comparison: dict, total: float) -> list[str]:
     return lines
 
 
-def _distance_lines(result: RunResult) -> list[str]:
-    """min_distance: the weighted mean distance to the nearest open facility of the type."""
-    scenario = result.scenario
-    if scenario.objective.kind != "min_distance" or result.objective is None:
-        return []
-    name = scenario.objective.type or next(iter(scenario.facilities))
-    total = result.coverage["demand_total"]
-    column = f"nearest_{name}_m"
-    farthest = float(result.demand[column].max()) if column in result.demand else float("nan")
-    return [
-        f"Weighted mean distance from the elderly to the nearest {name} (new or existing): "
-        f"**{result.objective / total:,.0f} m** (the objective, Σ elderly × metres, is "
-        f"{result.objective:,.0f}); the farthest demand unit is {farthest:,.0f} m away.",
-        "",
-    ]
-
-
 def render_report(result: RunResult, document: dict) -> str:
     """The planner's Markdown summary."""
     scenario = result.scenario
@@ -526,7 +511,7 @@ def render_report(result: RunResult, document: dict) -> str:
         + (f", gap {result.gap:.4%}" if result.gap is not None else "")
         + f", objective {_n(result.objective, 1)} (bound {_n(result.bound, 1)}).",
         "",
-        *_distance_lines(result),
+        *objectives.get(scenario.objective.kind).report_lines(result),
         "## Coverage before → after",
         "",
         "| type | reach | elderly covered before | after | share before → after | newly covered |",

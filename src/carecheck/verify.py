@@ -347,8 +347,7 @@ def verify_plan(
     roads: Roads | None = None,
     claimed: Mapping | None = None,
     claimed_masks: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
-    objective_kind: str = "max_coverage",
-    minimize: str = "count",
+    minimize: str | None = None,
     by_region: bool = False,
 ) -> Verification:
     """Recompute coverage of the plan and check every constraint and every claim.
@@ -365,6 +364,10 @@ def verify_plan(
         What the run reports: ``{"objective": …, "coverage": {…}}`` in the result.json shape.
     claimed_masks
         Per type, the run's (covered_before, covered_after) boolean vectors.
+    minimize, by_region
+        ``None``: the objective is weighted coverage. ``"count"`` / ``"cost"``: the plan is the
+        fewest sites / least cost meeting each type's target (checked, in every region with
+        ``by_region``), and the objective is that count or cost.
     """
     weight = np.asarray(weight, dtype=float)
     problems: list[str] = []
@@ -490,13 +493,13 @@ def verify_plan(
         problems.append(f"budget: opened sites cost {total_cost:g}, the budget is {budget:g}")
     summary = coverage_summary(weight, labels, region_names, types, coverage)
     summary["total_cost"] = total_cost
-    if objective_kind == "min_sites":
+    if minimize is not None:  # fewest sites or least cost that meet the targets
         problems += _target_problems(types, coverage, weight, labels, region_names, by_region)
         n_sites = sum(len(tp.selected_ids) for tp in types)
         summary["objective"] = total_cost if minimize == "cost" else float(n_sites)
     if claimed is not None:
         problems += _compare_claims(
-            claimed, summary, types, coverage, weight, exact_objective=objective_kind == "min_sites"
+            claimed, summary, types, coverage, weight, exact_objective=minimize is not None
         )
     return Verification(problems=problems, coverage=coverage, summary=summary)
 
