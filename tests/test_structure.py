@@ -16,6 +16,7 @@ LAYERS = {
     "outdir": 1,  # output folders: what may be replaced, the lock, the swap
     "textsafe": 1,  # user text made safe for spreadsheets and Markdown
     "coords": 0,  # GCJ-02 / BD-09 ↔ WGS84
+    "labels": 0,  # display text of the map (zh/en), names of known types and tiers
     "tables": 1,  # CSV in UTF-8 or GBK, spreadsheets (calamine)
     "geocheck": 1,  # the geography that makes a plan right: distortion, sums
     "coverage": 1,

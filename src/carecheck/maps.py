@@ -8,10 +8,13 @@ existing facilities and selected sites with their reach, a summary and a legend.
 How it is put together:
 
 - folium builds the page: map, tile layers, layer control, scale bar, full-screen and measure
-  controls. The data layers are created in the browser by a small script (``_SCRIPT``) from one
-  compact JSON document embedded once, so 100,000 demand points cost a few megabytes of arrays
-  drawn on one canvas, not 100,000 marker objects, and region polygons are embedded once even
-  when several facility types each get a choropleth.
+  controls. The data layers are created in the browser by a small script (the package file
+  ``assets/map.js``, styled by ``assets/map.css``) from one compact JSON document embedded
+  once, so 100,000 demand points cost a few megabytes of arrays drawn on one canvas, not
+  100,000 marker objects, and region polygons are embedded once even when several facility
+  types each get a choropleth.
+- Display text in Chinese and English, and the names of known facility types and tiers, come
+  from one table, :mod:`carecheck.labels`; the renderer knows no type or tier by name.
 - Every text that comes from data is passed through :func:`html.escape` in Python before it
   reaches the page; the script only assembles those escaped strings and numbers. The embedded
   JSON has ``<`` and ``>`` written as ``\\u003c`` / ``\\u003e`` so no data can close the
@@ -29,6 +32,8 @@ import json
 import math
 import re
 from collections import Counter
+from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +48,9 @@ from folium.map import Layer
 from folium.template import Template
 
 from carecheck.errors import CarecheckError, DataError
+from carecheck.labels import LABELS, LANGS, TIER_SIZES
 from carecheck.textsafe import from_spreadsheet_cell
 
-LANGS = ("zh", "en")
 MAP_FILE = "map.html"
 AREAS_FILE = "reach_areas.geojson"
 
@@ -59,137 +64,7 @@ STATUS_COLOURS = ("#e6550d", "#8c8c8c", "#1a9850")
 # One colour and one marker shape per facility type, in the order of result.json.
 TYPE_COLOURS = ("#c2185b", "#1565c0", "#6a1b9a", "#ef6c00", "#2e7d32", "#5d4037")
 TYPE_SHAPES = ("square", "circle", "diamond", "triangle", "hexagon", "star")
-TIER_SIZES = {"county": 28, "town": 22, "village": 17}
-DEFAULT_SITE_SIZE = 20
-
-LABELS: dict[str, dict[str, str]] = {
-    "zh": {
-        "summary": "规划摘要",
-        "coverage": "老年人覆盖（规划前 → 规划后）",
-        "elderly_total": "老年人口",
-        "sites": "新开设施",
-        "total_cost": "总投资",
-        "solver": "求解",
-        "gap": "相对间隙",
-        "legend": "图例",
-        "choropleth": "区域覆盖率（规划后）",
-        "no_data": "无数据",
-        "demand": "老年人口点（大小 = 老年人数）",
-        "status_0": "未覆盖",
-        "status_1": "原已覆盖",
-        "status_2": "新覆盖",
-        "selected": "新选址",
-        "existing": "现有设施",
-        "expand": "扩建",
-        "reach": "服务半径",
-        "reach_selected": "新选址",
-        "reach_existing": "现有设施",
-        "layer_choropleth": "区域覆盖率：{type}",
-        "layer_labels": "区域名称",
-        "layer_demand": "老年人口点（按{type}覆盖着色）",
-        "layer_selected": "新选址",
-        "layer_existing": "现有设施",
-        "layer_reach": "服务半径：{type}",
-        "tiles_osm": "OpenStreetMap",
-        "tiles_light": "浅色底图",
-        "tiles_none": "无底图（仅矢量）",
-        "id": "编号",
-        "name": "名称",
-        "type": "类型",
-        "tier": "层级",
-        "action": "方式",
-        "beds": "床位",
-        "cost": "投资",
-        "new_covered": "新覆盖老年人",
-        "unique_covered": "仅此处覆盖",
-        "radius": "服务半径",
-        "by_road": "（道路距离）",
-        "walk": "步行",
-        "drive": "车程",
-        "minutes": "分钟",
-        "region": "区域",
-        "weight": "老年人数",
-        "nearest": "最近设施",
-        "fullscreen": "全屏",
-        "fullscreen_exit": "退出全屏",
-        "sites_opened": "新开设施",
-        "none": "无",
-    },
-    "en": {
-        "summary": "Plan summary",
-        "coverage": "Elderly covered (before → after)",
-        "elderly_total": "Elderly",
-        "sites": "Sites opened",
-        "total_cost": "Total cost",
-        "solver": "Solver",
-        "gap": "gap",
-        "legend": "Legend",
-        "choropleth": "Covered share by region (after)",
-        "no_data": "no data",
-        "demand": "Elderly (size = number of elderly)",
-        "status_0": "not covered",
-        "status_1": "covered before",
-        "status_2": "newly covered",
-        "selected": "Selected site",
-        "existing": "Existing facility",
-        "expand": "expansion",
-        "reach": "Reach",
-        "reach_selected": "selected",
-        "reach_existing": "existing",
-        "layer_choropleth": "Coverage by region: {type}",
-        "layer_labels": "Region names",
-        "layer_demand": "Elderly, coloured by {type} coverage",
-        "layer_selected": "Selected sites",
-        "layer_existing": "Existing facilities",
-        "layer_reach": "Reach: {type}",
-        "tiles_osm": "OpenStreetMap",
-        "tiles_light": "Light basemap",
-        "tiles_none": "No tiles (vector only)",
-        "id": "id",
-        "name": "name",
-        "type": "type",
-        "tier": "tier",
-        "action": "action",
-        "beds": "beds",
-        "cost": "cost",
-        "new_covered": "elderly newly covered",
-        "unique_covered": "covered only here",
-        "radius": "reach",
-        "by_road": "by road",
-        "walk": "walk",
-        "drive": "drive",
-        "minutes": "min",
-        "region": "region",
-        "weight": "elderly",
-        "nearest": "nearest",
-        "fullscreen": "Full screen",
-        "fullscreen_exit": "Exit full screen",
-        "sites_opened": "sites opened",
-        "none": "none",
-    },
-}
-TYPE_NAMES = {
-    "zh": {"institution": "养老机构", "embedded": "社区嵌入式养老机构"},
-    "en": {"institution": "care institution", "embedded": "community-embedded home"},
-}
-TIER_NAMES = {
-    "zh": {"county": "县城", "town": "中心镇", "village": "重点村"},
-    "en": {"county": "county", "town": "town", "village": "village"},
-}
-TIER_LETTERS = {
-    "zh": {"county": "县", "town": "镇", "village": "村"},
-    "en": {"county": "C", "town": "T", "village": "V"},
-}
-ACTION_NAMES = {"zh": {"new": "新建", "expand": "扩建"}, "en": {"new": "new", "expand": "expand"}}
-STATUS_NAMES = {
-    "zh": {
-        "optimal": "最优",
-        "time_limit": "达到时间上限",
-        "infeasible": "不可行",
-        "feasible": "可行",
-    },
-    "en": {"optimal": "optimal", "time_limit": "time limit reached"},
-}
+DEFAULT_SITE_SIZE = 20  # pixels, a selected site of a tier not in labels.TIER_SIZES
 
 
 def write_map(
@@ -391,27 +266,36 @@ def _compact(values: np.ndarray, digits: int) -> list[float | int | None]:
 
 
 class _Names:
-    """Display names in one language; every name that comes from data is escaped."""
+    """Display names in one language (from :data:`carecheck.labels.LABELS`); every name that
+    comes from data is escaped, and a data value the table does not name is shown as it is."""
 
     def __init__(self, lang: str) -> None:
         self.lang = lang
-        self.labels = {k: html.escape(v) for k, v in LABELS[lang].items()}
+        self._table = LABELS[lang]
+        self.labels = {k: html.escape(v) for k, v in self._table["ui"].items()}
+
+    def _value(self, kind: str, name: object) -> str:
+        return _e(self._table[kind].get(str(name), name))
 
     def type(self, name: object) -> str:
-        return _e(TYPE_NAMES[self.lang].get(str(name), name))
+        return self._value("type", name)
 
     def tier(self, name: object) -> str:
         if name is None or name == "":
             return "–"
-        return _e(TIER_NAMES[self.lang].get(str(name), name))
+        return self._value("tier", name)
+
+    def tier_letter(self, name: object) -> str:
+        letters = self._table["tier_letter"]
+        return _e(letters.get(name, name[:1]) if isinstance(name, str) else str(name)[:1])
 
     def action(self, name: object) -> str:
         if name is None or name == "":
-            return _e(ACTION_NAMES[self.lang]["new"])
-        return _e(ACTION_NAMES[self.lang].get(str(name), name))
+            return self._value("action", "new")
+        return self._value("action", name)
 
     def status(self, name: object) -> str:
-        return _e(STATUS_NAMES[self.lang].get(str(name), name))
+        return self._value("status", name)
 
 
 def map_data(
@@ -446,7 +330,7 @@ def map_data(
     tier_info = [
         {
             "label": names.tier(t),
-            "letter": _e(TIER_LETTERS[lang].get(t, str(t)[:1])),
+            "letter": names.tier_letter(t),
             "size": TIER_SIZES.get(t, DEFAULT_SITE_SIZE),
         }
         for t in tiers
@@ -479,7 +363,7 @@ def map_data(
 
 
 def _tier_order(tier: object) -> tuple[int, str]:
-    """County, town, village first, then any other tier by name."""
+    """The known tiers first, in the order of labels.TIER_SIZES, then any other by name."""
     known = list(TIER_SIZES)
     return (known.index(tier), "") if tier in known else (len(known), str(tier))
 
@@ -874,6 +758,16 @@ def safe_json(value: object) -> str:
     )
 
 
+@cache
+def _asset(name: str) -> str:
+    """The text of the page's own script or style, a file in the package's ``assets`` folder.
+
+    The script (``map.js``) builds the layers from the data document. It never receives raw
+    data text: every string in the document is escaped HTML made in Python.
+    """
+    return files("carecheck").joinpath(f"assets/{name}").read_text(encoding="utf-8")
+
+
 class _Raw(Element):
     """Text put into the page as it is (no template expansion)."""
 
@@ -978,7 +872,7 @@ def _asset_elements(*, offline: bool) -> list[Element]:
 
 
 def _render(data: dict, document: dict, *, lang: str, offline: bool) -> str:
-    labels = LABELS[lang]
+    labels = LABELS[lang]["ui"]
     figure = folium.Figure(title=_e(document.get("title") or document.get("scenario") or "map"))
     fmap = folium.Map(
         location=[0, 0],
@@ -993,8 +887,8 @@ def _render(data: dict, document: dict, *, lang: str, offline: bool) -> str:
     fmap.default_css = []
     for element in _asset_elements(offline=offline):
         figure.header.add_child(element)
-    figure.header.add_child(_Raw(f"<style>{_STYLE}</style>"))
-    figure.header.add_child(_Raw(f"<script>{_SCRIPT}</script>"))
+    figure.header.add_child(_Raw(f"<style>\n{_asset('map.css')}</style>"))
+    figure.header.add_child(_Raw(f"<script>\n{_asset('map.js')}</script>"))
 
     data_element = _Data(data)
     fmap.add_child(data_element)
@@ -1093,337 +987,3 @@ def _float(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return math.nan
-
-
-_STYLE = """
-.leaflet-container.folium-map{background:#f3f3ef;font-family:"Microsoft YaHei","PingFang SC",
-"Noto Sans CJK SC","Source Han Sans SC","WenQuanYi Micro Hei","Helvetica Neue",Arial,sans-serif}
-.cc-title{position:absolute;top:10px;left:50%;transform:translateX(-50%);z-index:1000;
-background:rgba(255,255,255,.92);padding:6px 16px;border-radius:6px;text-align:center;
-box-shadow:0 1px 5px rgba(0,0,0,.3);max-width:55%;pointer-events:auto}
-.cc-title-text{font-size:18px;font-weight:600;color:#222}
-.cc-box{background:rgba(255,255,255,.94);padding:8px 10px;border-radius:6px;
-box-shadow:0 1px 5px rgba(0,0,0,.3);font-size:12px;line-height:1.45;max-width:360px;color:#222}
-.cc-box table{border-collapse:collapse}
-.cc-box th{text-align:left;font-weight:normal;padding:1px 8px 1px 0;color:#444}
-.cc-box td{padding:1px 4px;white-space:nowrap}
-.cc-box-title{font-weight:600;font-size:13px;margin-bottom:2px;cursor:pointer}
-.cc-box-title:after{content:" ▾";color:#888}
-.cc-box.cc-collapsed .cc-box-title:after{content:" ▸"}
-.cc-box.cc-collapsed>:not(.cc-box-title){display:none}
-.cc-sub{font-weight:600;margin-top:6px;color:#333}
-.cc-muted{color:#777}
-.cc-swatch{display:inline-block;width:18px;height:11px;margin-right:5px;vertical-align:-1px;
-border:1px solid #999}
-.cc-dot{display:inline-block;width:10px;height:10px;border-radius:50%;margin:0 4px 0 2px;
-vertical-align:-1px;border:1px solid #fff;box-shadow:0 0 0 1px #999}
-.cc-line{display:inline-block;width:22px;border-top:2px solid #555;margin:0 4px 3px 2px}
-.cc-line.cc-dashed{border-top:2px dashed #555}
-.cc-legend-symbol{display:inline-block;vertical-align:middle;margin-right:2px}
-.cc-legend-type{white-space:nowrap}
-.cc-region-label span{display:inline-block;transform:translate(-50%,-50%);white-space:nowrap;
-font-size:12px;font-weight:600;color:#333;text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 2px #fff}
-.cc-site{background:none;border:none}
-.cc-site svg{display:block;overflow:visible;filter:drop-shadow(0 1px 1px rgba(0,0,0,.45))}
-.cc-popup{font-size:12px;min-width:180px}
-.cc-popup-title{font-weight:600;font-size:14px;margin-bottom:2px}
-.cc-popup table{border-collapse:collapse;margin-top:3px}
-.cc-popup th{text-align:left;font-weight:normal;color:#555;padding:1px 10px 1px 0}
-.cc-popup td{padding:1px 4px}
-.leaflet-control-layers-list{font-size:12px}
-.leaflet-control-layers-expanded{max-height:60vh;overflow-y:auto}
-"""
-
-# The page script: builds the layers from the data document. It never receives raw data
-# text: every string in the document is escaped HTML made in Python.
-_SCRIPT = r"""
-(function () {
-  'use strict';
-  var cc = window.carecheck = {};
-  var DRAW_ORDER = [1, 0, 2];
-  var SHAPES = {
-    square: function (s) { return '<rect x="2" y="2" width="' + (s - 4) + '" height="' + (s - 4)
-      + '" rx="3"'; },
-    circle: function (s) { return '<circle cx="' + s / 2 + '" cy="' + s / 2 + '" r="'
-      + (s / 2 - 2) + '"'; },
-    diamond: function (s) { var h = s / 2; return '<polygon points="' + h + ',1 ' + (s - 1)
-      + ',' + h + ' ' + h + ',' + (s - 1) + ' 1,' + h + '"'; },
-    triangle: function (s) { return '<polygon points="' + s / 2 + ',1 ' + (s - 1) + ','
-      + (s - 2) + ' 1,' + (s - 2) + '"'; },
-    hexagon: function (s) { var p = [], h = s / 2, r = h - 1.5;
-      for (var k = 0; k < 6; k++) { var a = Math.PI / 3 * k;
-        p.push((h + r * Math.cos(a)).toFixed(1) + ',' + (h + r * Math.sin(a)).toFixed(1)); }
-      return '<polygon points="' + p.join(' ') + '"'; },
-    star: function (s) { var p = [], h = s / 2;
-      for (var k = 0; k < 10; k++) { var a = Math.PI / 5 * k - Math.PI / 2,
-        r = k % 2 ? h * 0.45 : h - 1;
-        p.push((h + r * Math.cos(a)).toFixed(1) + ',' + (h + r * Math.sin(a)).toFixed(1)); }
-      return '<polygon points="' + p.join(' ') + '"'; }
-  };
-
-  function fmt(v, digits) {
-    if (v === null || v === undefined || !isFinite(v)) { return '–'; }
-    return Number(v).toLocaleString('en-US', {maximumFractionDigits: digits || 0,
-      minimumFractionDigits: digits || 0});
-  }
-  function distance(m) {
-    if (m === null || m === undefined || m < 0) { return '–'; }
-    return m >= 1000 ? fmt(m / 1000, 1) + ' km' : fmt(m) + ' m';
-  }
-
-  cc.init = function (map, D) {
-    [['ccReach', 410], ['ccDemand', 450], ['ccLabels', 640]].forEach(function (p) {
-      if (!map.getPane(p[0])) {
-        var pane = map.createPane(p[0]);
-        pane.style.zIndex = p[1];
-        pane.style.pointerEvents = 'none';
-      }
-    });
-    L.control.scale({imperial: false, maxWidth: 150}).addTo(map);
-    var title = L.DomUtil.create('div', 'cc-title', map.getContainer());
-    title.innerHTML = D.title;
-    L.DomEvent.disableClickPropagation(title);
-    L.DomEvent.disableScrollPropagation(title);
-    cc.panel(map, 'bottomleft', 'cc-summary', D.summary);
-    var legend = cc.panel(map, 'bottomright', 'cc-legend', D.legend);
-    var slots = legend.getContainer().querySelectorAll('.cc-legend-symbol');
-    for (var k = 0; k < slots.length; k++) {
-      var t = +slots[k].getAttribute('data-t'), sel = slots[k].getAttribute('data-sel') === '1';
-      slots[k].innerHTML = cc.symbol(D, {t: t, tier: -1, expand: false}, sel, 16);
-    }
-  };
-
-  cc.panel = function (map, position, className, html) {
-    var Panel = L.Control.extend({
-      options: {position: position},
-      onAdd: function () {
-        var div = L.DomUtil.create('div', 'cc-box ' + className);
-        div.innerHTML = html;
-        var head = div.querySelector('.cc-box-title');
-        if (head) {
-          L.DomEvent.on(head, 'click', function () {
-            L.DomUtil.hasClass(div, 'cc-collapsed') ? L.DomUtil.removeClass(div, 'cc-collapsed')
-              : L.DomUtil.addClass(div, 'cc-collapsed');
-          });
-        }
-        L.DomEvent.disableClickPropagation(div);
-        L.DomEvent.disableScrollPropagation(div);
-        return div;
-      }
-    });
-    return new Panel().addTo(map);
-  };
-
-  function shareColour(D, share) {
-    var s = D.style;
-    if (share === null || share === undefined) { return s.noData; }
-    for (var k = 0; k < s.breaks.length; k++) { if (share < s.breaks[k]) { return s.ramp[k]; } }
-    return s.ramp[s.ramp.length - 1];
-  }
-
-  cc.choropleth = function (D, t) {
-    return L.geoJSON(D.regions.geojson, {
-      style: function (f) {
-        return {color: '#4d4d4d', weight: 1.2, opacity: 0.9, fillOpacity: 0.55,
-          fillColor: shareColour(D, D.regions.info[f.properties.i].share[t])};
-      },
-      onEachFeature: function (f, layer) {
-        var info = D.regions.info[f.properties.i];
-        layer.bindPopup(info.popup, {maxWidth: 420});
-        layer.bindTooltip(info.tips[t], {sticky: true, direction: 'top', opacity: 0.9});
-        layer.on('mouseover', function () { layer.setStyle({weight: 3}); });
-        layer.on('mouseout', function () { layer.setStyle({weight: 1.2}); });
-      }
-    });
-  };
-
-  cc.regionLabels = function (D) {
-    var group = L.layerGroup();
-    D.regions.info.forEach(function (info) {
-      L.marker([info.lat, info.lon], {pane: 'ccLabels', interactive: false, keyboard: false,
-        icon: L.divIcon({className: 'cc-region-label', html: '<span>' + info.name + '</span>',
-          iconSize: null})}).addTo(group);
-    });
-    return group;
-  };
-
-  // Sites the plan opens are large and carry their tier's letter; existing ones stay small and
-  // hollow so that 300 of them do not hide the plan.
-  function siteSize(D, s, selected) {
-    var tier = D.tiers[s.tier], size = tier ? tier.size : D.style.siteSize;
-    return selected ? size : Math.round(6 + size * 0.2);
-  }
-
-  cc.symbol = function (D, s, selected, size) {
-    var type = D.types[s.t] || {colour: '#555', shape: 'circle'};
-    var tier = D.tiers[s.tier];
-    if (!size) { size = siteSize(D, s, selected); }
-    var fill = selected ? type.colour : '#ffffff', line = selected ? '#ffffff' : type.colour;
-    var shape = (SHAPES[type.shape] || SHAPES.circle)(size);
-    var svg = '<svg width="' + size + '" height="' + size + '" viewBox="0 0 ' + size + ' '
-      + size + '">' + shape + ' fill="' + fill + '" stroke="' + line + '" stroke-width="'
-      + (selected ? 2 : 1.8) + '"' + (selected ? '' : ' fill-opacity="0.85"') + '/>';
-    if (tier && selected && size >= 14) {
-      svg += '<text x="' + size / 2 + '" y="' + (size / 2 + size * 0.17) + '" text-anchor="middle"'
-        + ' font-size="' + Math.round(size * 0.48) + '" font-weight="700" fill="'
-        + (selected ? '#ffffff' : type.colour) + '">' + tier.letter + '</text>';
-    }
-    if (s.expand) {
-      svg += '<circle cx="' + (size - 1) + '" cy="1" r="5" fill="#ffd54f" stroke="#333"'
-        + ' stroke-width="0.8"/><text x="' + (size - 1) + '" y="4" text-anchor="middle"'
-        + ' font-size="9" font-weight="700" fill="#333">+</text>';
-    }
-    return svg + '</svg>';
-  };
-
-  cc.sites = function (D, group) {
-    var layer = L.featureGroup(), selected = group === 'selected';
-    D.sites[group].forEach(function (s) {
-      var size = siteSize(D, s, selected);
-      var marker = L.marker([s.lat, s.lon], {
-        icon: L.divIcon({className: 'cc-site ' + (selected ? 'cc-selected-site'
-          : 'cc-existing-site') + ' cc-type-' + s.t, html: cc.symbol(D, s, selected, size),
-          iconSize: [size, size]}),
-        riseOnHover: true, zIndexOffset: selected ? 1000 : 0
-      });
-      marker.bindPopup(s.popup, {maxWidth: 360});
-      marker.bindTooltip(s.tip, {direction: 'top', offset: [0, -size / 2]});
-      marker.on('add', function () { marker.getElement().setAttribute('data-site-id', s.id); });
-      marker.addTo(layer);
-    });
-    return layer;
-  };
-
-  cc.reach = function (D, t) {
-    var layer = L.featureGroup(), colour = D.types[t].colour;
-    ['existing', 'selected'].forEach(function (group) {
-      var selected = group === 'selected';
-      D.sites[group].forEach(function (s) {
-        if (s.t !== t) { return; }
-        var style = {pane: 'ccReach', interactive: false,
-          color: colour, weight: selected ? 2 : 1, opacity: selected ? 0.9 : 0.6,
-          dashArray: selected ? null : '4 4', fillColor: colour,
-          fillOpacity: selected ? 0.08 : 0};
-        if (s.area) {  // reach along roads: the area from which the site is within reach
-          L.geoJSON(s.area, {style: function () { return style; }}).addTo(layer);
-        } else if (s.r > 0) {
-          style.radius = s.r;
-          L.circle([s.lat, s.lon], style).addTo(layer);
-        }
-      });
-    });
-    return layer;
-  };
-
-  function prepare(D) {
-    var d = D.demand;
-    if (d._px) { return d; }
-    var n = d.x.length, crs = L.CRS.EPSG3857;
-    d._px = new Float64Array(n); d._py = new Float64Array(n); d._r = new Float32Array(n);
-    for (var i = 0; i < n; i++) {
-      var p = crs.latLngToPoint(L.latLng(d.lat0 + d.y[i] / d.scale, d.lon0 + d.x[i] / d.scale), 0);
-      d._px[i] = p.x; d._py[i] = p.y;
-      d._r[i] = 1.6 + 5.4 * Math.sqrt(Math.min(Math.max(d.w[i] || 0, 0) / d.wref, 1.5));
-    }
-    return d;
-  }
-
-  // All demand points of one type on one canvas, redrawn after each move: 100,000 points
-  // are a few array passes instead of 100,000 DOM or Leaflet objects.
-  var DemandLayer = L.Layer.extend({
-    initialize: function (D, t) { this._D = D; this._t = t; },
-    onAdd: function (map) {
-      prepare(this._D);
-      this._canvas = L.DomUtil.create('canvas', 'cc-demand leaflet-zoom-hide');
-      this._canvas.setAttribute('data-type', this._D.types[this._t].key);
-      map.getPane('ccDemand').appendChild(this._canvas);
-      map.on('moveend resize', this._draw, this);
-      // Capture the click before Leaflet hands it to the region polygon underneath (whose
-      // popup would stop it from reaching the map); markers and controls keep their clicks.
-      this._onClick = L.Util.bind(this._click, this);
-      map.getContainer().addEventListener('click', this._onClick, true);
-      this._draw();
-    },
-    onRemove: function (map) {
-      map.off('moveend resize', this._draw, this);
-      map.getContainer().removeEventListener('click', this._onClick, true);
-      L.DomUtil.remove(this._canvas);
-      this._canvas = null;
-    },
-    _draw: function () {
-      var started = performance.now();
-      var map = this._map, size = map.getSize(), ratio = window.devicePixelRatio || 1;
-      var canvas = this._canvas, topLeft = map.containerPointToLayerPoint([0, 0]);
-      L.DomUtil.setPosition(canvas, topLeft);
-      canvas.width = Math.round(size.x * ratio); canvas.height = Math.round(size.y * ratio);
-      canvas.style.width = size.x + 'px'; canvas.style.height = size.y + 'px';
-      var ctx = canvas.getContext('2d');
-      ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-      var zoom = map.getZoom(), scale = map.options.crs.scale(zoom) / map.options.crs.scale(0);
-      var origin = map.getPixelOrigin(), ox = origin.x + topLeft.x, oy = origin.y + topLeft.y;
-      var grow = Math.min(3, Math.max(0.55, Math.pow(2, (zoom - 11) / 2)));
-      var d = this._D.demand, status = d.status[this._t], n = d._px.length;
-      if (!this._hx || this._hx.length !== n) {
-        this._hx = new Float32Array(n); this._hy = new Float32Array(n);
-        this._hr = new Float32Array(n); this._hi = new Int32Array(n);
-      }
-      var m = 0, colours = this._D.style.status;
-      // outline first, then fill: only the outer edge of each group of points stays white
-      ctx.lineWidth = 1.4; ctx.strokeStyle = 'rgba(255,255,255,0.9)';
-      for (var o = 0; o < DRAW_ORDER.length; o++) {
-        var code = 48 + DRAW_ORDER[o];
-        ctx.beginPath();
-        for (var i = 0; i < n; i++) {
-          if (status.charCodeAt(i) !== code) { continue; }
-          var x = d._px[i] * scale - ox, y = d._py[i] * scale - oy, r = d._r[i] * grow;
-          if (x < -r || y < -r || x > size.x + r || y > size.y + r) { continue; }
-          ctx.moveTo(x + r, y);
-          ctx.arc(x, y, r, 0, 6.283185307179586);
-          this._hx[m] = x; this._hy[m] = y; this._hr[m] = r; this._hi[m] = i; m++;
-        }
-        if (grow > 0.7) { ctx.stroke(); }
-        ctx.fillStyle = colours[DRAW_ORDER[o]];
-        ctx.fill();
-      }
-      this._drawn = m;
-      this.lastDrawMs = performance.now() - started;
-    },
-    _click: function (e) {
-      if (e.target.closest && e.target.closest('.leaflet-marker-icon, .leaflet-control, '
-        + '.leaflet-popup, .cc-title')) { return; }
-      var map = this._map, p = map.mouseEventToContainerPoint(e), best = -1;
-      for (var k = this._drawn - 1; k >= 0; k--) {
-        var dx = this._hx[k] - p.x, dy = this._hy[k] - p.y, r = this._hr[k] + 2;
-        if (dx * dx + dy * dy <= r * r) { best = this._hi[k]; break; }
-      }
-      if (best < 0) { return; }
-      e.stopPropagation();
-      L.popup({maxWidth: 360}).setLatLng(map.containerPointToLatLng(p))
-        .setContent(this._popup(best)).openOn(map);
-    },
-    _popup: function (i) {
-      var D = this._D, d = D.demand, T = D.labels;
-      var rows = '';
-      if (d.region && d.region[i] >= 0) {
-        rows += '<tr><th>' + T.region + '</th><td>' + D.regionNames[d.region[i]] + '</td></tr>';
-      }
-      rows += '<tr><th>' + T.weight + '</th><td>' + fmt(d.w[i], 1).replace(/\.0$/, '')
-        + '</td></tr>';
-      D.types.forEach(function (type, t) {
-        var code = d.status[t].charCodeAt(i) - 48, near = d.nearest[t], extra = '';
-        if (near && near.i[i] >= 0) {
-          extra = ' <span class="cc-muted">' + T.nearest + ' ' + near.ids[near.i[i]] + ', '
-            + distance(near.m[i]) + '</span>';
-        }
-        rows += '<tr><th>' + type.label + '</th><td><span class="cc-dot" style="background:'
-          + D.style.status[code] + '"></span>' + T['status_' + code] + extra + '</td></tr>';
-      });
-      var name = d.name ? d.name[i] : '';
-      return '<div class="cc-popup cc-demand-popup"><div class="cc-popup-title">'
-        + (name || d.id[i]) + '</div><div class="cc-muted">' + d.id[i] + '</div><table>'
-        + rows + '</table></div>';
-    }
-  });
-  cc.demand = function (D, t) { return new DemandLayer(D, t); };
-})();
-"""
