@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from carecheck.cli import main
-from carecheck.pipeline import compare_outputs
+from carecheck.finished import compare_outputs
 
 from .test_model_cases import DEMAND, S1, S2, S3
 

@@ -17,6 +17,7 @@ import carecheck
 from carecheck import maps
 from carecheck.data import load_regions
 from carecheck.errors import CarecheckError, DataError
+from carecheck.outdir import read_result
 
 from .conftest import EXAMPLE, ROOT
 
@@ -117,7 +118,7 @@ def test_write_map_writes_map_html(example):
 
 def test_map_data_matches_the_outputs(example):
     folder, regions = example
-    document = maps.read_result(folder)
+    document = read_result(folder)
     demand = maps.read_demand(folder)
     data = maps.map_data(document, demand, regions=regions)
     assert [s["id"] for s in data["sites"]["selected"]] == [s["id"] for s in document["selected"]]
@@ -187,7 +188,7 @@ def test_languages(example):
     folder, regions = example
     zh = maps.html_from_outputs(folder, regions=regions, lang="zh")
     en = maps.html_from_outputs(folder, regions=regions, lang="en")
-    region = maps.read_result(folder)["coverage"]["by_region"][0]["region"]
+    region = read_result(folder)["coverage"]["by_region"][0]["region"]
     for label in ("规划摘要", "图例", "新选址", "无底图"):
         assert label in zh and label not in en
     for label in ("Plan summary", "Legend", "Selected sites", "No tiles"):
@@ -216,7 +217,7 @@ def test_missing_outputs_are_named(tmp_path):
 
 def test_regions_in_a_projected_crs(example):
     folder, regions = example
-    document, demand = maps.read_result(folder), maps.read_demand(folder)
+    document, demand = read_result(folder), maps.read_demand(folder)
     lonlat = maps.map_data(document, demand, regions=regions)
     projected = maps.map_data(document, demand, regions=regions.to_crs(32651))
     assert np.asarray(projected["bounds"]) == pytest.approx(np.asarray(lonlat["bounds"]))

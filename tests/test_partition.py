@@ -34,7 +34,6 @@ from carecheck.partition import (
     classes_from_merged,
     covered_in_partitions,
     reach_in_partitions,
-    reduced_from_classes,
 )
 from carecheck.solve import SolverOptions, solve_milp
 
@@ -354,11 +353,11 @@ def test_same_optimum_as_in_memory(seed):
     assert expected.status == "optimal"
 
     for chunk in (7, 400, 10**6):
-        small, classes = class_problem(problem, inst, reaches, chunk)
-        reduced = reduced_from_classes(small, classes)
+        small, _ = class_problem(problem, inst, reaches, chunk)
+        reduced = reduce_problem(small)  # as the pipeline does
         for rt, full in zip(reduced.types, in_memory.types, strict=True):
             np.testing.assert_array_equal(rt.candidates, full.candidates)
-            assert rt.covered_before_weight == full.covered_before_weight
+            assert rt.covered_before_weight == pytest.approx(full.covered_before_weight, rel=1e-12)
             np.testing.assert_allclose(rt.covered_before_by_region, full.covered_before_by_region)
         np.testing.assert_allclose(reduced.weight_by_region, in_memory.weight_by_region)
         outcome = solve_milp(build_milp(reduced), HIGHS)
@@ -367,16 +366,6 @@ def test_same_optimum_as_in_memory(seed):
         opened = selection_from_solution(reduced, outcome.values)
         recount = brute_force_objective(problem, inst, reaches, opened)
         assert recount == pytest.approx(outcome.objective, rel=1e-9)
-        # the class problem is an ordinary problem: reduce_problem merges it into the same rows
-        again = reduce_problem(small)
-        for rt, other in zip(reduced.types, again.types, strict=True):
-            np.testing.assert_array_equal(rt.candidates, other.candidates)
-            assert (rt.reach != other.reach).nnz == 0
-            np.testing.assert_allclose(rt.row_weight, other.row_weight, rtol=1e-12)
-            np.testing.assert_array_equal(rt.row_region, other.row_region)
-            np.testing.assert_array_equal(rt.demand_rows, other.demand_rows)
-        solved = solve_milp(build_milp(again), HIGHS)
-        assert solved.objective == pytest.approx(expected.objective, rel=1e-9)
 
 
 def test_classes_map_points_consistently():
@@ -494,32 +483,6 @@ def _tiny() -> tuple[Problem, partition.DemandClasses]:
     )
     problem = Problem(weight=classes.weight, types=(tp,), region_names=("r0",))
     return problem, classes
-
-
-def test_reduced_from_classes_on_a_tiny_case():
-    problem, classes = _tiny()
-    reduced = reduced_from_classes(problem, classes)
-    (rt,) = reduced.types
-    np.testing.assert_array_equal(rt.row_weight, [3.0])  # the two points within 10 m merge
-    outcome = solve_milp(build_milp(reduced), HIGHS)
-    assert outcome.objective == pytest.approx(3.0)
-
-
-def test_reduced_from_classes_errors():
-    problem, classes = _tiny()
-    with pytest.raises(ValueError, match="problem has 1 demand units and classes 2"):
-        reduced_from_classes(replace(problem, weight=np.ones(1)), classes)
-    with pytest.raises(ValueError, match="problem has 2 facility types and classes 1"):
-        reduced_from_classes(replace(problem, types=problem.types * 2), classes)
-    with pytest.raises(ValueError, match="objective capacitated: bed assignment needs"):
-        reduced_from_classes(replace(problem, bed_types=("site",)), classes)
-    wider = replace(problem.types[0], cost=np.ones(2), tier=np.zeros(2), region=np.zeros(2))
-    wider = replace(wider, reach=sp.csr_matrix((2, 2), dtype=bool))
-    with pytest.raises(ValueError, match="type site: its merged demand reaches 1 sites but"):
-        reduced_from_classes(replace(problem, types=(wider,)), classes)
-    floors = replace(problem.types[0], region_min_coverage={0: 0.5})
-    with pytest.raises(ValueError, match="type site: its regional coverage floors"):
-        reduced_from_classes(replace(problem, types=(floors,)), classes)
 
 
 def test_class_reach_is_sparse():

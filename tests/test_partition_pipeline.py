@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-import carecheck.pipeline as pipeline
+import carecheck.assemble as assemble
 from carecheck import run_scenario
 
 from .conftest import EXAMPLE
@@ -12,7 +12,7 @@ from .conftest import EXAMPLE
 
 def test_partitioned_run_equals_in_memory_run(monkeypatch):
     plain = run_scenario(EXAMPLE, write=False, compare=False)
-    monkeypatch.setattr(pipeline, "PARTITION_ABOVE", 0)
+    monkeypatch.setattr(assemble, "PARTITION_ABOVE", 0)
     split = run_scenario(EXAMPLE, write=False, compare=False)
     assert split.model_size["demand_units"] == plain.model_size["demand_units"]
     first, second = plain.to_json(), split.to_json()
@@ -31,6 +31,6 @@ def test_partitioned_only_for_large_straight_line_layers(monkeypatch):
 
     scenario = load_scenario(EXAMPLE)
     layers = load_layers(scenario)
-    assert not pipeline.partitioned(scenario, layers)
-    monkeypatch.setattr(pipeline, "PARTITION_ABOVE", 0)
-    assert pipeline.partitioned(scenario, layers)
+    assert not assemble.partitioned(scenario, layers)
+    monkeypatch.setattr(assemble, "PARTITION_ABOVE", 0)
+    assert assemble.partitioned(scenario, layers)

@@ -41,12 +41,15 @@ LAYERS = {
     "pmedian": 3,
     "partition": 2,
     "report": 9,
-    "pipeline": 10,
-    "frontier": 11,
-    "sweep": 11,
-    "cli": 12,
-    "__init__": 13,
-    "__main__": 14,
+    "assemble": 8,  # scenario + layers → the array problem
+    "plans": 9,  # a plan checked (the verifier's view) and summarised
+    "pipeline": 10,  # the run, stage by stage
+    "finished": 11,  # commands on a finished run's folder: read, compare, verify, map
+    "frontier": 12,
+    "sweep": 12,
+    "cli": 13,
+    "__init__": 14,
+    "__main__": 15,
 }
 THIRD_PARTY_OWNERS = {
     "click": {"cli"},

@@ -13,7 +13,8 @@ from carecheck.errors import (
     ScenarioError,
     VerificationError,
 )
-from carecheck.pipeline import RunResult, run_scenario, verify_outputs
+from carecheck.finished import verify_outputs
+from carecheck.pipeline import RunResult, run_scenario
 
 __all__ = [
     "CarecheckError",

@@ -28,13 +28,8 @@ from carecheck import __version__
 from carecheck.config import load_scenario
 from carecheck.data import load_layers
 from carecheck.errors import CarecheckError, ScenarioError
-from carecheck.pipeline import (
-    RunResult,
-    compare_outputs,
-    map_outputs,
-    run_scenario,
-    verify_outputs,
-)
+from carecheck.finished import compare_outputs, map_outputs, verify_outputs
+from carecheck.pipeline import RunResult, run_scenario
 
 # markup off: titles, names and paths are printed literally ("[draft] 宁波规划" stays as it is)
 console = Console(highlight=False, soft_wrap=True, markup=False)

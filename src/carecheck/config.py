@@ -16,14 +16,7 @@ from typing import Annotated, Any, Literal, NamedTuple, NoReturn
 
 import numpy as np
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from carecheck import objectives
 from carecheck.errors import ScenarioError

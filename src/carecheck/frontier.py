@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from carecheck import objectives
+from carecheck.assemble import problem_from_layers, roads_of, solver_options
 from carecheck.config import Scenario, load_scenario
 from carecheck.data import Layers, load_layers, xy
 from carecheck.errors import ScenarioError, VerificationError
@@ -28,7 +29,7 @@ from carecheck.model import (
     reduce_problem,
     selection_from_solution,
 )
-from carecheck.pipeline import plans_from_layers, problem_from_layers, roads_of, solver_options
+from carecheck.plans import plans_from_layers
 from carecheck.report import coverage_tables
 from carecheck.solve import SolverOptions, solve_milp
 from carecheck.textsafe import write_csv

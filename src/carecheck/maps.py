@@ -49,6 +49,7 @@ from folium.template import Template
 
 from carecheck.errors import CarecheckError, DataError
 from carecheck.labels import LABELS, LANGS, TIER_SIZES
+from carecheck.outdir import read_result
 from carecheck.textsafe import from_spreadsheet_cell
 
 MAP_FILE = "map.html"
@@ -126,7 +127,7 @@ def html_from_outputs(
     if lang not in LANGS:
         raise ValueError(f"lang must be one of {LANGS}, not {lang!r}")
     folder = Path(folder)
-    document = read_result(folder)
+    document = read_result(folder, needs=("types", "selected", "coverage"))
     demand = read_demand(folder)
     data = map_data(document, demand, regions=regions, lang=lang, areas=read_areas(folder))
     return _render(data, document, lang=lang, offline=offline)
@@ -165,25 +166,6 @@ def _rounded(geometry: dict) -> dict:
 
 
 # --------------------------------------------------------------------------- reading
-
-
-def read_result(folder: Path) -> dict:
-    """``result.json`` of an output folder, checked for the keys the map needs."""
-    path = folder / "result.json"
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(
-            f"{path}: not found; run `carecheck run SCENARIO --out {folder}` first"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: not a readable result.json ({exc})") from None
-    if not isinstance(document, dict):
-        raise DataError(f"{path}: expected a JSON object, found {type(document).__name__}")
-    missing = [k for k in ("types", "selected", "coverage") if k not in document]
-    if missing:
-        raise DataError(f"{path}: missing key(s) {missing}; is this a carecheck output folder?")
-    return document
 
 
 def read_demand(folder: Path) -> pd.DataFrame:

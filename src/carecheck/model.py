@@ -749,17 +749,6 @@ def effective_sites(tp: TypeProblem, opened: np.ndarray) -> np.ndarray:
     return opened[~needs | referred]
 
 
-def covered_weight(problem: Problem, opened: list[np.ndarray]) -> np.ndarray:
-    """Per type: weight covered after opening ``opened`` (existing coverage included)."""
-    weight = np.asarray(problem.weight, float)
-    result = []
-    for tp, sites in zip(problem.types, opened, strict=True):
-        counted = effective_sites(tp, sites)
-        reached = np.asarray(sp.csc_matrix(tp.reach)[:, counted].sum(axis=1)).ravel() > 0
-        result.append(float(weight[reached | np.asarray(tp.covered_before, bool)].sum()))
-    return np.asarray(result)
-
-
 # --------------------------------------------------------------------------- capacitated
 
 

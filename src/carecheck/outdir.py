@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import sys
@@ -194,3 +195,32 @@ def portable_path(path: Path, folder: Path) -> str:
         return Path(os.path.relpath(path, folder)).as_posix()
     except ValueError:  # another drive on Windows
         return Path(path).as_posix()
+
+
+def read_result(folder: str | Path, *, needs: tuple[str, ...] = ()) -> dict:
+    """The ``result.json`` of a finished run's folder (the one reader of it).
+
+    Raises
+    ------
+    DataError
+        When the folder holds no readable result, or one without the keys in ``needs``.
+    """
+    folder = Path(folder)
+    path = folder / "result.json"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(
+            f"{path}: not found; run `carecheck run SCENARIO --out {folder}` first "
+            "(or name a carecheck output folder)"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not a readable result.json ({exc})") from None
+    if not isinstance(document, dict):
+        raise DataError(f"{path}: expected a JSON object, found {type(document).__name__}")
+    missing = [k for k in needs if k not in document]
+    if missing:
+        raise DataError(f"{path}: missing key(s) {missing}; is this a carecheck output folder?")
+    return document

@@ -19,9 +19,9 @@ numbered in order of first appearance, as :func:`carecheck.model.reduce_type` nu
 Several facility types share one demand layer but merge differently. :func:`classes_from_merged`
 groups the points by their state in every type at once (merged row, covered before or out of
 reach, and region); these demand classes form an ordinary, much smaller
-:class:`~carecheck.model.Problem` with the same optimum, and :func:`reduced_from_classes`
-turns it into the :class:`~carecheck.model.ReducedProblem` that
-:func:`~carecheck.model.build_milp` takes, without merging anything a second time.
+:class:`~carecheck.model.Problem` with the same optimum, which
+:func:`carecheck.model.reduce_problem` reduces like any other (each reduction is implemented
+once, in :mod:`carecheck.model`).
 """
 
 from __future__ import annotations
@@ -32,8 +32,6 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
-
-from carecheck.model import Problem, ReducedProblem, ReducedType, TypeProblem, _filler_quota
 
 _KEY_SEED = 20_240_611  # fixed: keys (and so the merge) are reproducible from run to run
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -321,105 +319,6 @@ def classes_from_merged(
         merged=tuple(merged),
         demand_class=demand_class,
     )
-
-
-def reduced_from_classes(problem: Problem, classes: DemandClasses) -> ReducedProblem:
-    """The reduced problem of a class-level ``problem``, reusing the rows merged per partition.
-
-    ``problem`` must be built over the classes: ``weight`` and ``region`` of ``classes`` and,
-    for type ``k``, ``reach=classes.reach[k]`` and ``covered_before=classes.covered_before[k]``.
-    The result is what :func:`carecheck.model.reduce_problem` returns for that problem (up to
-    regions being kept apart where no constraint needs them), ready for
-    :func:`~carecheck.model.build_milp`.
-
-    Raises
-    ------
-    ValueError
-        When ``problem`` does not match ``classes`` (units, types or sites), when a type needs
-        regions kept apart but its demand was merged without ``region=``, or when the objective
-        is ``capacitated`` (bed assignment needs the reach of covered demand too: use the
-        in-memory path).
-    """
-    if len(problem.weight) != classes.n_classes:
-        raise ValueError(
-            f"problem has {len(problem.weight)} demand units and classes {classes.n_classes}: "
-            "build the problem from classes.weight and classes.reach"
-        )
-    if len(problem.types) != len(classes.merged):
-        raise ValueError(
-            f"problem has {len(problem.types)} facility types and classes "
-            f"{len(classes.merged)}: give one MergedDemand per type, in the problem's order"
-        )
-    if problem.bed_types:
-        raise ValueError(
-            "objective capacitated: bed assignment needs the reach of covered-before demand, "
-            "which partitions drop; use the in-memory path (reduce_problem)"
-        )
-    weight = np.asarray(problem.weight, dtype=float)
-    region = problem.demand_region()
-    n_regions = len(problem.region_names)
-    valid = region >= 0
-    types = []
-    for tp, m, class_rows in zip(problem.types, classes.merged, classes.rows, strict=True):
-        keep_regions = bool(tp.region_min_coverage) or (problem.by_region and tp.target is not None)
-        if keep_regions and not m.by_region and n_regions:
-            raise ValueError(
-                f"type {tp.name}: its regional coverage floors (or per-region target) need "
-                "rows kept apart by region; compute its merged demand with region="
-            )
-        if m.reach.shape[1] != tp.n_candidates:
-            raise ValueError(
-                f"type {tp.name}: its merged demand reaches {m.reach.shape[1]} sites but the "
-                f"type has {tp.n_candidates} candidates; merge over the type's candidates"
-            )
-        covered = np.asarray(tp.covered_before, dtype=bool)
-        useful = np.flatnonzero(np.bincount(m.reach.indices, minlength=tp.n_candidates) > 0)
-        candidates = _kept_candidates(tp, useful)
-        types.append(
-            ReducedType(
-                source=tp,
-                candidates=candidates,
-                reach=sp.csr_matrix(m.reach[:, candidates], dtype=bool),
-                row_weight=m.row_weight,
-                row_region=m.row_region,
-                covered_before_weight=m.covered_before_weight,
-                covered_before_by_region=np.bincount(
-                    region[covered & valid], weights=weight[covered & valid], minlength=n_regions
-                ),
-                demand_rows=class_rows,
-            )
-        )
-    return ReducedProblem(
-        problem=problem,
-        types=tuple(types),
-        weight_by_region=np.bincount(region[valid], weights=weight[valid], minlength=n_regions),
-    )
-
-
-def _kept_candidates(tp: TypeProblem, useful: np.ndarray) -> np.ndarray:
-    """Reduction 3 of :mod:`carecheck.model`: useful candidates plus the fillers bounds need."""
-    fillers = np.setdiff1d(np.arange(tp.n_candidates), useful)
-    kept = [np.asarray(useful, dtype=np.int64)]
-    if len(fillers):
-        tier, region, cost = tp.tier[fillers], tp.region[fillers], tp.cost[fillers]
-        order = np.lexsort((fillers, cost, region, tier))
-        fillers_sorted = fillers[order]
-        tier, region = tier[order], region[order]
-        new_group = np.concatenate([[True], (tier[1:] != tier[:-1]) | (region[1:] != region[:-1])])
-        starts = np.flatnonzero(new_group)
-        group = np.cumsum(new_group) - 1
-        quota = np.array([_filler_quota(tp, int(tier[s]), int(region[s])) for s in starts])
-        rank = np.arange(len(fillers)) - starts[group]
-        kept.append(fillers_sorted[rank < quota[group]])
-        if tp.min_beds > 0 and tp.beds is not None:
-            kept.append(fillers[np.asarray(tp.beds, float)[fillers] > 0])
-        if tp.referral is not None:  # a site others refer to is needed even if it covers nobody
-            providers = np.flatnonzero(np.diff(sp.csc_matrix(tp.referral).indptr) > 0)
-            kept.append(np.intersect1d(fillers, providers))
-    return np.unique(np.concatenate(kept)).astype(np.int64)
-
-
-# --------------------------------------------------------------------------- row merging
 
 
 @dataclass(frozen=True)

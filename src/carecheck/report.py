@@ -11,7 +11,6 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -22,7 +21,7 @@ from carecheck.data import Layers, xy
 from carecheck.model import Problem, effective_sites
 from carecheck.outdir import write_folder
 from carecheck.partition import covered_in_partitions
-from carecheck.result import RunResult
+from carecheck.result import RunResult, json_value
 from carecheck.textsafe import markdown_text, write_csv
 
 OUTPUT_FILES = (
@@ -264,7 +263,7 @@ def _write_geojson(result: RunResult, path: Path) -> None:
     selected = result.selected
     features = []
     for row in selected.drop(columns=["x", "y"]).to_dict(orient="records"):
-        properties = {k: _json_value(v) for k, v in row.items() if k not in ("lon", "lat")}
+        properties = {k: json_value(v) for k, v in row.items() if k not in ("lon", "lat")}
         features.append(
             {
                 "type": "Feature",
@@ -274,22 +273,6 @@ def _write_geojson(result: RunResult, path: Path) -> None:
         )
     document = {"type": "FeatureCollection", "features": features}
     path.write_text(json.dumps(document, ensure_ascii=False, indent=1), encoding="utf-8")
-
-
-def _json_value(value: object) -> object:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
-
-def selected_frame(result: RunResult) -> gpd.GeoDataFrame:
-    """The selected sites as a GeoDataFrame in EPSG:4326."""
-    selected = result.selected.drop(columns=["x", "y"])
-    return gpd.GeoDataFrame(
-        selected, geometry=gpd.points_from_xy(selected["lon"], selected["lat"]), crs=4326
-    )
 
 
 # --------------------------------------------------------------------------- report.md

@@ -71,7 +71,7 @@ class RunResult:
                 "objective_weight": scenario.alpha(name),
             }
         selected = [
-            {k: _plain(v) for k, v in row.items()}
+            {k: json_value(v) for k, v in row.items()}
             for row in self.selected.drop(columns=["x", "y"]).to_dict(orient="records")
         ]
         existing = []
@@ -92,10 +92,10 @@ class RunResult:
                         "type": name,
                         "tier": row["tier"],
                         "name": row["name"],
-                        "beds": _plain(row["beds"]),
-                        "radius_m": _plain(row["radius_m"]),
+                        "beds": json_value(row["beds"]),
+                        "radius_m": json_value(row["radius_m"]),
                         "reach_kind": row["reach_kind"],
-                        "reach_value": _plain(row["reach_value"]),
+                        "reach_value": json_value(row["reach_value"]),
                         "reach_mode": row["reach_mode"],
                         "lon": float(lon),
                         "lat": float(lat),
@@ -159,7 +159,8 @@ class RunResult:
         ]
 
 
-def _plain(value: object) -> object:
+def json_value(value: object) -> object:
+    """A value as JSON holds it: numpy scalars as Python ones, NaN and ±inf as null."""
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not np.isfinite(value):
