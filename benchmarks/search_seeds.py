@@ -10,10 +10,10 @@ alone (no MILP after it): reach and reductions as in ``mclp_maximo.py``, then
 0, 1000, 2000, …, so that the seeds of one run's segments never repeat another's), and prints
 every run and a summary per row. Every plan's coverage is recounted from the reach matrix.
 
-``--set NAME=VALUE`` changes one of the schedule settings of ``carecheck.heuristic`` for the
-runs (``_SEGMENTS``, ``_SEGMENT_MIN_S``, ``_SEGMENT_GROWTH``, ``_MERGE_SHARE``,
-``_LNS_SHARE``): these are read in this process, where the schedule is made, so the change
-reaches every worker.
+``--set NAME=VALUE`` changes one of the schedule settings (``heuristic.Tuning``) for the runs:
+``segments``, ``segment_min_s``, ``segment_growth``, ``merge_share`` or ``lns_share`` (also
+spelt as the module constants they once were, ``_SEGMENTS`` … ``_LNS_SHARE``); they are passed
+to ``swap_search`` as its ``tuning``.
 
 Usage (from the repository root)::
 
@@ -27,6 +27,7 @@ import argparse
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,7 @@ from _common import MAXIMO, read_maximo_optima, reduced_maximo_row
 from carecheck import heuristic
 
 DEFAULT_ROWS = ("NewYork/100", "Bronx/90", "SanFrancisco/80", "Kings/60")
-SETTINGS = ("_SEGMENTS", "_SEGMENT_MIN_S", "_SEGMENT_GROWTH", "_MERGE_SHARE", "_LNS_SHARE")
+SETTINGS = ("segments", "segment_min_s", "segment_growth", "merge_share", "lns_share")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -59,17 +60,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def apply_settings(pairs: list[str]) -> list[str]:
-    """Set the named module constants; returns them as NAME=VALUE for the header."""
-    applied = []
+def apply_settings(pairs: list[str]) -> tuple[heuristic.Tuning, list[str]]:
+    """The search's tuning with the named settings changed, and them as NAME=VALUE for the
+    header."""
+    tuning, applied = heuristic.Tuning(), []
     for pair in pairs:
-        name, _, value = pair.partition("=")
+        given, _, value = pair.partition("=")
+        name = given.lstrip("_").lower()  # _SEGMENTS, as the setting was once spelt: segments
         if name not in SETTINGS or not value:
             raise SystemExit(f"--set {pair!r}: use NAME=VALUE with NAME one of {SETTINGS}")
-        kind = type(getattr(heuristic, name))
-        setattr(heuristic, name, kind(value))
+        kind = type(getattr(tuning, name))
+        tuning = replace(tuning, **{name: kind(value)})
         applied.append(f"{name}={kind(value)}")
-    return applied
+    return tuning, applied
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     if not MAXIMO.exists():
         print(f"benchmark data not found: {MAXIMO}", file=sys.stderr)
         return 2
-    applied = apply_settings(args.set)
+    tuning, applied = apply_settings(args.set)
     print(
         f"search alone, {args.seconds:g} s on {args.workers} core(s), {args.runs} seed(s) per "
         f"row; settings: {', '.join(applied) or 'defaults'}; "
@@ -98,7 +101,13 @@ def main(argv: list[str] | None = None) -> int:
         for run in range(args.runs):
             seed = 1000 * run
             found = heuristic.swap_search(
-                matrix, weight, p, seconds=args.seconds, seed=seed, workers=args.workers
+                matrix,
+                weight,
+                p,
+                seconds=args.seconds,
+                seed=seed,
+                workers=args.workers,
+                tuning=tuning,
             )
             hits = np.asarray(matrix[:, found.opened].sum(axis=1)).ravel()
             recount = float(weight[hits > 0].sum())

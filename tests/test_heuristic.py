@@ -537,11 +537,10 @@ def test_highs_options_reach_the_solver():
 
 
 @pytest.mark.parametrize("seed", [21, 22, 23])
-def test_restarts_keep_plans_valid_and_still_find_small_optima(seed, monkeypatch):
-    monkeypatch.setattr("carecheck.heuristic._PATIENCE", 3)  # restart after 3 stale rounds
-    monkeypatch.setattr("carecheck.heuristic._PATIENCE_PER_SITE", 0)
+def test_restarts_keep_plans_valid_and_still_find_small_optima(seed):
+    tuning = heuristic.Tuning(patience=3, patience_per_site=0)  # restart after 3 stale rounds
     reach, weight = instance(seed)
-    found = swap_search(reach, weight, 3, seconds=30.0, rounds=150, seed=seed)
+    found = swap_search(reach, weight, 3, seconds=30.0, rounds=150, seed=seed, tuning=tuning)
     assert found.restarts > 0
     assert len(found.opened) == 3 == len(set(found.opened.tolist()))
     assert found.covered == pytest.approx(covered(reach, weight, found.opened))

@@ -71,7 +71,7 @@ seeds each (``benchmarks/search_seeds.py``): the hybrid reached the published va
 16 runs, segments on both cores in none (though closest on Manhattan p = 100: −27 in three
 runs), two long searches in 5.
 
-Windows (the last ``_LNS_SHARE`` = 30 % of a timed search, in this process, from the best plan
+Windows (the last ``Tuning.lns_share`` = 30 % of a timed search, in this process, from the best plan
 after the last merge; :func:`window_search`): a large neighbourhood search whose steps are
 solved exactly. A step frees the open sites nearest, in the reach graph, to an open site drawn
 at random or (half the time) to an uncovered row drawn by weight (12 sites at first), and
@@ -106,19 +106,27 @@ _ELITE = 10  # plans kept for path relinking
 _ELITE_DISTANCE = 2  # a pool plan differs from every other in at least this many sites
 _WINDOW = 50  # local optima the acceptance threshold looks back on
 _TARGET_ACCEPT = 0.4  # share of local optima accepted, steered by eta
-_PATIENCE, _PATIENCE_PER_SITE = 300, 10  # rounds without a better local optimum: restart
 _RESTART_TOP = 3  # a restart's greedy picks one of the best few at each step
 _RESYNC = 500  # rounds between recomputing the bookkeeping from scratch (float drift)
-_SEGMENTS = 12  # a timed search runs as about this many independent searches per core …
-_SEGMENT_MIN_S = 5.0  # … each at least this long
-_SEGMENT_GROWTH = 1.0  # each segment this many times as long as the one before
-_MERGE_SHARE = 0.1  # of the time budget kept for the last merge (at most one segment)
 _LONG_SEARCHES = 1  # on several cores, this many run one long search instead of segments
-_LNS_SHARE = 0.3  # of a timed search's time for the window search at the end (main process)
 _LNS_SITES = 12  # open sites a window frees at first …
 _LNS_MIN_SITES = 6  # … and at least, once it shrank
 _LNS_LIMIT_S = 5.0  # HiGHS time limit for one window
 _LNS_UNCOVERED = 0.5  # share of windows around an uncovered row (else around an open site)
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Tuning knobs of a search (:func:`swap_search`'s ``tuning``): the timed search's schedule
+    (read where it is made, in the calling process) and the restarts' patience."""
+
+    segments: int = 12  # a timed search runs as about this many independent searches per core …
+    segment_min_s: float = 5.0  # … each at least this long
+    segment_growth: float = 1.0  # each segment this many times as long as the one before
+    merge_share: float = 0.1  # of the time budget kept for the last merge (at most one segment)
+    lns_share: float = 0.3  # of a timed search's time for the window search at the end
+    patience: int = 300  # rounds without a better local optimum: restart …
+    patience_per_site: int = 10  # … or this many per site to open, if more
 
 
 @dataclass(frozen=True)
@@ -448,6 +456,7 @@ def swap_search(
     backend: str = "auto",
     workers: int = 1,
     segment_s: float | None = None,
+    tuning: Tuning | None = None,
 ) -> SearchResult:
     """Open ``count`` of the reach matrix's columns to cover the most row weight (heuristic).
 
@@ -473,16 +482,19 @@ def swap_search(
     with seeds ``seed``, ``seed + 1``, … side by side and returns the best plan (on a tie, the
     lowest seed's); the answer is the same on every run. Inside a daemonic process (a pool or
     Dask worker), which may not start processes of its own, everything runs in that process.
+
+    ``tuning``: the schedule and restart settings (default :class:`Tuning`, the measured ones).
     """
+    tuning = Tuning() if tuning is None else tuning
     options: dict[str, Any] = dict(
         seconds=seconds, rounds=rounds, seed=seed, initial=initial, stop_at=stop_at,
-        backend=backend,
+        backend=backend, tuning=tuning,
     )  # fmt: skip
     n_cand = reach.shape[1]
     if multiprocessing.current_process().daemon:
         workers = 1  # a pool or Dask worker may not start processes
     timed = rounds is None and seconds > 0 and _searchable(min(int(count), n_cand), n_cand)
-    if timed and (workers > 1 or segment_s is not None or seconds >= 2 * _SEGMENT_MIN_S):
+    if timed and (workers > 1 or segment_s is not None or seconds >= 2 * tuning.segment_min_s):
         return _segmented(reach, weight, count, workers, options, segment_s)
     if workers > 1 and rounds != 0 and seconds > 0:
         return _side_by_side(reach, weight, count, workers, options)
@@ -492,6 +504,167 @@ def swap_search(
 def _searchable(count: int, n_cand: int) -> bool:
     """Whether swaps are possible and the dense ``both`` matrix fits the memory guard."""
     return 0 < count < n_cand and count * n_cand <= _PAIR_LIMIT
+
+
+def _first_plan(plan: _Plan, count: int, initial: np.ndarray | None) -> None:
+    """Open the greedy plan, or the sites of ``initial`` (the first ``count`` distinct ones)
+    completed greedily."""
+    if initial is None:
+        plan.fill(count)
+    else:
+        plan.apply([], np.unique(np.asarray(initial, dtype=np.int64))[:count])
+        plan.fill(count - int((plan.site >= 0).sum()))
+
+
+class _Reports:
+    """Calls ``report(covered, opened, found_s)`` with the best plan so far at the first round
+    ending after each of the times ``at`` (seconds after ``began``, on the ``perf_counter``
+    clock) when it improved since the last report; never without ``report``."""
+
+    def __init__(self, report: Any, at: list[float] | None, began: float) -> None:
+        self.report = report
+        self.times = [began + t for t in at or []] if report is not None else []
+        self.reported = -INF
+
+    def after_round(
+        self, best_value: float, best: np.ndarray, found: float, tolerance: float
+    ) -> None:
+        if self.times and time.perf_counter() >= self.times[0]:
+            while self.times and time.perf_counter() >= self.times[0]:
+                self.times.pop(0)
+            if best_value > self.reported + tolerance:
+                self.report(best_value, best, found)
+                self.reported = best_value
+
+
+class _Rounds:
+    """The iterated local search from a local optimum (steps 1–4 of the module docstring), one
+    round at a time, and the best plan it has seen (``best``, ``best_value``, found ``found``
+    seconds after ``began``)."""
+
+    def __init__(
+        self,
+        plan: _Plan,
+        count: int,
+        rng: np.random.Generator,
+        patience: int,
+        *,
+        tolerance: float,
+        deadline: float,
+        began: float,
+        best: np.ndarray,
+        best_value: float,
+        found: float,
+    ) -> None:
+        self.plan, self.count, self.rng, self.patience = plan, count, rng, patience
+        self.tolerance, self.deadline, self.began = tolerance, deadline, began
+        self.best, self.best_value, self.found = best, best_value, found
+        self.elite = _Elite(count)
+        self.elite.offer(best_value, best)
+        self.current = best
+        self.recent = [best_value]
+        self.eta, self.accepted = 0.5, 0
+        self.epoch_value, self.stale, self.restarts = best_value, 0, 0
+        self.widest = max(2, -(-3 * count // 8))
+        self.done = 0
+
+    def round(self) -> None:
+        """Perturb and descend, relink, accept or go back, restart when stale."""
+        self.done += 1
+        value, here = self._perturb()
+        self._record(value, here)
+        self._relink(here)
+        self._accept(value, here)
+        if self.stale >= self.patience:  # 4. restart from a new randomised greedy plan
+            self._restart()
+        if self.done % _RESYNC == 0:
+            self.plan.resync()
+
+    def _perturb(self) -> tuple[float, np.ndarray]:
+        """1. Move omega open sites each to a closed candidate sharing a row with it, then
+        descend; the local optimum reached (its coverage and sites)."""
+        plan, rng = self.plan, self.rng
+        omega = int(rng.integers(1, self.widest + 1))
+        leave = rng.choice(plan.site, size=min(omega, self.count), replace=False)
+        taken = np.zeros(plan.n_cand, dtype=bool)
+        enter = []
+        for k in leave:
+            enter.append(self._neighbour(int(k), taken))
+        plan.apply(leave, enter)
+        plan.descend(self.tolerance, self.deadline)
+        return plan.covered, plan.opened()
+
+    def _neighbour(self, k: int, taken: np.ndarray) -> int:
+        """A random closed candidate, not ``taken``, sharing a random row with the open site
+        ``k`` (any closed one not taken when there is none); marked taken."""
+        plan, rng = self.plan, self.rng
+        rows = plan.column(k)
+        i = rows[rng.integers(len(rows))]
+        near = plan.row_idx[plan.row_ptr[i] : plan.row_ptr[i + 1]]
+        near = near[(plan.slot[near] < 0) & ~taken[near]]
+        if len(near) == 0:
+            near = np.flatnonzero((plan.slot < 0) & ~taken)
+        j = int(near[rng.integers(len(near))])
+        taken[j] = True
+        return j
+
+    def _record(self, value: float, here: np.ndarray) -> None:
+        """Offer a local optimum to the elite pool and as the best plan; count stale rounds."""
+        self.elite.offer(value, here)
+        if value > self.best_value + self.tolerance:
+            self.best, self.best_value, self.found = here, value, time.perf_counter() - self.began
+        if value > self.epoch_value + self.tolerance:
+            self.epoch_value, self.stale = value, 0
+        else:
+            self.stale += 1
+
+    def _relink(self, here: np.ndarray) -> None:
+        """2. Path relinking between the local optimum ``here`` and a pool plan, then back."""
+        plan = self.plan
+        partner = self.elite.plans[int(self.rng.integers(len(self.elite.plans)))][1]
+        if self.elite.distance(here, partner) >= 3 and time.perf_counter() < self.deadline:
+            if self.rng.random() < 0.5:
+                middle = plan.relink(partner)
+            else:
+                plan.move_to(partner)
+                middle = plan.relink(here)
+            if middle is not None:
+                self._descend_from(middle)
+            plan.move_to(here)  # back: the bookkeeping follows any move exactly
+
+    def _descend_from(self, middle: np.ndarray) -> None:
+        """Descend from the best plan on a relinking walk and offer what it reaches."""
+        plan = self.plan
+        plan.move_to(middle)
+        plan.descend(self.tolerance, self.deadline)
+        self.elite.offer(plan.covered, plan.opened())
+        if plan.covered > self.best_value + self.tolerance:
+            self.best, self.best_value = plan.opened(), plan.covered
+            self.found = time.perf_counter() - self.began
+
+    def _accept(self, value: float, here: np.ndarray) -> None:
+        """3. Accept the local optimum or return to the current plan; steer eta."""
+        self.recent = [*self.recent[-(_WINDOW - 1) :], value]
+        top, mean = max(self.recent), sum(self.recent) / len(self.recent)
+        if value >= top - self.eta * (top - mean) - self.tolerance:
+            self.accepted += 1
+            self.current = here
+        else:
+            self.plan.move_to(self.current)
+        if self.done % _WINDOW == 0:
+            step = 0.05 if self.accepted < _TARGET_ACCEPT * _WINDOW else -0.05
+            self.eta = min(1.0, max(0.0, self.eta + step))
+            self.accepted = 0
+
+    def _restart(self) -> None:
+        """4. Start again from a randomised greedy plan (the elite pool is kept)."""
+        plan = self.plan
+        plan.move_to(np.zeros(0, dtype=np.int64))
+        plan.fill(self.count, self.rng, top=_RESTART_TOP)
+        plan.descend(self.tolerance, self.deadline)
+        self.current, self.epoch_value, self.stale = plan.opened(), plan.covered, 0
+        self.recent = [self.epoch_value]
+        self.restarts += 1
 
 
 def _search(
@@ -505,6 +678,7 @@ def _search(
     initial: np.ndarray | None,
     stop_at: float | None,
     backend: str,
+    tuning: Tuning | None = None,
     stop: Any = None,
     began: float | None = None,
     report: Any = None,
@@ -515,7 +689,7 @@ def _search(
     the ``time.time`` clock, which processes share), for ``seconds`` and ``found_s``;
     ``report(covered, opened, found_s)`` is called with the best plan so far at the first round
     ending after each of the ``report_at`` times (seconds after ``began``) when it improved
-    since the last report."""
+    since the last report. ``tuning``: default :class:`Tuning`."""
     began = time.perf_counter() - (0.0 if began is None else max(0.0, time.time() - began))
     deadline = began + max(0.0, seconds)
     n_cand = reach.shape[1]
@@ -525,11 +699,7 @@ def _search(
     total = float(plan.weight[np.diff(plan.row_ptr) > 0].sum())  # all a plan could cover
     enough = total if stop_at is None else min(total, stop_at)
     tolerance = 1e-9 * max(1.0, total)
-    if initial is None:
-        plan.fill(count)
-    else:
-        plan.apply([], np.unique(np.asarray(initial, dtype=np.int64))[:count])
-        plan.fill(count - int((plan.site >= 0).sum()))
+    _first_plan(plan, count, initial)
     if pairs:
         plan.descend(tolerance, deadline)
     best, best_value, found = plan.opened(), plan.covered, time.perf_counter() - began
@@ -538,95 +708,27 @@ def _search(
         if stop is not None and best_value >= enough - tolerance:
             stop.set()
         return SearchResult(best, best_value, done, time.perf_counter() - began, found, seed=seed)
-    rng = np.random.default_rng(seed)
-    elite = _Elite(count)
-    elite.offer(best_value, best)
-    current = best
-    recent = [best_value]
-    eta, accepted = 0.5, 0
-    epoch_value, stale, restarts = best_value, 0, 0
-    patience = max(_PATIENCE, _PATIENCE_PER_SITE * count)
-    reports = [began + t for t in report_at or []] if report is not None else []
-    reported = -INF
-    widest = max(2, -(-3 * count // 8))
-    while (rounds is None or done < rounds) and time.perf_counter() < deadline:
-        done += 1
-        # 1. perturb: move omega open sites each to a closed candidate sharing a row with it
-        omega = int(rng.integers(1, widest + 1))
-        leave = rng.choice(plan.site, size=min(omega, count), replace=False)
-        taken = np.zeros(n_cand, dtype=bool)
-        enter = []
-        for k in leave:
-            rows = plan.column(int(k))
-            i = rows[rng.integers(len(rows))]
-            near = plan.row_idx[plan.row_ptr[i] : plan.row_ptr[i + 1]]
-            near = near[(plan.slot[near] < 0) & ~taken[near]]
-            if len(near) == 0:
-                near = np.flatnonzero((plan.slot < 0) & ~taken)
-            j = int(near[rng.integers(len(near))])
-            taken[j] = True
-            enter.append(j)
-        plan.apply(leave, enter)
-        plan.descend(tolerance, deadline)
-        value, here = plan.covered, plan.opened()
-        elite.offer(value, here)
-        if value > best_value + tolerance:
-            best, best_value, found = here, value, time.perf_counter() - began
-        if value > epoch_value + tolerance:
-            epoch_value, stale = value, 0
-        else:
-            stale += 1
-        # 2. path relinking between this local optimum and a pool plan
-        partner = elite.plans[int(rng.integers(len(elite.plans)))][1]
-        if elite.distance(here, partner) >= 3 and time.perf_counter() < deadline:
-            if rng.random() < 0.5:
-                middle = plan.relink(partner)
-            else:
-                plan.move_to(partner)
-                middle = plan.relink(here)
-            if middle is not None:
-                plan.move_to(middle)
-                plan.descend(tolerance, deadline)
-                elite.offer(plan.covered, plan.opened())
-                if plan.covered > best_value + tolerance:
-                    best, best_value = plan.opened(), plan.covered
-                    found = time.perf_counter() - began
-            plan.move_to(here)  # back: the bookkeeping follows any move exactly
-        # 3. accept the local optimum or return to the current plan
-        recent = [*recent[-(_WINDOW - 1) :], value]
-        top, mean = max(recent), sum(recent) / len(recent)
-        if value >= top - eta * (top - mean) - tolerance:
-            accepted += 1
-            current = here
-        else:
-            plan.move_to(current)
-        if done % _WINDOW == 0:
-            eta = min(1.0, max(0.0, eta + (0.05 if accepted < _TARGET_ACCEPT * _WINDOW else -0.05)))
-            accepted = 0
-        if stale >= patience:  # 4. restart from a new randomised greedy plan
-            plan.move_to(np.zeros(0, dtype=np.int64))
-            plan.fill(count, rng, top=_RESTART_TOP)
-            plan.descend(tolerance, deadline)
-            current, epoch_value, stale = plan.opened(), plan.covered, 0
-            recent = [epoch_value]
-            restarts += 1
-        if done % _RESYNC == 0:
-            plan.resync()
-        if reports and time.perf_counter() >= reports[0]:
-            while reports and time.perf_counter() >= reports[0]:
-                reports.pop(0)
-            if best_value > reported + tolerance:
-                report(best_value, best, found)
-                reported = best_value
-        if best_value >= enough - tolerance:
+    tuning = Tuning() if tuning is None else tuning
+    search = _Rounds(
+        plan, count, np.random.default_rng(seed),
+        max(tuning.patience, tuning.patience_per_site * count),
+        tolerance=tolerance, deadline=deadline, began=began, best=best, best_value=best_value,
+        found=found,
+    )  # fmt: skip
+    reports = _Reports(report, report_at, began)
+    while (rounds is None or search.done < rounds) and time.perf_counter() < deadline:
+        search.round()
+        reports.after_round(search.best_value, search.best, search.found, tolerance)
+        if search.best_value >= enough - tolerance:
             break
         if stop is not None and stop.is_set():
             break
-    if stop is not None and best_value >= enough - tolerance:
+    if stop is not None and search.best_value >= enough - tolerance:
         stop.set()
     return SearchResult(
-        best, best_value, done, time.perf_counter() - began, found, restarts, seed=seed
-    )
+        search.best, search.best_value, search.done, time.perf_counter() - began, search.found,
+        search.restarts, seed=seed,
+    )  # fmt: skip
 
 
 def _in_worker(
@@ -836,6 +938,58 @@ def _window(
     return np.array(window, dtype=np.int64)
 
 
+def _window_start(
+    csr: sp.csr_matrix,
+    weight: np.ndarray,
+    hits: np.ndarray,
+    coverable: np.ndarray,
+    opened: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """The columns a window is drawn around: those reaching an uncovered row drawn by weight
+    (in a share ``_LNS_UNCOVERED`` of the steps, when a row is uncovered), else an open site
+    drawn at random."""
+    uncovered = np.flatnonzero((hits == 0) & coverable)
+    if len(uncovered) and rng.random() < _LNS_UNCOVERED:  # around an uncovered row
+        row = rng.choice(uncovered, p=weight[uncovered] / weight[uncovered].sum())
+        return csr.indices[csr.indptr[row] : csr.indptr[row + 1]]
+    return np.array([rng.choice(opened)])  # around an open site
+
+
+def _window_problem(
+    csr: sp.csr_matrix, csc: sp.csc_matrix, hits: np.ndarray, freed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix, np.ndarray]:
+    """The covering problem of a window: each row's hits once ``freed`` close, the columns that
+    may open (those reaching a row only freed sites cover or an uncovered row next to them),
+    and the matrix of those columns on the rows they reach that no site kept open covers, with
+    these rows."""
+    kept = hits - np.asarray(csc[:, freed].sum(axis=1)).ravel()
+    freed_rows = np.unique(csc[:, freed].indices)
+    next_rows = np.unique(csc[:, np.unique(csr[freed_rows].indices)].indices)
+    target = np.union1d(freed_rows[kept[freed_rows] == 0], next_rows[hits[next_rows] == 0])
+    columns = np.unique(csr[target].indices)
+    sub = csc[:, columns].tocsr()
+    rows = np.flatnonzero((np.diff(sub.indptr) > 0) & (kept == 0))
+    sub = sub[rows]
+    return kept, columns, sub, rows
+
+
+def _resized(size: int, optimal: bool, took: float, n_open: int) -> int:
+    """The next window's size: one site more after a step solved in under a quarter of its time
+    limit (at most ``n_open``), one less after a step that hit it (not below
+    ``_LNS_MIN_SITES``)."""
+    if optimal and took < _LNS_LIMIT_S / 4:
+        size = min(size + 1, n_open)
+    elif not optimal:
+        size = max(min(_LNS_MIN_SITES, size), size - 1)
+    return size
+
+
+def _covers(sub: sp.csr_matrix, weight: np.ndarray, x: np.ndarray) -> float:
+    """The weight of the rows of ``sub`` that the boolean plan ``x`` covers."""
+    return float(weight @ ((sub @ x.astype(np.float64)) > 0))
+
+
 def window_search(
     reach: sp.spmatrix,
     weight: np.ndarray,
@@ -891,36 +1045,21 @@ def window_search(
     ):  # fmt: skip
         done += 1
         opened = np.flatnonzero(is_open)
-        uncovered = np.flatnonzero((hits == 0) & coverable)
-        if len(uncovered) and rng.random() < _LNS_UNCOVERED:  # around an uncovered row
-            row = rng.choice(uncovered, p=weight[uncovered] / weight[uncovered].sum())
-            start = csr.indices[csr.indptr[row] : csr.indptr[row + 1]]
-        else:  # around an open site
-            start = np.array([rng.choice(opened)])
+        start = _window_start(csr, weight, hits, coverable, opened, rng)
         freed = _window(csr, csc, is_open, start, size, rng)
         if len(freed) == 0:
             continue
-        kept = hits - np.asarray(csc[:, freed].sum(axis=1)).ravel()
-        freed_rows = np.unique(csc[:, freed].indices)
-        next_rows = np.unique(csc[:, np.unique(csr[freed_rows].indices)].indices)
-        target = np.union1d(freed_rows[kept[freed_rows] == 0], next_rows[hits[next_rows] == 0])
-        columns = np.unique(csr[target].indices)
-        sub = csc[:, columns].tocsr()
-        rows = np.flatnonzero((np.diff(sub.indptr) > 0) & (kept == 0))
-        sub = sub[rows]
+        kept, columns, sub, rows = _window_problem(csr, csc, hits, freed)
         start_x = is_open[columns]
         limit = min(_LNS_LIMIT_S, seconds - (time.perf_counter() - began))
         solved_at = time.perf_counter()
         chosen, optimal = _solve_covering(sub, weight[rows], len(freed), start_x, limit)
         took = time.perf_counter() - solved_at
-        if optimal and took < _LNS_LIMIT_S / 4:
-            size = min(size + 1, len(opened))
-        elif not optimal:
-            size = max(min(_LNS_MIN_SITES, size), size - 1)
+        size = _resized(size, optimal, took, len(opened))
         if chosen is None or np.array_equal(chosen, start_x):
             continue
-        before = float(weight[rows] @ ((sub @ start_x.astype(np.float64)) > 0))
-        after = float(weight[rows] @ ((sub @ chosen.astype(np.float64)) > 0))
+        before = _covers(sub, weight[rows], start_x)
+        after = _covers(sub, weight[rows], chosen)
         if after < before - tolerance:
             continue  # cannot happen from a MIP start, unless the solver returned worse
         is_open[freed] = False
@@ -993,6 +1132,135 @@ def _segment_worker(
         results.put((index, None))
 
 
+def _schedule(
+    seconds: float, segment_s: float | None, workers: int, tuning: Tuning
+) -> tuple[float, float, dict[str, Any]]:
+    """A segmented search's schedule: the segments' length, when the last merge ends (seconds
+    after the start) and the plan of :func:`_segments` (the segments' ends, the seed step and
+    how many long searches run instead of segments)."""
+    if segment_s is None:
+        segment_s = max(tuning.segment_min_s, seconds / tuning.segments)
+    windows_s = tuning.lns_share * seconds  # the window search's time at the end
+    merged_by = seconds - windows_s  # the last merge ends (if not already done)
+    until = merged_by - min(segment_s, tuning.merge_share * seconds)  # the segments end
+    segments = max(1, round(until / segment_s))
+    lengths = tuning.segment_growth ** np.arange(segments)
+    ends = (np.cumsum(lengths) * (until / lengths.sum())).tolist()
+    long = _LONG_SEARCHES if workers > _LONG_SEARCHES else 0
+    plan: dict[str, Any] = dict(ends=ends, step=workers - long, offset=long)  # see _segments
+    return segment_s, merged_by, plan
+
+
+def _take_sent(results: Any, waiting: set[int], take: Any) -> None:
+    """Hand ``take`` what the workers in ``waiting`` sent meanwhile, without waiting for more;
+    workers done are removed from ``waiting``."""
+    while waiting:  # what the workers sent meanwhile, without waiting for more
+        try:
+            index, sent = results.get_nowait()
+        except queue.Empty:
+            break
+        if sent is None:
+            waiting.discard(index)
+        else:
+            take(index, sent)
+
+
+class _Merged:
+    """The plans of a segmented search (:func:`_segmented`): every plan to merge, the best one
+    (covered, opened, found_s, seed) and the merges and window steps that improved on it."""
+
+    def __init__(
+        self,
+        problem: tuple,
+        options: dict[str, Any],
+        stop: Any,
+        began: float,
+        *,
+        enough: float,
+        tolerance: float,
+    ) -> None:
+        self.problem, self.options, self.stop, self.began = problem, options, stop, began
+        self.enough, self.tolerance = enough, tolerance
+        self.found: list[SearchResult] = []  # whole searches: segments and the long ones
+        self.plans: list[np.ndarray] = []  # every plan to merge: theirs and the long ones' reports
+        self.sources: set[int] = set()
+        self.best: tuple[float, np.ndarray, float, int] | None = None
+        self.merged_columns, self.merges, self.window_steps = 0, 0, 0
+
+    def offer(self, covered: float, opened: np.ndarray, found_s: float, seed: int) -> None:
+        self.plans.append(opened)
+        if self.best is None or covered > self.best[0] + self.tolerance:
+            self.best = (covered, opened, found_s, seed)
+
+    def take(self, index: int, sent: Any) -> None:
+        """A search's result, or a long search's best plan so far, sent by worker ``index``."""
+        self.sources.add(index)
+        if isinstance(sent, SearchResult):
+            self.found.append(sent)
+            self.offer(sent.covered, sent.opened, sent.found_s, sent.seed)
+        else:  # a long search's best plan so far
+            value, opened, found_s = sent
+            self.offer(value, opened, found_s, self.options["seed"])
+
+    def merge(self, limit: float) -> None:
+        """Merge the plans (:func:`merge_plans`, at most ``limit`` seconds) when they have
+        columns no merge had, polish the result by swaps and keep it if it covers more."""
+        assert self.best is not None
+        columns = len(np.unique(np.concatenate(self.plans)))
+        if columns <= self.merged_columns or limit <= 0 or self.stop.is_set():
+            return
+        self.merged_columns = columns
+        matrix, weight, count = self.problem
+        opened = merge_plans(matrix, weight, count, self.plans, seconds=limit, start=self.best[1])
+        if opened is None:
+            return
+        polished = _search(  # swaps with columns outside the union may still improve it
+            *self.problem,
+            **{**self.options, "seconds": max(1.0, limit), "rounds": 0, "initial": opened},
+        )
+        if polished.covered > self.best[0] + self.tolerance:
+            self.merges += 1
+            self.best = (polished.covered, polished.opened, time.perf_counter() - self.began, -1)
+            if self.best[0] >= self.enough - self.tolerance:
+                self.stop.set()
+
+    def window(self, limit: float) -> None:
+        """The window search (:func:`window_search`, at most ``limit`` seconds) from the best
+        plan, kept if it covers more."""
+        assert self.best is not None
+        if limit <= 0 or self.stop.is_set():
+            return
+        started = time.perf_counter() - self.began
+        matrix, weight, count = self.problem
+        improved = window_search(
+            matrix, weight, count, self.best[1], seconds=limit, seed=self.options["seed"],
+            stop_at=self.options["stop_at"], stop=self.stop,
+        )  # fmt: skip
+        self.window_steps = improved.rounds
+        if improved.covered > self.best[0] + self.tolerance:  # the seed of the plan it started from
+            self.best = (
+                improved.covered, improved.opened, started + improved.found_s, self.best[3]
+            )  # fmt: skip
+
+    def result(self) -> SearchResult:
+        """The best plan, with the rounds and restarts of every search and the counts."""
+        assert self.best is not None
+        covered, opened, found_s, seed = self.best
+        return SearchResult(
+            opened,
+            covered,
+            rounds=sum(r.rounds for r in self.found),
+            seconds=time.perf_counter() - self.began,
+            found_s=found_s,
+            restarts=sum(r.restarts for r in self.found),
+            seed=seed,
+            workers=len(self.sources),
+            segments=len(self.found),
+            merges=self.merges,
+            window_steps=self.window_steps,
+        )
+
+
 def _segmented(
     reach: sp.spmatrix,
     weight: np.ndarray,
@@ -1003,23 +1271,15 @@ def _segmented(
 ) -> SearchResult:
     """A timed search as independent searches of ``segment_s`` seconds, whose plans are merged
     (:func:`merge_plans`) whenever they bring new columns; the last merge gets the time kept
-    back after them, and :func:`window_search` the last ``_LNS_SHARE`` of the time, from the
-    best plan. On several cores, one of them runs a single long search over the whole time
+    back after them, and :func:`window_search` the last ``Tuning.lns_share`` of the time, from
+    the best plan. On several cores, one of them runs a single long search over the whole time
     instead (a hybrid), whose best plan joins the merges at the segments' ends and is compared
     at the end. See the module docstring.
     """
     began_wall, began = time.time(), time.perf_counter()
     seconds = float(options["seconds"])
-    if segment_s is None:
-        segment_s = max(_SEGMENT_MIN_S, seconds / _SEGMENTS)
-    windows_s = _LNS_SHARE * seconds  # the window search's time at the end
-    merged_by = seconds - windows_s  # the last merge ends (if not already done)
-    until = merged_by - min(segment_s, _MERGE_SHARE * seconds)  # the segments end
-    segments = max(1, round(until / segment_s))
-    lengths = _SEGMENT_GROWTH ** np.arange(segments)
-    ends = (np.cumsum(lengths) * (until / lengths.sum())).tolist()
-    long = _LONG_SEARCHES if workers > _LONG_SEARCHES else 0
-    plan: dict[str, Any] = dict(ends=ends, step=workers - long, offset=long)  # see _segments
+    segment_s, merged_by, plan = _schedule(seconds, segment_s, workers, options["tuning"])
+    long = plan["offset"]
     matrix = sp.csr_matrix(reach)
     weight = np.asarray(weight, dtype=np.float64)
     problem = (matrix, weight, count)
@@ -1033,96 +1293,21 @@ def _segmented(
         )
     else:
         stop, results, processes = threading.Event(), None, []
-    found: list[SearchResult] = []  # whole searches: segments and the long ones
-    plans: list[np.ndarray] = []  # every plan to merge: theirs and the long ones' reports
-    sources: set[int] = set()
-    best: tuple[float, np.ndarray, float, int] | None = None  # covered, opened, found_s, seed
-    merged_columns, merges, window_steps = 0, 0, 0
-
-    def offer(covered: float, opened: np.ndarray, found_s: float, seed: int) -> None:
-        nonlocal best
-        plans.append(opened)
-        if best is None or covered > best[0] + tolerance:
-            best = (covered, opened, found_s, seed)
-
-    def take(index: int, sent: Any) -> None:
-        sources.add(index)
-        if isinstance(sent, SearchResult):
-            found.append(sent)
-            offer(sent.covered, sent.opened, sent.found_s, sent.seed)
-        else:  # a long search's best plan so far
-            value, opened, found_s = sent
-            offer(value, opened, found_s, options["seed"])
-
-    def merge(limit: float) -> None:
-        nonlocal best, merged_columns, merges
-        assert best is not None
-        columns = len(np.unique(np.concatenate(plans)))
-        if columns <= merged_columns or limit <= 0 or stop.is_set():
-            return
-        merged_columns = columns
-        opened = merge_plans(matrix, weight, count, plans, seconds=limit, start=best[1])
-        if opened is None:
-            return
-        polished = _search(  # swaps with columns outside the union may still improve it
-            *problem, **{**options, "seconds": max(1.0, limit), "rounds": 0, "initial": opened}
-        )
-        if polished.covered > best[0] + tolerance:
-            merges += 1
-            best = (polished.covered, polished.opened, time.perf_counter() - began, -1)
-            if best[0] >= enough - tolerance:
-                stop.set()
-
-    def window(limit: float) -> None:
-        nonlocal best, window_steps
-        assert best is not None
-        if limit <= 0 or stop.is_set():
-            return
-        started = time.perf_counter() - began
-        improved = window_search(
-            matrix, weight, count, best[1], seconds=limit, seed=options["seed"],
-            stop_at=stop_at, stop=stop,
-        )  # fmt: skip
-        window_steps = improved.rounds
-        if improved.covered > best[0] + tolerance:  # the seed of the plan it started from
-            best = (improved.covered, improved.opened, started + improved.found_s, best[3])
-
+    merged = _Merged(problem, options, stop, began, enough=enough, tolerance=tolerance)
     waiting = set(range(1, workers))
     try:
         for result in _segments(problem, options, 0, stop, began_wall, **plan):
-            take(0, result)
-            while waiting:  # what the workers sent meanwhile, without waiting for more
-                try:
-                    index, sent = results.get_nowait()
-                except queue.Empty:
-                    break
-                if sent is None:
-                    waiting.discard(index)
-                else:
-                    take(index, sent)
-            merge(min(segment_s, merged_by - (time.perf_counter() - began)))
+            merged.take(0, result)
+            _take_sent(results, waiting, merged.take)
+            merged.merge(min(segment_s, merged_by - (time.perf_counter() - began)))
         segmenting = {index for index in waiting if index > long}  # the long ones run on
-        _await_workers(results, processes, waiting, take, awaited=segmenting)
-        merge(merged_by - (time.perf_counter() - began))
-        window(seconds - (time.perf_counter() - began))
-        _await_workers(results, processes, waiting, take)
+        _await_workers(results, processes, waiting, merged.take, awaited=segmenting)
+        merged.merge(merged_by - (time.perf_counter() - began))
+        merged.window(seconds - (time.perf_counter() - began))
+        _await_workers(results, processes, waiting, merged.take)
     finally:
         _stop_workers(stop, processes)
-    assert best is not None
-    covered, opened, found_s, seed = best
-    return SearchResult(
-        opened,
-        covered,
-        rounds=sum(r.rounds for r in found),
-        seconds=time.perf_counter() - began,
-        found_s=found_s,
-        restarts=sum(r.restarts for r in found),
-        seed=seed,
-        workers=len(sources),
-        segments=len(found),
-        merges=merges,
-        window_steps=window_steps,
-    )
+    return merged.result()
 
 
 def plain_counts(reduced: ReducedProblem) -> list[int] | None:
