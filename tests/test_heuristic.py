@@ -598,7 +598,7 @@ def test_a_scenario_with_threads_searches_side_by_side_and_keeps_the_optimum(
     make_case, tmp_path, monkeypatch
 ):
     import carecheck
-    from carecheck import pipeline
+    from carecheck.objectives import max_coverage
 
     searches = []
 
@@ -607,7 +607,7 @@ def test_a_scenario_with_threads_searches_side_by_side_and_keeps_the_optimum(
         searches.append((kwargs["workers"], found.rounds))
         return found
 
-    monkeypatch.setattr(pipeline, "mip_start", recorded)
+    monkeypatch.setattr(max_coverage, "mip_start", recorded)
 
     rng = np.random.default_rng(5)
     xy, w = rng.uniform(0, 3000, (150, 2)), rng.integers(1, 40, 150)
