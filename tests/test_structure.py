@@ -124,3 +124,38 @@ def test_core_modules_do_no_io():
         text = (SRC / f"{stem}.py").read_text(encoding="utf-8")
         for word in ("open(", "print(", "read_file", "to_file", "write_text"):
             assert word not in text, f"{stem}.py uses {word}"
+
+
+HEAVY = {"pulp", "highspy", "folium", "offlinefolium", "matplotlib", "dask", "numba"}
+
+
+def _loaded_by(*args: str) -> set[str]:
+    """Top-level packages a fresh ``carecheck ARGS`` process has imported when it ends."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom carecheck.cli import main\ntry:\n    main(sys.argv[1:])\n"
+        "except SystemExit:\n    pass\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=SRC.parents[1],
+        timeout=120,
+    )
+    return set(proc.stdout.strip().splitlines()[-1].split())
+
+
+@pytest.mark.parametrize(
+    "args", [("--help",), ("--version",), ("validate", "scenarios/example.yaml")], ids=str
+)
+def test_light_commands_load_no_solver_map_plot_or_cluster(args):
+    loaded = _loaded_by(*args)
+    assert "carecheck" in loaded
+    assert not loaded & HEAVY, sorted(loaded & HEAVY)
+    if args[0].startswith("--"):  # nothing of the data stack either
+        assert not loaded & {"numpy", "pandas", "geopandas", "scipy", "pydantic"}

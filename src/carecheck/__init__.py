@@ -1,10 +1,16 @@
-"""carecheck: site elderly-care facilities so that the most older people are within reach."""
+"""carecheck: site elderly-care facilities so that the most older people are within reach.
+
+The names below are loaded on first use, so ``import carecheck`` (and ``carecheck --help``)
+stays light; ``from carecheck import run_scenario`` works as usual.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from carecheck.config import Scenario, load_scenario
 from carecheck.errors import (
     CarecheckError,
     DataError,
@@ -13,8 +19,19 @@ from carecheck.errors import (
     ScenarioError,
     VerificationError,
 )
-from carecheck.finished import verify_outputs
-from carecheck.pipeline import RunResult, run_scenario
+
+if TYPE_CHECKING:  # pragma: no cover
+    from carecheck.config import Scenario, load_scenario
+    from carecheck.finished import verify_outputs
+    from carecheck.pipeline import RunResult, run_scenario
+
+_LAZY = {
+    "Scenario": "carecheck.config",
+    "load_scenario": "carecheck.config",
+    "verify_outputs": "carecheck.finished",
+    "RunResult": "carecheck.pipeline",
+    "run_scenario": "carecheck.pipeline",
+}
 
 __all__ = [
     "CarecheckError",
@@ -30,3 +47,15 @@ __all__ = [
     "run_scenario",
     "verify_outputs",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'carecheck' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

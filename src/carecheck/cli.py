@@ -16,20 +16,21 @@ import tempfile
 import threading
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from carecheck import __version__
-from carecheck.config import load_scenario
-from carecheck.data import load_layers
 from carecheck.errors import CarecheckError, ScenarioError
-from carecheck.finished import compare_outputs, map_outputs, verify_outputs
-from carecheck.pipeline import RunResult, run_scenario
+
+if TYPE_CHECKING:  # pragma: no cover
+    from carecheck.result import RunResult
+
+# Each command imports what it uses when it runs: `carecheck --help`, `--version` and
+# `validate` load no solver, map, plot or cluster library (tests/test_structure.py checks it).
 
 # markup off: titles, names and paths are printed literally ("[draft] 宁波规划" stays as it is)
 console = Console(highlight=False, soft_wrap=True, markup=False)
@@ -98,6 +99,8 @@ def run(
     offline: bool | None,
 ) -> None:
     """Solve SCENARIO, verify the plan and write the outputs."""
+    from carecheck.pipeline import run_scenario
+
     with console.status("loading scenario") as status:
         result = run_scenario(
             scenario,
@@ -132,6 +135,8 @@ def run(
 )
 def map_command(out_dir: Path, lang: str | None, offline: bool | None) -> None:
     """Redraw OUT_DIR/map.html from a finished run, without solving again."""
+    from carecheck.finished import map_outputs
+
     path = map_outputs(out_dir, lang=lang, offline=offline)
     console.print(f"map written to {path}", markup=False)
 
@@ -174,6 +179,9 @@ def _summary(result: RunResult) -> None:
 @click.argument("scenarios", type=_PATH, nargs=-1, required=True)
 def validate(scenarios: tuple[Path, ...]) -> None:
     """Check scenario files and their data without solving."""
+    from carecheck.config import load_scenario
+    from carecheck.data import load_layers
+
     bad = 0
     for path in scenarios:
         try:
@@ -210,6 +218,8 @@ def validate(scenarios: tuple[Path, ...]) -> None:
 def verify(out_dir: Path, scenario: Path | None, no_solve: bool) -> None:
     """Re-check OUT_DIR, a finished run: its inputs unchanged, its plan and every figure by
     an independent check, and its claimed optimum against a fresh solve."""
+    from carecheck.finished import verify_outputs
+
     with console.status("verifying"):
         verification = verify_outputs(out_dir, scenario=scenario, solve=not no_solve)
     if verification.ok:
@@ -241,6 +251,9 @@ def frontier_command(
     out: Path | None,
 ) -> None:
     """Coverage against the number of sites of one type, or against the budget."""
+    import numpy as np
+
+    from carecheck.config import load_scenario
     from carecheck.frontier import frontier, parse_series, write_frontier
 
     if (counts is None) == (budgets is None):
@@ -350,6 +363,7 @@ def sweep(sweep_file: Path, scheduler: str | None, workers: int | None) -> None:
 )
 def compare(baseline: Path, other: Path, markdown: Path | None) -> None:
     """Compare two finished runs: sites, coverage per type and region, cost."""
+    from carecheck.finished import compare_outputs
     from carecheck.report import comparison_markdown
 
     comparison = compare_outputs(baseline, other)
