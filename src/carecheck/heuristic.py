@@ -46,30 +46,24 @@ when the time budget is what stops it, only the value — never feasibility — 
 
 Speed: with numba installed (``carecheck[fast]``), moves, swap scoring and the relinking walk
 run as the compiled loops of ``carecheck.kernels`` (same arithmetic, same moves); else in numpy.
-The compiled loops are used when the search perturbs (compiling takes about 2.6 s the first
-time, 0.3 s from numba's disk cache). Measured (``benchmarks/swap_search.py``, one core) on the
-Máximo instances (2,713–7,730 nodes, p = 50…100): 136–603 rounds per second compiled, 7–9
-times the numpy rate (18–64); results in ``benchmarks/README.md``.
+The compiled loops are used when the search perturbs; their compile time and rounds per second
+against numpy are measured by ``benchmarks/swap_search.py`` (figures in
+``benchmarks/README.md``).
 
 Segments and merging (a timed search: ``seconds`` given, ``rounds`` not, and at least 10 s,
 several cores or ``segment_s`` given): the time is cut into independent searches of about
 max(5 s, ``seconds``/12) each, every one with its own seed and its own elite pool, run one
 after another (in this process, and in spawned processes on further cores). Runs from
-different seeds end in different places (on the Máximo rows still short of the published
-value, seeds 0 and 1 ended 4–1,440 apart after 200 s, each ahead on some rows), and each
-tends to be good somewhere else. So after every segment that brings columns no
-earlier plan had, the plans are *merged*: the covering problem restricted to the union of
+different seeds end in different places, and each tends to be good somewhere else. So after
+every segment that brings columns no earlier plan had, the plans are *merged*: the covering problem restricted to the union of
 their columns (a few times ``count``) is solved exactly by HiGHS, starting from the best plan,
 and the result, polished by improving swaps, becomes the best plan if it covers more. 10 % of
 the time (at most one segment), just before the windows below, is kept for a final merge of
 every plan. Some plans
-are only found by a search longer than a segment (on Máximo, San Francisco p = 80 and Kings
-p = 60 were reached by one long search, never by segments), so on several cores one core
-runs a single search over the whole time instead (a hybrid); its best plan so far joins the
-merges at every segment's end. Measured on four hard Máximo rows, 100 s on two cores, four
-seeds each (``benchmarks/search_seeds.py``): the hybrid reached the published value in 6 of
-16 runs, segments on both cores in none (though closest on Manhattan p = 100: −27 in three
-runs), two long searches in 5.
+are only found by a search longer than a segment, so on several cores one core runs a single
+search over the whole time instead (a hybrid); its best plan so far joins the merges at every
+segment's end. Why these schedules: ``benchmarks/README.md`` ("Search alone over seeds",
+measured with ``benchmarks/search_seeds.py``).
 
 Windows (the last ``Tuning.lns_share`` = 30 % of a timed search, in this process, from the best plan
 after the last merge; :func:`window_search`): a large neighbourhood search whose steps are
