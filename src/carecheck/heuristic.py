@@ -65,8 +65,8 @@ search over the whole time instead (a hybrid); its best plan so far joins the me
 segment's end. Why these schedules: ``benchmarks/README.md`` ("Search alone over seeds",
 measured with ``benchmarks/search_seeds.py``).
 
-Windows (the last ``Tuning.lns_share`` = 30 % of a timed search, in this process, from the best plan
-after the last merge; :func:`window_search`): a large neighbourhood search whose steps are
+Windows (the last ``Tuning.lns_share`` = 30 % of a timed search, in this process, from the
+best plan after the last merge; :func:`window_search`): a large neighbourhood search whose steps are
 solved exactly. A step frees the open sites nearest, in the reach graph, to an open site drawn
 at random or (half the time) to an uncovered row drawn by weight (12 sites at first), and
 HiGHS picks as many columns to open instead, from those reaching a row only freed sites cover
