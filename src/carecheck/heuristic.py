@@ -55,9 +55,9 @@ several cores or ``segment_s`` given): the time is cut into independent searches
 max(5 s, ``seconds``/12) each, every one with its own seed and its own elite pool, run one
 after another (in this process, and in spawned processes on further cores). Runs from
 different seeds end in different places, and each tends to be good somewhere else. So after
-every segment that brings columns no earlier plan had, the plans are *merged*: the covering problem restricted to the union of
-their columns (a few times ``count``) is solved exactly by HiGHS, starting from the best plan,
-and the result, polished by improving swaps, becomes the best plan if it covers more. 10 % of
+every segment that brings columns no earlier plan had, the plans are *merged*: the covering
+problem restricted to the union of their columns (a few times ``count``) is solved exactly by
+HiGHS, starting from the best plan, and the result, polished by improving swaps, becomes the best plan if it covers more. 10 % of
 the time (at most one segment), just before the windows below, is kept for a final merge of
 every plan. Some plans
 are only found by a search longer than a segment, so on several cores one core runs a single
