@@ -51,19 +51,19 @@ against numpy are measured by ``benchmarks/swap_search.py`` (figures in
 ``benchmarks/README.md``).
 
 Segments and merging (a timed search: ``seconds`` given, ``rounds`` not, and at least 10 s,
-several cores or ``segment_s`` given): the time is cut into independent searches of about
-max(5 s, ``seconds``/12) each, every one with its own seed and its own elite pool, run one
-after another (in this process, and in spawned processes on further cores). Runs from
-different seeds end in different places, and each tends to be good somewhere else. So after
-every segment that brings columns no earlier plan had, the plans are *merged*: the covering
-problem restricted to the union of their columns (a few times ``count``) is solved exactly by
-HiGHS, starting from the best plan, and the result, polished by improving swaps, becomes the best plan if it covers more. 10 % of
-the time (at most one segment), just before the windows below, is kept for a final merge of
-every plan. Some plans
-are only found by a search longer than a segment, so on several cores one core runs a single
-search over the whole time instead (a hybrid); its best plan so far joins the merges at every
-segment's end. Why these schedules: ``benchmarks/README.md`` ("Search alone over seeds",
-measured with ``benchmarks/search_seeds.py``).
+several cores or ``segment_s`` given): the time is cut into independent searches of about max(5
+s, ``seconds``/12) each, every one with its own seed and its own elite pool, run one after
+another (in this process, and in spawned processes on further cores). Runs from different seeds
+end in different places, and each tends to be good somewhere else. So after every segment that
+brings columns no earlier plan had, the plans are *merged*: the covering problem restricted to
+the union of their columns (a few times ``count``) is solved exactly by HiGHS, starting from
+the best plan, and the result, polished by improving swaps, becomes the best plan if it covers
+more. 10 % of the time (at most one segment), just before the windows below, is kept for a
+final merge of every plan. Some plans are only found by a search longer than a segment, so on
+several cores one core runs a single search over the whole time instead (a hybrid); its best
+plan so far joins the merges at every segment's end. Why these schedules:
+``benchmarks/README.md`` ("Search alone over seeds", measured with
+``benchmarks/search_seeds.py``).
 
 Windows (the last ``Tuning.lns_share`` = 30 % of a timed search, in this process, from the
 best plan after the last merge; :func:`window_search`): a large neighbourhood search whose steps are
