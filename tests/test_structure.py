@@ -159,3 +159,16 @@ def test_light_commands_load_no_solver_map_plot_or_cluster(args):
     assert not loaded & HEAVY, sorted(loaded & HEAVY)
     if args[0].startswith("--"):  # nothing of the data stack either
         assert not loaded & {"numpy", "pandas", "geopandas", "scipy", "pydantic"}
+
+
+def test_readme_layout_names_every_module():
+    readme = (SRC.parents[1] / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("### Layout") :]
+    layout = layout[: layout.index("\n## ")] if "\n## " in layout else layout
+    for path in MODULES:
+        name = module_name(path)
+        if name in ("__init__", "__main__"):
+            continue
+        shown = "objectives/__init__" if name == "objectives" else name.replace(".", "/")
+        short = shown.rsplit("/", 1)[-1]
+        assert f"`{shown}`" in layout or f"`{short}`" in layout, f"README layout: add {name}"
