@@ -94,7 +94,7 @@ def test_unexpected_error_one_line_and_log(tmp_path, monkeypatch, capsys):
     def boom(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("carecheck.cli.run_scenario", boom)
+    monkeypatch.setattr("carecheck.pipeline.run_scenario", boom)
     with pytest.raises(SystemExit) as info:
         main(["run", str(EXAMPLE)])
     assert info.value.code == 1

@@ -72,7 +72,7 @@ def test_error_log_is_private_unique_and_not_in_shared_temp(tmp_path, monkeypatc
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(cli, "run_scenario", broken)
+    monkeypatch.setattr("carecheck.pipeline.run_scenario", broken)
     logs = []
     for _ in range(2):  # two errors in the same second get two files
         with pytest.raises(SystemExit) as info:
@@ -102,7 +102,7 @@ def test_error_log_never_follows_a_planted_link(tmp_path, monkeypatch, capsys):
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(cli, "run_scenario", broken)
+    monkeypatch.setattr("carecheck.pipeline.run_scenario", broken)
     with pytest.raises(SystemExit) as info:
         main(["run", str(EXAMPLE)])
     assert info.value.code == 1

@@ -19,7 +19,7 @@ from carecheck.objectives.base import Objective, Solved, Stages
 from carecheck.outdir import fingerprint, locked, resolve_target
 from carecheck.plans import beds_summary, check_plan, network_summary, reach_area_frame
 from carecheck.result import RunResult
-from carecheck.solve import relative_gap
+from carecheck.solve import Status, relative_gap
 from carecheck.verify import Verification
 
 
@@ -186,9 +186,9 @@ def _optimise(
     without a feasible plan (naming what to relax) and a run that found no plan in time."""
     options = solver_options(scenario)
     solved = objective.solve(scenario, layers, problem, options, clock)
-    if solved.outcome.status == "infeasible":
+    if solved.outcome.status is Status.INFEASIBLE:
         raise objective.infeasible(scenario, solved, options, clock)
-    if solved.outcome.status == "no_solution" or solved.outcome.values is None:
+    if solved.outcome.status is Status.NO_SOLUTION or solved.outcome.values is None:
         raise NoSolutionError(
             f"scenario {scenario.name}: the solver found no plan within "
             f"{options.time_limit_s} s; raise --time-limit"

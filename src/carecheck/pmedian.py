@@ -1036,7 +1036,7 @@ def solve_pmedian(
     seconds["build"] = time.perf_counter() - t0
     outcome = solve_milp(model.milp, replace(options, time_limit_s=remaining()))
     seconds["solve"] = outcome.seconds
-    status = outcome.status
+    status: str = outcome.status
     lower = None if outcome.bound is None else -outcome.bound
     if outcome.values is not None:
         best.offer(model.sites(outcome.values))

@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,17 @@ import numpy as np
 
 from carecheck.model import INF, Milp
 
-STATUSES = ("optimal", "time_limit", "infeasible", "no_solution")
+
+class Status(StrEnum):
+    """How a solve ended (the value is what result.json and the tables show)."""
+
+    OPTIMAL = "optimal"  # proven within the MIP gap
+    TIME_LIMIT = "time_limit"  # stopped at the limit with a plan
+    INFEASIBLE = "infeasible"  # no plan meets the constraints
+    NO_SOLUTION = "no_solution"  # stopped before any plan was found
+
+
+STATUSES = tuple(s.value for s in Status)
 
 
 @dataclass(frozen=True)
@@ -52,7 +63,7 @@ class SolverOptions:
 class SolveOutcome:
     """What the solver found. ``objective`` and ``bound`` include the MILP's constant."""
 
-    status: str
+    status: Status
     values: np.ndarray | None
     objective: float | None
     bound: float | None
@@ -81,7 +92,7 @@ def solve_milp(
     empty = np.diff(milp.matrix.indptr) == 0
     if np.any(empty & ((milp.row_lower > 1e-9) | (milp.row_upper < -1e-9))):
         # a constraint with no variables that 0 does not meet: solvers may silently drop it
-        return SolveOutcome("infeasible", None, None, None, None, 0.0, options.name)
+        return SolveOutcome(Status.INFEASIBLE, None, None, None, None, 0.0, options.name)
     if options.name == "cbc":
         outcome = _solve_cbc(milp, options, start)
     elif options.name == "highs":
@@ -103,7 +114,7 @@ def solve_milp(
     if status == "optimal" and bound is None:
         bound = objective
     return SolveOutcome(
-        status=status,
+        status=Status(status),
         values=values,
         objective=objective,
         bound=bound,

@@ -17,7 +17,7 @@ from carecheck.data import xy
 from carecheck.errors import InfeasibleError, ScenarioError
 from carecheck.objectives.base import Objective, Solved, Stages
 from carecheck.pmedian import solve_pmedian
-from carecheck.solve import STATUSES, SolveOutcome, SolverOptions
+from carecheck.solve import STATUSES, SolveOutcome, SolverOptions, Status
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -115,7 +115,7 @@ class MinDistance(Objective):
             else np.zeros(0, dtype=np.int64)
             for t in problem.types
         ]
-        status = result.status if result.status in STATUSES else "no_solution"
+        status = Status(result.status) if result.status in STATUSES else Status.NO_SOLUTION
         outcome = SolveOutcome(
             status=status,
             values=np.zeros(0) if result.objective is not None else None,
