@@ -172,3 +172,12 @@ def test_readme_layout_names_every_module():
         shown = "objectives/__init__" if name == "objectives" else name.replace(".", "/")
         short = shown.rsplit("/", 1)[-1]
         assert f"`{shown}`" in layout or f"`{short}`" in layout, f"README layout: add {name}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=module_name)
+def test_no_private_name_crosses_modules(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("carecheck"):
+            private = [a.name for a in node.names if a.name.startswith("_") and a.name[1] != "_"]
+            assert not private, f"{module_name(path)} imports {private} from {node.module}"

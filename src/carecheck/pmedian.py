@@ -745,9 +745,9 @@ def _lp_duals(
     """
     import highspy
 
-    from carecheck.solve import _stdout_silenced
+    from carecheck.solve import match_highs_scheduler, stdout_silenced
 
-    with _stdout_silenced():  # the constructor prints a banner before options can stop it
+    with stdout_silenced():  # the constructor prints a banner before options can stop it
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("solver", method)
@@ -770,6 +770,7 @@ def _lp_duals(
     lp.a_matrix_.index_ = csc.indices.astype(np.int32)
     lp.a_matrix_.value_ = csc.data.astype(float)
     h.passModel(lp)
+    match_highs_scheduler(highspy, threads)  # as every HiGHS run here must (solve.py)
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None

@@ -275,7 +275,7 @@ def _cbc_bound(text: str, objective: float) -> float | None:
 
 
 @contextlib.contextmanager
-def _stdout_silenced() -> Iterator[None]:
+def stdout_silenced() -> Iterator[None]:
     """Send what C code writes to file descriptor 1 to the null device for a moment."""
     try:
         fd = sys.stdout.fileno()
@@ -298,7 +298,7 @@ def _stdout_silenced() -> Iterator[None]:
 _highs_threads = [-1]  # threads this process's HiGHS runs last asked for: -1 none yet, 0 auto
 
 
-def _match_highs_scheduler(highspy: Any, threads: int | None) -> None:
+def match_highs_scheduler(highspy: Any, threads: int | None) -> None:
     """Let a HiGHS run use ``threads`` even after a run with another count in this process.
 
     HiGHS starts one thread scheduler per process, sized by the first run; a later run asking
@@ -318,7 +318,7 @@ def _solve_highs(milp: Milp, options: SolverOptions, start: np.ndarray | None = 
 
     if milp.n_cols == 0:
         return "optimal", np.zeros(0), 0.0, 0.0
-    with _stdout_silenced():  # the constructor prints a banner before options can stop it
+    with stdout_silenced():  # the constructor prints a banner before options can stop it
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("mip_rel_gap", float(options.mip_gap))
@@ -352,7 +352,7 @@ def _solve_highs(milp: Milp, options: SolverOptions, start: np.ndarray | None = 
         for flag in milp.integer
     ]
     h.passModel(lp)
-    _match_highs_scheduler(highspy, options.threads)
+    match_highs_scheduler(highspy, options.threads)
     if start is not None:
         given = highspy.HighsSolution()
         given.col_value = np.asarray(start, float).tolist()
