@@ -1006,6 +1006,16 @@ def read_yaml(path: str | Path, *, what: str = "scenario") -> tuple[Any, list[st
 def load_scenario(path: str | Path) -> Scenario:
     """Read, validate and resolve a scenario YAML file.
 
+    Parameters
+    ----------
+    path
+        The scenario file; its layer paths are resolved against its folder.
+
+    Returns
+    -------
+    Scenario
+        The validated scenario, every path absolute.
+
     Raises
     ------
     ScenarioError

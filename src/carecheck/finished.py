@@ -38,8 +38,20 @@ def verify_outputs(
     plan claimed optimal must be as good as the fresh optimum, and a claimed bound must not be
     beaten by the fresh plan.
 
-    ``scenario``: the scenario file, for a folder moved away from it (default: the one
-    recorded, relative to the folder where possible).
+    Parameters
+    ----------
+    out_dir
+        The run's output folder (holding ``result.json``).
+    scenario
+        The scenario file, for a folder moved away from it (default: the one recorded,
+        relative to the folder where possible).
+    solve
+        Also solve afresh to check the claimed status and bound (default True).
+
+    Returns
+    -------
+    Verification
+        ``ok`` when every check holds; ``problems`` lists each one that does not.
 
     Raises
     ------

@@ -153,6 +153,24 @@ def problem_from_reach(
     """A single-type, exactly-``count`` maximal covering problem from a reach matrix.
 
     The array-level entry point for benchmarks and researchers (no geometry needed).
+
+    Parameters
+    ----------
+    reach
+        Demand × sites, true where a site reaches a demand unit.
+    weight
+        The weight (elderly) of each demand unit.
+    count
+        The number of sites to open, exactly.
+    covered_before
+        Demand already covered by existing facilities (default: none).
+    cost, budget
+        Cost of each site and the most the opened sites may cost (default: no budget).
+
+    Returns
+    -------
+    Problem
+        For :func:`reduce_problem`, then :func:`build_milp`.
     """
     reach = sp.csr_matrix(reach, dtype=bool)
     n_demand, n_sites = reach.shape
@@ -356,7 +374,18 @@ def dominated_columns(reach: sp.spmatrix) -> np.ndarray:
 
 
 def reduce_problem(problem: Problem) -> ReducedProblem:
-    """Exact reductions of every type (see the module docstring)."""
+    """Exact reductions of every type (see the module docstring).
+
+    Parameters
+    ----------
+    problem
+        The array problem.
+
+    Returns
+    -------
+    ReducedProblem
+        Merged demand rows and kept candidates per type, with the same optimum.
+    """
     weight = np.asarray(problem.weight, dtype=float)
     region = problem.demand_region()
     n_regions = len(problem.region_names)
@@ -518,7 +547,19 @@ def column_layout(reduced: ReducedProblem) -> list[tuple[int, int, int]]:
 
 
 def build_milp(reduced: ReducedProblem) -> Milp:
-    """The MILP of the module docstring over the reduced problem."""
+    """The MILP of the module docstring over the reduced problem.
+
+    Parameters
+    ----------
+    reduced
+        From :func:`reduce_problem`.
+
+    Returns
+    -------
+    Milp
+        Column-wise arrays and a CSR matrix, maximised; solve with
+        :func:`carecheck.solve.solve_milp`.
+    """
     problem = reduced.problem
     layout = column_layout(reduced)
     last = reduced.types[-1] if reduced.types else None

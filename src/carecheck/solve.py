@@ -84,8 +84,21 @@ def solve_milp(
 ) -> SolveOutcome:
     """Solve ``milp`` (a maximisation) and report an honest status.
 
-    ``start`` is a feasible point (all columns) given to the solver as a MIP start; if the
-    solver stops with nothing better, the start is the answer (status ``time_limit``).
+    Parameters
+    ----------
+    milp
+        The model, maximised.
+    options
+        Solver, time limit, MIP gap and threads (default: CBC with its defaults).
+    start
+        A feasible point (all columns) given to the solver as a MIP start; if the solver stops
+        with nothing better, the start is the answer (status ``time_limit``).
+
+    Returns
+    -------
+    SolveOutcome
+        The :class:`Status`, the column values, objective and bound (the MILP's constant
+        included) and the gap.
     """
     options = options or SolverOptions()
     began = time.perf_counter()
