@@ -522,7 +522,7 @@ class Scenario(_Strict):
         return self.model_copy(update={"solver": self.solver.model_copy(update=changes)})
 
 
-def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:
+def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:  # noqa: C901 (to split: issue 20)
     """Rules that span several keys: (key path, message, offending value)."""
     problems: list[tuple[str, str, Any]] = []
     types = set(scenario.facilities)

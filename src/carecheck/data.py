@@ -305,7 +305,7 @@ def _site_frame(
     return gpd.GeoDataFrame(data, geometry=_to_points(raw, crs).to_numpy(), crs=crs)
 
 
-def load_layers(scenario: Scenario) -> Layers:
+def load_layers(scenario: Scenario) -> Layers:  # noqa: C901, PLR0915 (to split: issue 20)
     """Read, check and project every layer the scenario names.
 
     Raises

@@ -546,7 +546,7 @@ def column_layout(reduced: ReducedProblem) -> list[tuple[int, int, int]]:
     return starts
 
 
-def build_milp(reduced: ReducedProblem) -> Milp:
+def build_milp(reduced: ReducedProblem) -> Milp:  # noqa: PLR0915 (to split: issue 20)
     """The MILP of the module docstring over the reduced problem.
 
     Parameters

@@ -375,7 +375,7 @@ def pmedian_milp(
     return _radius_model(rows, weight, p, reduce=reduce, cap=cap)
 
 
-def _radius_model(
+def _radius_model(  # noqa: PLR0915 (to split: issue 20)
     rows: _Rows,
     weight: np.ndarray,
     p: int,
@@ -628,7 +628,7 @@ def assignment_cost(
 # --------------------------------------------------------------------------- heuristic
 
 
-def pmedian_heuristic(
+def pmedian_heuristic(  # noqa: PLR0915 (to split: issue 20)
     distance: Distances,
     weight: np.ndarray,
     p: int,
@@ -848,7 +848,7 @@ def _integral(rows: _Rows, weight: np.ndarray) -> bool:
 # --------------------------------------------------------------------------- solving
 
 
-def solve_pmedian(
+def solve_pmedian(  # noqa: C901, PLR0915 (to split: issue 20)
     distance: Distances,
     weight: np.ndarray,
     p: int,

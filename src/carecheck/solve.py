@@ -326,7 +326,7 @@ def match_highs_scheduler(highspy: Any, threads: int | None) -> None:
     _highs_threads[0] = asked
 
 
-def _solve_highs(milp: Milp, options: SolverOptions, start: np.ndarray | None = None):
+def _solve_highs(milp: Milp, options: SolverOptions, start: np.ndarray | None = None):  # noqa: PLR0915 (to split: issue 20)
     import highspy
 
     if milp.n_cols == 0:

@@ -223,7 +223,7 @@ def _snap_brute(roads: Roads, points: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return edge, frac, dist
 
 
-def road_costs_to_sites(
+def road_costs_to_sites(  # noqa: PLR0915 (to split: issue 20)
     roads: Roads,
     demand_xy: np.ndarray,
     site_xy: np.ndarray,
@@ -337,7 +337,7 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-6 * max(1.0, abs(a), abs(b))
 
 
-def verify_plan(
+def verify_plan(  # noqa: C901, PLR0915 (to split: issue 20)
     demand_xy: np.ndarray,
     weight: np.ndarray,
     types: list[TypePlan],
