@@ -5,7 +5,7 @@
 With ``--run``, first runs each ``scenarios/*.yaml`` into ``AFTER_DIR/<name>`` (no map). Then
 compares ``BEFORE_DIR/<name>/result.json`` with ``AFTER_DIR/<name>/result.json`` key by key,
 leaving out what differs between any two runs (``timings``, the scenario's absolute path,
-``inputs``, which record where the files were, and the baseline's path), and prints one line
+``inputs``, which record where the files were, the run's date and the baseline's path), and prints one line
 per scenario: identical, or the keys that differ. Exit code 1 when any differs. With
 ``--added-ok``, keys that only AFTER has (new outputs) are not differences.
 """
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-IGNORED = {"timings", "scenario_file", "inputs"}  # top level
+IGNORED = {"timings", "scenario_file", "inputs", "created"}  # top level
 IGNORED_ANYWHERE = {"baseline_file"}  # paths of other scenarios
 
 

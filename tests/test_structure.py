@@ -16,6 +16,8 @@ LAYERS = {
     "outdir": 1,  # output folders: what may be replaced, the lock, the swap
     "textsafe": 1,  # user text made safe for spreadsheets and Markdown
     "coords": 0,  # GCJ-02 / BD-09 ↔ WGS84
+    "schema": 0,  # the one list of demand and site attributes, and each output's columns
+    "units": 0,  # money with its unit (万元, and 亿元 beside it)
     "labels": 0,  # display text of the map (zh/en), names of known types and tiers
     "tables": 1,  # CSV in UTF-8 or GBK, spreadsheets (calamine)
     "geocheck": 1,  # the geography that makes a plan right: distortion, sums

@@ -11,7 +11,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from carecheck import objectives
+from carecheck import objectives, schema
 from carecheck.config import FacilitySpec, Scenario
 from carecheck.coverage import covered_by, reach_matrix
 from carecheck.data import Layers, xy
@@ -209,7 +209,7 @@ def problem_from_layers(
         if name in scenario.bed_types():
             capacity = {
                 "existing_reach": before,
-                "existing_beds": np.nan_to_num(existing["beds"].to_numpy(float)),
+                "existing_beds": schema.SITE["beds"].counted(existing),
             }
         tier_names = tuple(spec.tiers or {})
         tier_index = {t: k for k, t in enumerate(tier_names)}
@@ -219,8 +219,8 @@ def problem_from_layers(
                 name=name,
                 reach=reach,
                 covered_before=covered,
-                cost=cand["cost"].to_numpy(float),
-                beds=np.nan_to_num(cand["beds"].to_numpy(float)),
+                cost=schema.SITE["cost"].counted(cand),
+                beds=schema.SITE["beds"].counted(cand),
                 target=scenario.objective.target.get(name),
                 min_beds=float(constraints.min_beds.get(name, 0)),
                 **referral_of(spec, cand, existing),

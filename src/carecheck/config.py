@@ -256,9 +256,11 @@ class ReferralSpec(_Strict):
 
 
 class TierSpec(CountSpec, ReachSpec):
-    """Reach and counts of one tier of a facility type."""
+    """Reach and counts of one tier of a facility type; ``basis`` says why this reach (a
+    standard or plan, e.g. ``GB 50180-2018 十五分钟生活圈``) for the report."""
 
     referral: ReferralSpec | None = None
+    basis: Annotated[str, Field(min_length=1, max_length=300)] | None = None
 
 
 class FacilitySpec(CountSpec, ReachSpec):
@@ -267,6 +269,7 @@ class FacilitySpec(CountSpec, ReachSpec):
     candidates: SiteSpec
     existing: SiteSpec | None = None
     tiers: dict[str, TierSpec] | None = None
+    basis: Annotated[str, Field(min_length=1, max_length=300)] | None = None
 
     @field_validator("tiers")
     @classmethod
@@ -413,6 +416,31 @@ class MapSpec(_Strict):
     write: bool = True
 
 
+class OutputsSpec(_Strict):
+    """The files handed on: the CRS of the GIS layers (default: the working CRS), the paper of
+    the printable map, and Shapefiles beside the GeoPackage (with a GBK DBF for ArcMap 10.x)."""
+
+    crs: str | None = None
+    paper: Literal["A4", "A3"] = "A3"
+    shapefile: bool = False
+    gbk_dbf: bool = False
+
+    @field_validator("crs")
+    @classmethod
+    def _known_crs(cls, value: str | None) -> str | None:
+        if value is not None:
+            from pyproj import CRS
+            from pyproj.exceptions import CRSError
+
+            try:
+                CRS.from_user_input(value)
+            except CRSError:
+                raise ValueError(
+                    f"not a coordinate reference system: {value!r} (e.g. EPSG:4549)"
+                ) from None
+        return value
+
+
 class NetworkSpec(_Strict):
     """A road network: a line layer, or the node/edge GeoPackage or GraphML OSMnx saves."""
 
@@ -450,7 +478,21 @@ class Scenario(_Strict):
     network: NetworkSpec | None = None
     beds: BedsSpec | None = None
     map: MapSpec = Field(default_factory=MapSpec)
+    lang: Literal["zh", "en"] | None = None
+    cost_unit: Annotated[str, Field(min_length=1, max_length=20)] | None = None
+    outputs: OutputsSpec = Field(default_factory=OutputsSpec)
     source: Path | None = Field(default=None, exclude=True)
+
+    @property
+    def language(self) -> str:
+        """The language of every output: ``lang``, else the older ``map.lang``, else zh."""
+        return self.lang or self.map.lang
+
+    def basis_of(self, type_name: str, tier: str | None = None) -> str | None:
+        """Why this reach: the tier's ``basis``, else the type's."""
+        spec = self.facilities[type_name]
+        tier_spec = (spec.tiers or {}).get(tier) if tier is not None else None
+        return (tier_spec.basis if tier_spec is not None else None) or spec.basis
 
     @field_validator("objective", mode="before")
     @classmethod
@@ -522,17 +564,20 @@ class Scenario(_Strict):
         return self.model_copy(update={"solver": self.solver.model_copy(update=changes)})
 
 
-def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:  # noqa: C901 (to split: issue 20)
-    """Rules that span several keys: (key path, message, offending value)."""
+def _unknown_type(key: str, name: str, types: set[str]) -> tuple[str, str, Any]:
+    return (key, f"unknown facility type; known: {sorted(types)}", name)
+
+
+def _objective_checks(
+    scenario: Scenario, objective: objectives.Objective
+) -> list[tuple[str, str, Any]]:
+    """The objective section: the objective's own rules, targets, by_region, cost, weights."""
     problems: list[tuple[str, str, Any]] = []
     types = set(scenario.facilities)
-    objective = objectives.get(scenario.objective.kind)
     problems += objective.scenario_problems(scenario)
     for key in scenario.objective.target:
         if key not in types:
-            problems.append(
-                (f"objective.target.{key}", f"unknown facility type; known: {sorted(types)}", key)
-            )
+            problems.append(_unknown_type(f"objective.target.{key}", key, types))
     if scenario.objective.by_region and scenario.demand.region is None:
         problems.append(("demand.region", "objective.by_region needs a region column", None))
     if scenario.objective.minimize == "cost":
@@ -547,20 +592,19 @@ def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:  # noqa: C9
                 )
     for key in scenario.objective.weights:
         if key not in types:
-            problems.append(
-                (f"objective.weights.{key}", f"unknown facility type; known: {sorted(types)}", key)
-            )
+            problems.append(_unknown_type(f"objective.weights.{key}", key, types))
+    return problems
+
+
+def _constraint_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:
+    """The constraints section: known types, and the region columns per-region rules need."""
+    problems: list[tuple[str, str, Any]] = []
+    types = set(scenario.facilities)
     constraints = scenario.constraints
     for group in ("region_min_sites", "region_min_coverage", "min_beds"):
         for type_name in getattr(constraints, group):
             if type_name not in types:
-                problems.append(
-                    (
-                        f"constraints.{group}.{type_name}",
-                        f"unknown facility type; known: {sorted(types)}",
-                        type_name,
-                    )
-                )
+                problems.append(_unknown_type(f"constraints.{group}.{type_name}", type_name, types))
     if (constraints.region_min_sites or constraints.region_min_coverage) and (
         scenario.demand.region is None
     ):
@@ -581,6 +625,12 @@ def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:  # noqa: C9
                     None,
                 )
             )
+    return problems
+
+
+def _network_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:
+    """The network section: network_m / travel_min reaches need a road layer."""
+    problems: list[tuple[str, str, Any]] = []
     for type_name, spec in scenario.facilities.items():
         kinds = {r.kind for r in spec.reaches()}
         if kinds - {"radius_m"} and scenario.network is None:
@@ -591,17 +641,18 @@ def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:  # noqa: C9
                     None,
                 )
             )
+    return problems
+
+
+def _bed_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:
+    """The beds section: known bed types, each with a beds column; min_beds' columns."""
+    problems: list[tuple[str, str, Any]] = []
+    types = set(scenario.facilities)
     if scenario.beds is not None:
         for type_name in scenario.bed_types():
             bed_type = scenario.facilities.get(type_name)
             if bed_type is None:
-                problems.append(
-                    (
-                        f"beds.types.{type_name}",
-                        f"unknown facility type; known: {sorted(types)}",
-                        type_name,
-                    )
-                )
+                problems.append(_unknown_type(f"beds.types.{type_name}", type_name, types))
                 continue
             for role in ("candidates", "existing"):
                 layer = getattr(bed_type, role)
@@ -615,7 +666,7 @@ def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:  # noqa: C9
                     )
         if not scenario.bed_types():
             problems.append(("beds", "no facility type provides beds (map `beds:` columns)", None))
-    for type_name in constraints.min_beds:
+    for type_name in scenario.constraints.min_beds:
         with_beds = scenario.facilities.get(type_name)
         if with_beds is not None and with_beds.candidates.beds is None:
             problems.append(
@@ -625,8 +676,17 @@ def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:  # noqa: C9
                     None,
                 )
             )
+    return problems
+
+
+def _facility_checks(
+    scenario: Scenario, objective: objectives.Objective
+) -> list[tuple[str, str, Any]]:
+    """The facilities section, type by type: cost for a budget, a site limit, the tiers."""
+    problems: list[tuple[str, str, Any]] = []
+    budget = scenario.constraints.budget
     for type_name, spec in scenario.facilities.items():
-        if constraints.budget is not None and spec.candidates.cost is None:
+        if budget is not None and spec.candidates.cost is None:
             problems.append(
                 (
                     f"facilities.{type_name}.candidates.cost",
@@ -634,7 +694,7 @@ def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:  # noqa: C9
                     None,
                 )
             )
-        if spec.total_upper is None and constraints.budget is None and objective.needs_site_limit:
+        if spec.total_upper is None and budget is None and objective.needs_site_limit:
             problems.append(
                 (
                     f"facilities.{type_name}",
@@ -655,6 +715,22 @@ def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:  # noqa: C9
                     )
                 )
     return problems
+
+
+def _cross_checks(scenario: Scenario) -> list[tuple[str, str, Any]]:
+    """Rules that span several keys: (key path, message, offending value).
+
+    One function per section, called in a fixed order so the problems are listed
+    in the same order on every run.
+    """
+    objective = objectives.get(scenario.objective.kind)
+    return [
+        *_objective_checks(scenario, objective),
+        *_constraint_checks(scenario),
+        *_network_checks(scenario),
+        *_bed_checks(scenario),
+        *_facility_checks(scenario, objective),
+    ]
 
 
 def _format(source: str, path: str, message: str, value: Any = None) -> str:

@@ -19,6 +19,7 @@ import shapely
 from pyproj import CRS
 from scipy.spatial import cKDTree
 
+from carecheck import schema
 from carecheck.config import (
     DemandSpec,
     FacilitySpec,
@@ -222,6 +223,7 @@ def _demand_frame(scenario: Scenario, raw: gpd.GeoDataFrame, crs: CRS) -> gpd.Ge
         "region": region,
         "name": _text(raw, spec.name),
     }
+    data = {name: data[name] for name in schema.DEMAND_FRAME}
     return gpd.GeoDataFrame(data, geometry=_to_points(raw, crs).to_numpy(), crs=crs)
 
 
@@ -275,26 +277,17 @@ def _site_frame(
             )
     if problems:
         raise DataError(problems)
-    cost = (
-        _numeric(raw, spec.cost, ids, where, what="cost")
-        if spec.cost is not None
-        else np.zeros(len(raw))
-    )
-    beds = (
-        _numeric(raw, spec.beds, ids, where, what="beds")
-        if spec.beds is not None
-        else np.full(len(raw), np.nan)
-    )
     reaches = [facility.reach_of(t) for t in tier]
     data = {
+        name: _mapped(raw, spec, attribute, ids, where)
+        for name, attribute in schema.SITE.items()
+        if attribute.origin == "column" and name not in ("tier", "action")
+    }
+    data |= {
         "id": ids.to_numpy(),
         "type": np.full(len(raw), type_name, dtype=object),
-        "name": _text(raw, spec.name),
         "tier": tier,
         "action": action,
-        "cost": cost,
-        "beds": beds,
-        "region": _text(raw, spec.region),
         "reach_kind": np.array([r.kind for r in reaches], dtype=object),
         "reach_value": np.array([r.value for r in reaches], dtype=float),
         "reach_mode": np.array([r.mode or "" for r in reaches], dtype=object),
@@ -302,16 +295,34 @@ def _site_frame(
             [r.value if r.kind == "radius_m" else np.nan for r in reaches], dtype=float
         ),
     }
-    return gpd.GeoDataFrame(data, geometry=_to_points(raw, crs).to_numpy(), crs=crs)
+    columns = {name: data[name] for name in schema.SITE_FRAME}
+    return gpd.GeoDataFrame(columns, geometry=_to_points(raw, crs).to_numpy(), crs=crs)
 
 
-def load_layers(scenario: Scenario) -> Layers:  # noqa: C901, PLR0915 (to split: issue 20)
-    """Read, check and project every layer the scenario names.
+def _mapped(
+    raw: pd.DataFrame, spec: SiteSpec, attribute: schema.Attribute, ids: pd.Series, where: str
+) -> np.ndarray:
+    """A site attribute read from the planner's column that ``spec`` maps, or its blank."""
+    column = getattr(spec, attribute.name)
+    if attribute.kind == "number":
+        if column is None:
+            return np.full(len(raw), attribute.blank, dtype=float)
+        return _numeric(raw, column, ids, where, what=attribute.name)
+    if column is None:
+        return np.full(len(raw), attribute.blank, dtype=object)
+    return _text(raw, column)
+
+
+def _read_layers(
+    scenario: Scenario,
+) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, Source], dict[str, SiteSpec]]:
+    """Read and check the columns of every layer: the raw frames, how each was read, and
+    the site specs by role (``facilities.<type>.<kind>``).
 
     Raises
     ------
     DataError
-        Naming the file, the column and the offending ids.
+        With every layer's problems at once.
     """
     problems: list[str] = []
     sources: dict[str, Source] = {}
@@ -327,7 +338,7 @@ def load_layers(scenario: Scenario) -> Layers:  # noqa: C901, PLR0915 (to split:
         raws[role] = raw
 
     spec = scenario.demand
-    read("demand", spec, {"weight": spec.weight, "region": spec.region, "name": spec.name})
+    read("demand", spec, {k: getattr(spec, k) for k in schema.DEMAND_MAPPED})
     site_specs: dict[str, SiteSpec] = {}
     for type_name, facility in scenario.facilities.items():
         for kind in ("candidates", "existing"):
@@ -335,15 +346,28 @@ def load_layers(scenario: Scenario) -> Layers:  # noqa: C901, PLR0915 (to split:
             if site_spec is not None:
                 role = f"facilities.{type_name}.{kind}"
                 site_specs[role] = site_spec
-                columns = ("name", "tier", "action", "cost", "beds", "region")
-                read(role, site_spec, {k: getattr(site_spec, k) for k in columns})
+                read(role, site_spec, {k: getattr(site_spec, k) for k in schema.SITE_MAPPED})
     if problems:
         raise DataError(problems)
-    raw_demand = raws["demand"]
-    crs = working_crs(scenario, raw_demand)
-    lon, lat = _lonlat(raw_demand)
-    points = [PointSet(_where(spec), _row_labels(raw_demand, spec.id), lon, lat)]
-    demand = _demand_frame(scenario, raw_demand, crs)
+    return raws, sources, site_specs
+
+
+def _facility_layers(
+    scenario: Scenario,
+    raws: dict[str, gpd.GeoDataFrame],
+    site_specs: dict[str, SiteSpec],
+    crs: CRS,
+    points: list[PointSet],
+) -> dict[str, FacilityLayers]:
+    """Every type's candidates and existing sites, projected; each site layer's points are
+    appended to ``points`` (for the geography check).
+
+    Raises
+    ------
+    DataError
+        With every site layer's problems at once.
+    """
+    problems: list[str] = []
     facilities = {}
     for type_name, facility in scenario.facilities.items():
         frames = {}
@@ -363,6 +387,25 @@ def load_layers(scenario: Scenario) -> Layers:  # noqa: C901, PLR0915 (to split:
             facilities[type_name] = FacilityLayers(frames["candidates"], frames["existing"])
     if problems:
         raise DataError(problems)
+    return facilities
+
+
+def load_layers(scenario: Scenario) -> Layers:
+    """Read, check and project every layer the scenario names.
+
+    Raises
+    ------
+    DataError
+        Naming the file, the column and the offending ids.
+    """
+    raws, sources, site_specs = _read_layers(scenario)
+    spec = scenario.demand
+    raw_demand = raws["demand"]
+    crs = working_crs(scenario, raw_demand)
+    lon, lat = _lonlat(raw_demand)
+    points = [PointSet(_where(spec), _row_labels(raw_demand, spec.id), lon, lat)]
+    demand = _demand_frame(scenario, raw_demand, crs)
+    facilities = _facility_layers(scenario, raws, site_specs, crs, points)
     regions = None
     if scenario.regions is not None:
         regions = load_regions(scenario.regions)
@@ -737,21 +780,7 @@ def load_regions(spec: RegionSpec) -> gpd.GeoDataFrame:
 
 
 def _empty_sites(crs: CRS) -> gpd.GeoDataFrame:
-    columns = [
-        "id",
-        "type",
-        "name",
-        "tier",
-        "action",
-        "cost",
-        "beds",
-        "region",
-        "reach_kind",
-        "reach_value",
-        "reach_mode",
-        "radius_m",
-    ]
-    return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=crs)
+    return gpd.GeoDataFrame({c: [] for c in schema.SITE_FRAME}, geometry=[], crs=crs)
 
 
 def xy(frame: gpd.GeoDataFrame) -> np.ndarray:

@@ -47,6 +47,7 @@ from branca.element import Element, MacroElement
 from folium.map import Layer
 from folium.template import Template
 
+from carecheck import schema
 from carecheck.errors import CarecheckError, DataError
 from carecheck.labels import LABELS, LANGS, TIER_SIZES
 from carecheck.outdir import read_result
@@ -438,23 +439,14 @@ def _site_data(
         type_name = row.get("type")
         t = types.index(type_name) if type_name in types else -1
         tier = row.get("tier")
+        shown = (
+            schema.POPUP if selected else [c for c in schema.POPUP if c in schema.POPUP_EXISTING]
+        )
         cells = [
-            (labels["id"], _e(row.get("id"))),
-            (labels["type"], names.type(type_name)),
-            (labels["tier"], names.tier(tier)),
+            (labels[_popup_label(c)], _popup_cell(c, row, names))
+            for c in shown
         ]
-        if selected:
-            cells.append((labels["action"], names.action(row.get("action"))))
-        cells.append((labels["beds"], _number(row.get("beds"))))
-        if selected:
-            cells += [
-                (labels["cost"], _number(row.get("cost"), 1)),
-                (labels["new_covered"], _number(row.get("new_covered_weight"))),
-                (labels["unique_covered"], _number(row.get("unique_covered_weight"))),
-            ]
-        cells.append((labels["radius"], _reach_text(row, names)))
-        if row.get("region") not in (None, ""):
-            cells.append((labels["region"], _e(row.get("region"))))
+        cells = [(k, v) for k, v in cells if v is not None]
         kind = labels["selected"] if selected else labels["existing"]
         name = _e(row.get("name")) or _e(row.get("id"))
         popup = (
@@ -482,6 +474,24 @@ def _site_data(
             }
         )
     return out
+
+
+def _popup_label(column: str) -> str:
+    """The label key of a popup cell."""
+    return "radius" if column == "reach" else schema.SITE[column].label or column
+
+
+def _popup_cell(column: str, row: dict, names: _Names) -> str | None:
+    """One popup cell of a site (:data:`carecheck.schema.POPUP`); None leaves it out."""
+    if column == "reach":
+        return _reach_text(row, names)
+    attribute = schema.SITE[column]
+    value = row.get(column)
+    if attribute.kind == "word":
+        return getattr(names, column)(value)
+    if attribute.kind == "number":
+        return _number(value, attribute.digits)
+    return None if value in (None, "") else _e(value)
 
 
 def _reach_text(row: dict, names: _Names) -> str:

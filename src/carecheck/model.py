@@ -546,7 +546,7 @@ def column_layout(reduced: ReducedProblem) -> list[tuple[int, int, int]]:
     return starts
 
 
-def build_milp(reduced: ReducedProblem) -> Milp:  # noqa: PLR0915 (to split: issue 20)
+def build_milp(reduced: ReducedProblem) -> Milp:
     """The MILP of the module docstring over the reduced problem.
 
     Parameters
@@ -570,105 +570,17 @@ def build_milp(reduced: ReducedProblem) -> Milp:  # noqa: PLR0915 (to split: iss
     upper = np.ones(n_cols)
     rows = _RowBuilder()
     for rt, (x0, y0, v0) in zip(reduced.types, layout, strict=True):
-        tp = rt.source
         n_x, n_y = len(rt.candidates), len(rt.row_weight)
-        linked = linked_positions(rt)
         integer[x0 : x0 + n_x] = True
         if problem.minimize is not None:
-            per_site = tp.cost[rt.candidates] if problem.minimize == "cost" else np.ones(n_x)
+            per_site = rt.source.cost[rt.candidates] if problem.minimize == "cost" else np.ones(n_x)
             objective[x0 : x0 + n_x] = -per_site
         else:
-            objective[y0 : y0 + n_y] = tp.alpha * rt.row_weight
-        reach = sp.csc_matrix(rt.reach, dtype=float)
-        if n_y:
-            # y_k - sum_{j in N(k)} x_j - sum_{j in N(k), linked} v_j <= 0
-            unlinked = np.ones(n_x)
-            unlinked[linked] = 0.0
-            direct = reach @ sp.diags(unlinked)
-            link = sp.hstack(
-                [
-                    sp.csr_matrix((n_y, x0)),
-                    -direct,
-                    sp.identity(n_y, format="csr"),
-                    -reach[:, linked],
-                    sp.csr_matrix((n_y, n_cols - v0 - len(linked))),
-                ],
-                format="csr",
-            )
-            rows.add(("link", tp.name), link, -INF, 0.0)
-        if len(linked):
-            _referral_rows(rows, rt, linked, x0, v0, n_cols)
-        x_cols = x0 + np.arange(n_x)
-        ones = np.ones(n_x)
-        _bounds_row(rows, ("count", tp.name), x_cols, ones, tp.count, n_cols)
-        cand_tier = tp.tier[rt.candidates]
-        for tier_code, bounds in sorted(tp.tier_counts.items()):
-            members = cand_tier == tier_code
-            tier_name = tp.tier_names[tier_code]
-            _bounds_row(
-                rows,
-                ("tier_count", tp.name, tier_name),
-                x_cols[members],
-                ones[members],
-                bounds,
-                n_cols,
-            )
-        cand_region = tp.region[rt.candidates]
-        for region_code, minimum in sorted(tp.region_min_sites.items()):
-            if minimum <= 0:
-                continue
-            members = cand_region == region_code
-            rows.row(
-                ("region_min_sites", tp.name, region_code),
-                x_cols[members],
-                ones[members],
-                minimum,
-                INF,
-                n_cols,
-            )
-        if tp.target is not None:
-            _target_rows(rows, rt, reduced, problem, x0, y0, n_cols)
-        if tp.min_beds > 0:
-            beds = (
-                np.nan_to_num(np.asarray(tp.beds, float)[rt.candidates])
-                if tp.beds is not None
-                else np.zeros(n_x)
-            )
-            rows.row(("min_beds", tp.name), x_cols, beds, tp.min_beds, INF, n_cols)
-        for region_code, share in sorted(tp.region_min_coverage.items()):
-            need = (
-                share * reduced.weight_by_region[region_code]
-                - (rt.covered_before_by_region[region_code])
-            )
-            if need <= 1e-9 * max(1.0, reduced.weight_by_region[region_code]):
-                continue
-            members = np.flatnonzero(rt.row_region == region_code)
-            rows.row(
-                ("region_min_coverage", tp.name, region_code),
-                y0 + members,
-                rt.row_weight[members],
-                need,
-                INF,
-                n_cols,
-            )
+            objective[y0 : y0 + n_y] = rt.source.alpha * rt.row_weight
+        _type_rows(rows, rt, reduced, (x0, y0, v0), n_cols)
     if problem.budget is not None:
-        cols = np.concatenate(
-            [
-                x0 + np.arange(len(rt.candidates))
-                for rt, x0 in zip(reduced.types, x_offset, strict=True)
-            ]
-        )
-        costs = np.concatenate([rt.source.cost[rt.candidates] for rt in reduced.types])
-        rows.row(("budget",), cols, costs, -INF, problem.budget, n_cols)
-    if rows.blocks:
-        matrix = sp.vstack(rows.blocks, format="csr")
-        row_lower = np.concatenate(rows.lower)
-        row_upper = np.concatenate(rows.upper)
-        row_group = np.concatenate(rows.group_ids)
-    else:
-        matrix = sp.csr_matrix((0, n_cols))
-        row_lower = row_upper = np.zeros(0)
-        row_group = np.zeros(0, dtype=np.int64)
+        _budget_row(rows, reduced, x_offset, problem.budget, n_cols)
+    matrix, row_lower, row_upper, row_group = _stacked_rows(rows, n_cols)
     matrix.eliminate_zeros()
     return Milp(
         objective=objective,
@@ -683,6 +595,143 @@ def build_milp(reduced: ReducedProblem) -> Milp:  # noqa: PLR0915 (to split: iss
         x_offset=tuple(x_offset),
         constant=reduced.constant if problem.minimize is None else 0.0,
     )
+
+
+def _type_rows(
+    rows: _RowBuilder,
+    rt: ReducedType,
+    reduced: ReducedProblem,
+    starts: tuple[int, int, int],
+    n_cols: int,
+) -> None:
+    """Every row of one type, in the model's order: link, referral, counts, target, beds,
+    regional coverage. ``starts`` is the type's (x0, y0, v0) of :func:`column_layout`."""
+    x0, y0, v0 = starts
+    tp = rt.source
+    n_x = len(rt.candidates)
+    linked = linked_positions(rt)
+    if len(rt.row_weight):
+        _link_rows(rows, rt, linked, x0, v0, n_cols)
+    if len(linked):
+        _referral_rows(rows, rt, linked, x0, v0, n_cols)
+    x_cols = x0 + np.arange(n_x)
+    ones = np.ones(n_x)
+    _site_count_rows(rows, rt, x_cols, ones, n_cols)
+    if tp.target is not None:
+        _target_rows(rows, rt, reduced, reduced.problem, x0, y0, n_cols)
+    if tp.min_beds > 0:
+        beds = (
+            np.nan_to_num(np.asarray(tp.beds, float)[rt.candidates])
+            if tp.beds is not None
+            else np.zeros(n_x)
+        )
+        rows.row(("min_beds", tp.name), x_cols, beds, tp.min_beds, INF, n_cols)
+    _region_coverage_rows(rows, rt, reduced, y0, n_cols)
+
+
+def _link_rows(
+    rows: _RowBuilder, rt: ReducedType, linked: np.ndarray, x0: int, v0: int, n_cols: int
+) -> None:
+    """y_k - Σ_{j in N(k)} x_j - Σ_{j in N(k), linked} v_j ≤ 0: a row counts only when reached."""
+    n_x, n_y = len(rt.candidates), len(rt.row_weight)
+    reach = sp.csc_matrix(rt.reach, dtype=float)
+    unlinked = np.ones(n_x)
+    unlinked[linked] = 0.0
+    direct = reach @ sp.diags(unlinked)
+    link = sp.hstack(
+        [
+            sp.csr_matrix((n_y, x0)),
+            -direct,
+            sp.identity(n_y, format="csr"),
+            -reach[:, linked],
+            sp.csr_matrix((n_y, n_cols - v0 - len(linked))),
+        ],
+        format="csr",
+    )
+    rows.add(("link", rt.source.name), link, -INF, 0.0)
+
+
+def _site_count_rows(
+    rows: _RowBuilder, rt: ReducedType, x_cols: np.ndarray, ones: np.ndarray, n_cols: int
+) -> None:
+    """The type's count, each tier's count and each region's minimum number of sites."""
+    tp = rt.source
+    _bounds_row(rows, ("count", tp.name), x_cols, ones, tp.count, n_cols)
+    cand_tier = tp.tier[rt.candidates]
+    for tier_code, bounds in sorted(tp.tier_counts.items()):
+        members = cand_tier == tier_code
+        tier_name = tp.tier_names[tier_code]
+        _bounds_row(
+            rows,
+            ("tier_count", tp.name, tier_name),
+            x_cols[members],
+            ones[members],
+            bounds,
+            n_cols,
+        )
+    cand_region = tp.region[rt.candidates]
+    for region_code, minimum in sorted(tp.region_min_sites.items()):
+        if minimum <= 0:
+            continue
+        members = cand_region == region_code
+        rows.row(
+            ("region_min_sites", tp.name, region_code),
+            x_cols[members],
+            ones[members],
+            minimum,
+            INF,
+            n_cols,
+        )
+
+
+def _region_coverage_rows(
+    rows: _RowBuilder, rt: ReducedType, reduced: ReducedProblem, y0: int, n_cols: int
+) -> None:
+    """constraints.region_min_coverage: cover a share of each region's weight."""
+    tp = rt.source
+    for region_code, share in sorted(tp.region_min_coverage.items()):
+        need = (
+            share * reduced.weight_by_region[region_code]
+            - (rt.covered_before_by_region[region_code])
+        )
+        if need <= 1e-9 * max(1.0, reduced.weight_by_region[region_code]):
+            continue
+        members = np.flatnonzero(rt.row_region == region_code)
+        rows.row(
+            ("region_min_coverage", tp.name, region_code),
+            y0 + members,
+            rt.row_weight[members],
+            need,
+            INF,
+            n_cols,
+        )
+
+
+def _budget_row(
+    rows: _RowBuilder, reduced: ReducedProblem, x_offset: list[int], budget: float, n_cols: int
+) -> None:
+    """constraints.budget: the cost of every opened candidate, of all types, within budget."""
+    cols = np.concatenate(
+        [x0 + np.arange(len(rt.candidates)) for rt, x0 in zip(reduced.types, x_offset, strict=True)]
+    )
+    costs = np.concatenate([rt.source.cost[rt.candidates] for rt in reduced.types])
+    rows.row(("budget",), cols, costs, -INF, budget, n_cols)
+
+
+def _stacked_rows(
+    rows: _RowBuilder, n_cols: int
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
+    """The rows as one CSR matrix, with their lower and upper bounds and group ids."""
+    if rows.blocks:
+        matrix = sp.vstack(rows.blocks, format="csr")
+        row_lower = np.concatenate(rows.lower)
+        row_upper = np.concatenate(rows.upper)
+        row_group = np.concatenate(rows.group_ids)
+    else:
+        matrix = sp.csr_matrix((0, n_cols))
+        row_lower = row_upper = np.zeros(0)
+        row_group = np.zeros(0, dtype=np.int64)
+    return matrix, row_lower, row_upper, row_group
 
 
 def _referral_rows(

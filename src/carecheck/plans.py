@@ -10,7 +10,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from carecheck import objectives
+from carecheck import objectives, schema
 from carecheck.assemble import roads_of, travel_modes
 from carecheck.config import Scenario
 from carecheck.data import Layers, xy
@@ -44,10 +44,8 @@ def plans_from_layers(
                 existing_xy=xy(existing),
                 existing_reach=existing["reach_value"].to_numpy(float),
                 selected_ids=list(selected.get(name, [])),
-                candidate_tier=cand["tier"].to_numpy(object),
+                **{f"candidate_{k}": schema.SITE[k].counted(cand) for k in schema.VERIFIED},
                 existing_tier=existing["tier"].to_numpy(object),
-                candidate_cost=cand["cost"].to_numpy(float),
-                candidate_beds=np.nan_to_num(cand["beds"].to_numpy(float)),
                 min_beds=float(regions.min_beds.get(name, 0)),
                 target=scenario.objective.target.get(name),
                 referral={
@@ -55,7 +53,6 @@ def plans_from_layers(
                     for t, ts in (spec.tiers or {}).items()
                     if ts.referral is not None
                 },
-                candidate_region=cand["region"].to_numpy(object),
                 alpha=scenario.alpha(name),
                 count=(spec.lower, spec.upper),
                 tier_counts={t: (ts.lower, ts.upper) for t, ts in (spec.tiers or {}).items()},

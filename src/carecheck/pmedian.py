@@ -119,7 +119,6 @@ Solving (:func:`solve_pmedian`): incumbent, LP bound, fixing, truncated MILPs
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -375,7 +374,7 @@ def pmedian_milp(
     return _radius_model(rows, weight, p, reduce=reduce, cap=cap)
 
 
-def _radius_model(  # noqa: PLR0915 (to split: issue 20)
+def _radius_model(
     rows: _Rows,
     weight: np.ndarray,
     p: int,
@@ -386,7 +385,71 @@ def _radius_model(  # noqa: PLR0915 (to split: issue 20)
     site_index: np.ndarray | None = None,
 ) -> PMedianModel:
     """The radius model over sorted in-reach pairs; ``forced_open`` sites get :math:`x = 1`."""
-    n_demand, n_sites = rows.n_demand, rows.n_sites
+    n_sites = rows.n_sites
+    records = _level_records(rows)
+    levels = int(np.count_nonzero((weight[records.row] > 0) & ~records.virtual))
+    records, terminal = _first_terminal(records, weight, p, n_sites, reduce=reduce)
+    records, node, fixed, by_reach = _merged_sets(rows, records, terminal, merge=reduce)
+    rec_fixed = fixed[node]
+    rec_step = _level_steps(rows, weight, records, rec_fixed)
+    modelled, detached, truncated = _cut_at_caps(records, rows.n_demand, cap)
+    column, node_cost, free = _z_columns(node, modelled, fixed, rec_step, n_sites)
+    milp = _chained_milp(
+        rows,
+        weight,
+        p,
+        records.row[modelled],
+        records.t[modelled],
+        node[modelled],
+        detached[modelled],
+        column,
+        by_reach,
+        -node_cost[free],
+        forced_open,
+    )
+    size = PMedianSize(
+        sites=n_sites,
+        demands=int(np.count_nonzero(weight > 0)),
+        levels=levels,
+        z_variables=milp.n_cols - n_sites,
+        constraints=milp.n_rows,
+        nonzeros=int(milp.matrix.nnz),
+    )
+    return PMedianModel(
+        milp=milp,
+        site_index=np.arange(n_sites) if site_index is None else np.asarray(site_index),
+        size=size,
+        chain=_Chain(
+            demand=records.row,
+            distance=records.distance,
+            step=rec_step,
+            column=column[node],
+            fixed=rec_fixed,
+            virtual=records.virtual,
+            modelled=modelled,
+            truncated=truncated,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class _Levels:
+    """Level records, sorted by demand then size: (demand ``row``, prefix length ``t``), whose
+    set is the demand's first ``t`` sites in order, at ``distance`` :math:`D_{ik}`; ``virtual``
+    marks the out-of-reach level (distance inf)."""
+
+    row: np.ndarray
+    t: np.ndarray
+    virtual: np.ndarray
+    distance: np.ndarray
+
+    def take(self, keep: np.ndarray) -> _Levels:
+        return _Levels(self.row[keep], self.t[keep], self.virtual[keep], self.distance[keep])
+
+
+def _level_records(rows: _Rows) -> _Levels:
+    """Every level after each demand's first, and the out-of-reach level of partial rows."""
+    n_sites = rows.n_sites
     length = rows.length
     n_pairs = len(rows.site)
     position = np.arange(n_pairs) - np.repeat(rows.ptr[:-1], length)
@@ -404,62 +467,102 @@ def _radius_model(  # noqa: PLR0915 (to split: issue 20)
     rec_virtual = np.concatenate([rec_virtual, np.ones(len(partial), dtype=bool)])
     order = np.lexsort((rec_t, rec_row))
     rec_row, rec_t, rec_virtual = rec_row[order], rec_t[order], rec_virtual[order]
-    positive = weight[rec_row] > 0
-    levels = int(np.count_nonzero(positive & ~rec_virtual))
     at = rows.ptr[rec_row] + rec_t
     rec_distance = np.where(rec_virtual, INF, rows.dist[np.minimum(at, max(n_pairs - 1, 0))])
+    return _Levels(rec_row, rec_t, rec_virtual, rec_distance)
 
-    terminal = rec_virtual.copy()
+
+def _first_terminal(
+    records: _Levels, weight: np.ndarray, p: int, n_sites: int, *, reduce: bool
+) -> tuple[_Levels, np.ndarray]:
+    """Each chain up to its first level with z ≡ 0 (reach; with ``reduce``, count truncation),
+    zero-weight demands keeping only their reach level; returns those and the terminal mask."""
+    positive = weight[records.row] > 0
+    terminal = records.virtual.copy()
     if reduce:
-        terminal |= rec_t >= n_sites - p + 1
-    keep = _up_to_first(rec_row, terminal)
+        terminal |= records.t >= n_sites - p + 1
+    keep = _up_to_first(records.row, terminal)
     if reduce:
-        keep &= positive | rec_virtual
-    rec_row, rec_t, rec_virtual, terminal, rec_distance = (
-        a[keep] for a in (rec_row, rec_t, rec_virtual, terminal, rec_distance)
-    )
-    node = _set_ids(rows, rec_row, rec_t, merge=reduce)
+        keep &= positive | records.virtual
+    return records.take(keep), terminal[keep]
+
+
+def _merged_sets(
+    rows: _Rows, records: _Levels, terminal: np.ndarray, *, merge: bool
+) -> tuple[_Levels, np.ndarray, np.ndarray, np.ndarray]:
+    """Set ids (merged when equal), cutting each chain at its first set fixed by any demand.
+
+    Returns the levels kept, their set ids, and per set: fixed (contains an open site in every
+    feasible plan) and by reach (some demand's out-of-reach level).
+    """
+    node = _set_ids(rows, records.row, records.t, merge=merge)
     n_nodes = int(node.max()) + 1 if len(node) else 0
     fixed = np.zeros(n_nodes, dtype=bool)
     fixed[node[terminal]] = True
     by_reach = np.zeros(n_nodes, dtype=bool)
-    by_reach[node[rec_virtual]] = True
-    keep = _up_to_first(rec_row, fixed[node])
-    rec_row, rec_t, rec_virtual, rec_distance, node = (
-        a[keep] for a in (rec_row, rec_t, rec_virtual, rec_distance, node)
-    )
-    at = rows.ptr[rec_row] + rec_t
-    rec_fixed = fixed[node]
-    # own share of the objective: w_i (D_ik − D_i,k−1) (fixed levels have z = 0)
-    rec_step = np.zeros(len(node))
-    rec_step[~rec_fixed] = weight[rec_row[~rec_fixed]] * (
+    by_reach[node[records.virtual]] = True
+    keep = _up_to_first(records.row, fixed[node])
+    return records.take(keep), node[keep], fixed, by_reach
+
+
+def _level_steps(
+    rows: _Rows, weight: np.ndarray, records: _Levels, rec_fixed: np.ndarray
+) -> np.ndarray:
+    """Each level's own share of the objective: w_i (D_ik − D_i,k−1) (fixed levels have z = 0)."""
+    at = rows.ptr[records.row] + records.t
+    rec_step = np.zeros(len(records.row))
+    rec_step[~rec_fixed] = weight[records.row[~rec_fixed]] * (
         rows.dist[at[~rec_fixed]] - rows.dist[at[~rec_fixed] - 1]
     )
-    first_level = np.ones(len(node), dtype=bool)
+    return rec_step
+
+
+def _cut_at_caps(
+    records: _Levels, n_demand: int, cap: np.ndarray | float | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which levels the caps leave in the model, which reach rows stand on their own
+    (detached: the chain before them was cut), and which demands' chains were cut."""
+    rec_row = records.row
+    first_level = np.ones(len(rec_row), dtype=bool)
     first_level[1:] = rec_row[1:] != rec_row[:-1]
-    beyond = np.zeros(len(node), dtype=bool)
+    beyond = np.zeros(len(rec_row), dtype=bool)
     truncated = np.zeros(n_demand, dtype=bool)
     if cap is not None:
         # levels beyond the cap go, but each chain keeps its first level (so a cut chain
         # ends in a z) and its reach row (on its own when the chain before it was cut)
         caps = np.broadcast_to(np.asarray(cap, dtype=float), (n_demand,))
-        beyond = ~rec_virtual & ~first_level & (rec_distance > caps[rec_row])
+        beyond = ~records.virtual & ~first_level & (records.distance > caps[rec_row])
         truncated[rec_row[beyond]] = True
-    detached = rec_virtual & np.concatenate([[False], beyond[:-1]]) & ~first_level
-    modelled = ~beyond
-    m_row, m_t, m_node, m_detached = (a[modelled] for a in (rec_row, rec_t, node, detached))
+    detached = records.virtual & np.concatenate([[False], beyond[:-1]]) & ~first_level
+    return ~beyond, detached, truncated
 
+
+def _z_columns(
+    node: np.ndarray, modelled: np.ndarray, fixed: np.ndarray, rec_step: np.ndarray, n_sites: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A z column for every set in the model not fixed (after the site columns).
+
+    Returns each set's column (-1 when it has none), its objective cost (the summed steps of
+    its modelled levels) and the mask of the sets with a column.
+    """
+    n_nodes = len(fixed)
     in_model = np.zeros(n_nodes, dtype=bool)
-    in_model[m_node] = True
+    in_model[node[modelled]] = True
     free = in_model & ~fixed
     node_cost = np.bincount(node[modelled], weights=rec_step[modelled], minlength=n_nodes)
     column = np.full(n_nodes, -1, dtype=np.int64)
     column[free] = n_sites + np.arange(int(np.count_nonzero(free)))
-    n_cols = n_sites + int(np.count_nonzero(free))
-    chain_row, chain_column = rec_row, column[node]
-    rec_row, rec_t, node, detached = m_row, m_t, m_node, m_detached
+    return column, node_cost, free
 
-    # chained rows, one per distinct (predecessor set, set) pair
+
+def _chain_edges(
+    rec_row: np.ndarray, rec_t: np.ndarray, node: np.ndarray, detached: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The chained rows, one per distinct (predecessor set, set) pair.
+
+    Returns the modelled level of each row and, per level, its predecessor's set (-1 at a
+    chain's start or a detached reach row) and size (0 there).
+    """
     first_of_row = np.ones(len(node), dtype=bool)
     first_of_row[1:] = rec_row[1:] != rec_row[:-1]
     first_of_row |= detached
@@ -469,6 +572,28 @@ def _radius_model(  # noqa: PLR0915 (to split: issue 20)
     if len(node):
         _, edge = np.unique(np.stack([prev_node, node], axis=1), axis=0, return_index=True)
         edge = np.sort(edge)
+    return edge, prev_node, prev_t
+
+
+def _chained_milp(
+    rows: _Rows,
+    weight: np.ndarray,
+    p: int,
+    rec_row: np.ndarray,
+    rec_t: np.ndarray,
+    node: np.ndarray,
+    detached: np.ndarray,
+    column: np.ndarray,
+    by_reach: np.ndarray,
+    z_objective: np.ndarray,
+    forced_open: np.ndarray | None,
+) -> Milp:
+    """The MILP of the modelled levels (``rec_row``, ``rec_t``, ``node``, ``detached``):
+    chained rows, the count row, and one empty row ≥ 1 per demand with no site in reach.
+    ``z_objective`` holds the z columns' objective."""
+    n_sites = rows.n_sites
+    n_cols = n_sites + len(z_objective)
+    edge, prev_node, prev_t = _chain_edges(rec_row, rec_t, node, detached)
     n_edges = len(edge)
     e_row, e_node, e_prev = rec_row[edge], node[edge], prev_node[edge]
     e_lo, e_hi = rows.ptr[e_row] + prev_t[edge], rows.ptr[e_row] + rec_t[edge]
@@ -479,7 +604,7 @@ def _radius_model(  # noqa: PLR0915 (to split: issue 20)
     has_prev = e_prev >= 0
     # A demand with no site in reach gets an empty row ≥ 1, which solve_milp reports as
     # infeasible (solve_pmedian catches it earlier and names the demand rows).
-    n_unreachable = int(np.count_nonzero(length == 0))
+    n_unreachable = int(np.count_nonzero(rows.length == 0))
     matrix = sp.csr_matrix(
         (
             np.concatenate(
@@ -520,9 +645,26 @@ def _radius_model(  # noqa: PLR0915 (to split: issue 20)
             np.full(n_unreachable, _MAX_DISTANCE),
         ]
     ).astype(np.int64)
+    return _milp(rows, weight, z_objective, forced_open, matrix, row_lower, row_upper, row_group)
 
+
+def _milp(
+    rows: _Rows,
+    weight: np.ndarray,
+    z_objective: np.ndarray,
+    forced_open: np.ndarray | None,
+    matrix: sp.csr_matrix,
+    row_lower: np.ndarray,
+    row_upper: np.ndarray,
+    row_group: np.ndarray,
+) -> Milp:
+    r"""The Milp: binary x on the sites (``forced_open`` at 1), z in [0, 1], and the constant
+    :math:`-\sum_i w_i D_{i1}` over the demands in reach."""
+    n_sites = rows.n_sites
+    length = rows.length
+    n_cols = n_sites + len(z_objective)
     objective = np.zeros(n_cols)
-    objective[n_sites:] = -node_cost[free]
+    objective[n_sites:] = z_objective
     integer = np.zeros(n_cols, dtype=bool)
     integer[:n_sites] = True
     lower = np.zeros(n_cols)
@@ -530,7 +672,7 @@ def _radius_model(  # noqa: PLR0915 (to split: issue 20)
         lower[np.asarray(forced_open, dtype=np.int64)] = 1.0
     head = rows.ptr[:-1][length > 0]
     constant = -float(weight[length > 0] @ rows.dist[head]) if len(head) else 0.0
-    milp = Milp(
+    return Milp(
         objective=objective,
         integer=integer,
         lower=lower,
@@ -542,29 +684,6 @@ def _radius_model(  # noqa: PLR0915 (to split: issue 20)
         groups=_GROUPS,
         x_offset=(0,),
         constant=constant,
-    )
-    size = PMedianSize(
-        sites=n_sites,
-        demands=int(np.count_nonzero(weight > 0)),
-        levels=levels,
-        z_variables=n_cols - n_sites,
-        constraints=milp.n_rows,
-        nonzeros=int(matrix.nnz),
-    )
-    return PMedianModel(
-        milp=milp,
-        site_index=np.arange(n_sites) if site_index is None else np.asarray(site_index),
-        size=size,
-        chain=_Chain(
-            demand=chain_row,
-            distance=rec_distance,
-            step=rec_step,
-            column=chain_column,
-            fixed=rec_fixed,
-            virtual=rec_virtual,
-            modelled=modelled,
-            truncated=truncated,
-        ),
     )
 
 
@@ -628,7 +747,7 @@ def assignment_cost(
 # --------------------------------------------------------------------------- heuristic
 
 
-def pmedian_heuristic(  # noqa: PLR0915 (to split: issue 20)
+def pmedian_heuristic(
     distance: Distances,
     weight: np.ndarray,
     p: int,
@@ -647,56 +766,18 @@ def pmedian_heuristic(  # noqa: PLR0915 (to split: issue 20)
     reach whenever the search finds a way to. Sparse input is made dense here.
     """
     weight = _check_inputs(distance, weight, p, max_distance)
-    n_demand, n_sites = distance.shape
+    n_sites = distance.shape[1]
     dense = (
         _dense_with_inf(distance) if sp.issparse(distance) else np.asarray(distance, dtype=float)
     )
-    limit = INF if max_distance is None else float(max_distance)
-    reachable = np.isfinite(dense) & (dense <= limit)
-    largest = float(dense[reachable].max()) if reachable.any() else 1.0
-    positive = weight[weight > 0]
-    smallest = float(positive.min()) if len(positive) else 1.0
-    penalty = (float(weight.sum()) * largest) / smallest + largest + 1.0
-    cost = np.where(reachable, dense, penalty)
-    weighted = weight[:, None]
-
-    if start is not None:
-        sites = _plan(start, p, n_sites)
-    else:
-        nearest = np.full(n_demand, 2.0 * penalty)
-        chosen: list[int] = []
-        is_open = np.zeros(n_sites, dtype=bool)
-        for _ in range(p):
-            profit = (weighted * np.maximum(nearest[:, None] - cost, 0.0)).sum(axis=0)
-            profit[is_open] = -1.0
-            j = int(np.argmax(profit))
-            chosen.append(j)
-            is_open[j] = True
-            nearest = np.minimum(nearest, cost[:, j])
-        sites = np.asarray(chosen, dtype=np.int64)
+    cost, penalty = _penalised(dense, weight, max_distance)
+    sites = _plan(start, p, n_sites) if start is not None else _greedy(cost, weight, p, penalty)
     if p == n_sites:
         return np.sort(sites)
 
     total = float(weight @ cost[:, sites].min(axis=1))
     for _ in range(max_swaps):
-        near_cost = cost[:, sites]
-        if p > 1:
-            two = np.argpartition(near_cost, 1, axis=1)[:, :2]
-            pair = np.take_along_axis(near_cost, two, axis=1)
-            first = np.where(pair[:, 0] <= pair[:, 1], two[:, 0], two[:, 1])
-            d1, d2 = pair.min(axis=1), pair.max(axis=1)
-        else:
-            first = np.zeros(n_demand, dtype=np.int64)
-            d1, d2 = near_cost[:, 0], np.full(n_demand, 2.0 * penalty)
-        profit = (weighted * np.maximum(d1[:, None] - cost, 0.0)).sum(axis=0)
-        loss = np.bincount(first, weights=weight * (d2 - d1), minlength=p)
-        contribution = weighted * np.maximum(d2[:, None] - np.maximum(cost, d1[:, None]), 0.0)
-        owner = sp.csr_matrix(
-            (np.ones(n_demand), (first, np.arange(n_demand))), shape=(p, n_demand)
-        )
-        extra = np.asarray(owner @ contribution)
-        gain = profit[None, :] - loss[:, None] + extra
-        gain[:, sites] = -INF
+        gain = _swap_gains(cost, weight, sites, penalty)
         out, into = np.unravel_index(int(np.argmax(gain)), gain.shape)
         if gain[out, into] <= 1e-9 * max(total, 1.0):
             break
@@ -707,6 +788,65 @@ def pmedian_heuristic(  # noqa: PLR0915 (to split: issue 20)
             break
         sites, total = trial, trial_total
     return np.sort(sites)
+
+
+def _penalised(
+    dense: np.ndarray, weight: np.ndarray, max_distance: float | None
+) -> tuple[np.ndarray, float]:
+    """The distances with pairs out of reach (or beyond ``max_distance``) at a penalty larger
+    than any feasible cost; returns them and the penalty."""
+    limit = INF if max_distance is None else float(max_distance)
+    reachable = np.isfinite(dense) & (dense <= limit)
+    largest = float(dense[reachable].max()) if reachable.any() else 1.0
+    positive = weight[weight > 0]
+    smallest = float(positive.min()) if len(positive) else 1.0
+    penalty = (float(weight.sum()) * largest) / smallest + largest + 1.0
+    return np.where(reachable, dense, penalty), penalty
+
+
+def _greedy(cost: np.ndarray, weight: np.ndarray, p: int, penalty: float) -> np.ndarray:
+    """p sites by greedy addition: each time the site that saves the most weighted cost."""
+    n_demand, n_sites = cost.shape
+    weighted = weight[:, None]
+    nearest = np.full(n_demand, 2.0 * penalty)
+    chosen: list[int] = []
+    is_open = np.zeros(n_sites, dtype=bool)
+    for _ in range(p):
+        profit = (weighted * np.maximum(nearest[:, None] - cost, 0.0)).sum(axis=0)
+        profit[is_open] = -1.0
+        j = int(np.argmax(profit))
+        chosen.append(j)
+        is_open[j] = True
+        nearest = np.minimum(nearest, cost[:, j])
+    return np.asarray(chosen, dtype=np.int64)
+
+
+def _swap_gains(
+    cost: np.ndarray, weight: np.ndarray, sites: np.ndarray, penalty: float
+) -> np.ndarray:
+    """gain[out, in] of every swap (position ``out`` of ``sites`` for site ``in``), by the
+    Resende–Werneck decomposition ``profit(in) − loss(out) + extra(out, in)``; −inf for the
+    sites already open."""
+    n_demand = cost.shape[0]
+    p = len(sites)
+    weighted = weight[:, None]
+    near_cost = cost[:, sites]
+    if p > 1:
+        two = np.argpartition(near_cost, 1, axis=1)[:, :2]
+        pair = np.take_along_axis(near_cost, two, axis=1)
+        first = np.where(pair[:, 0] <= pair[:, 1], two[:, 0], two[:, 1])
+        d1, d2 = pair.min(axis=1), pair.max(axis=1)
+    else:
+        first = np.zeros(n_demand, dtype=np.int64)
+        d1, d2 = near_cost[:, 0], np.full(n_demand, 2.0 * penalty)
+    profit = (weighted * np.maximum(d1[:, None] - cost, 0.0)).sum(axis=0)
+    loss = np.bincount(first, weights=weight * (d2 - d1), minlength=p)
+    contribution = weighted * np.maximum(d2[:, None] - np.maximum(cost, d1[:, None]), 0.0)
+    owner = sp.csr_matrix((np.ones(n_demand), (first, np.arange(n_demand))), shape=(p, n_demand))
+    extra = np.asarray(owner @ contribution)
+    gain = profit[None, :] - loss[:, None] + extra
+    gain[:, sites] = -INF
+    return gain
 
 
 def _plan(sites: np.ndarray, p: int, n_sites: int) -> np.ndarray:
@@ -848,7 +988,7 @@ def _integral(rows: _Rows, weight: np.ndarray) -> bool:
 # --------------------------------------------------------------------------- solving
 
 
-def solve_pmedian(  # noqa: C901, PLR0915 (to split: issue 20)
+def solve_pmedian(
     distance: Distances,
     weight: np.ndarray,
     p: int,
@@ -887,21 +1027,11 @@ def solve_pmedian(  # noqa: C901, PLR0915 (to split: issue 20)
     options = options or SolverOptions()
     began = time.perf_counter()
     weight = _check_inputs(distance, weight, p, max_distance)
-    seconds: dict[str, float] = {}
-
-    def finish(**fields: Any) -> PMedianResult:
-        seconds["total"] = time.perf_counter() - began
-        return PMedianResult(seconds=seconds, solver=options.name, **fields)
-
-    def remaining() -> float | None:
-        if options.time_limit_s is None:
-            return None
-        return max(options.time_limit_s - (time.perf_counter() - began), 1.0)
-
+    call = _Call(distance, weight, p, max_distance, options, began)
     rows = _rows(distance, max_distance)
     unreachable = np.flatnonzero(rows.length == 0)
     if len(unreachable):
-        return finish(
+        return call.finish(
             status="infeasible",
             sites=np.zeros(0, dtype=np.int64),
             objective=None,
@@ -913,130 +1043,224 @@ def solve_pmedian(  # noqa: C901, PLR0915 (to split: issue 20)
 
     t0 = time.perf_counter()
     best = _Incumbent(distance, weight, max_distance)
-    if start is not None:
-        plan = _plan(start, p, distance.shape[1])
-        best.offer(plan)
-        if heuristic:
-            best.offer(
-                pmedian_heuristic(distance, weight, p, max_distance=max_distance, start=plan)
-            )
-    if heuristic:
-        best.offer(pmedian_heuristic(distance, weight, p, max_distance=max_distance))
-    seconds["heuristic"] = time.perf_counter() - t0
+    _offer_first_plans(call, best, start, heuristic=heuristic)
+    call.seconds["heuristic"] = time.perf_counter() - t0
     first_cost = best.cost
 
     bound: _LpBound | None = None
     if reduce and best.sites is not None:
         t0 = time.perf_counter()
-        bound = _lp_bound(rows, weight, p, best.nearest, remaining, options.threads)
+        bound = _lp_bound(rows, weight, p, best.nearest, call.remaining, options.threads)
         if bound is not None and heuristic:
-            # round the LP: its p largest x, improved by interchange
-            rounded = bound.model.site_index[np.argsort(-bound.values[: rows.n_sites])[:p]]
-            best.offer(
-                pmedian_heuristic(distance, weight, p, max_distance=max_distance, start=rounded)
-            )
-        seconds["lp"] = time.perf_counter() - t0
+            _offer_lp_rounding(call, best, bound, rows.n_sites)
+        call.seconds["lp"] = time.perf_counter() - t0
     lp_fields: dict[str, Any] = {"heuristic_objective": first_cost}
     if bound is not None and best.sites is not None and best.cost is not None:
-        lp_fields.update(lp_bound=bound.value, lp_rounds=bound.rounds, lp_size=bound.model.size)
-        # only plans better than the incumbent are still wanted: cost < U, or ≤ U − 1
-        # when every cost is an integer
-        step = 1.0 if _integral(rows, weight) else 0.0
-        upper = best.cost
-        tolerance = 1e-9 * max(1.0, abs(upper))
-        allowance = upper - step - bound.value + tolerance
-        if allowance < 0 or upper - bound.value <= options.mip_gap * abs(upper) + tolerance:
-            proof = upper if allowance < 0 else bound.value  # integers above U − 1 are ≥ U
-            return finish(
-                status="optimal",
-                sites=best.sites,
-                objective=upper,
-                bound=proof,
-                gap=relative_gap(upper, proof),
-                size=None,
-                **lp_fields,
-            )
-        t0 = time.perf_counter()
-        fixing = _fixing(bound.model, bound.duals, upper - step + tolerance)
-        kept = np.flatnonzero(fixing.keep_site)
-        forced = np.searchsorted(kept, np.flatnonzero(fixing.forced_open))
-        if (
-            len(kept) < p or len(forced) > p or np.any(fixing.forced_open & ~fixing.keep_site)
-        ):  # no plan beats the incumbent
-            seconds["build"] = time.perf_counter() - t0
-            return finish(
-                status="optimal",
-                sites=best.sites,
-                objective=upper,
-                bound=upper,
-                gap=0.0,
-                size=None,
-                **lp_fields,
-            )
-        fixed_rows = _restrict(rows, fixing.keep_site, np.nextafter(fixing.limit, -INF))
-        seconds["build"] = time.perf_counter() - t0
-        seconds["solve"] = 0.0
-        # Truncated MILPs over the plans better than U are relaxations: each optimum bounds
-        # them all; the loop ends when one is exact for its plan (caps grow to that plan's
-        # distances otherwise; they only grow, so it ends).
-        caps = bound.caps
-        for rounds in itertools.count(1):
-            t0 = time.perf_counter()
-            model = _radius_model(
-                fixed_rows, weight, p, cap=caps, forced_open=forced, site_index=kept
-            )
-            seconds["build"] += time.perf_counter() - t0
-            outcome = solve_milp(model.milp, replace(options, time_limit_s=remaining()))
-            seconds["solve"] += outcome.seconds
-            lp_fields["milp_rounds"] = rounds
-            if outcome.status == "infeasible":  # no plan beats U
-                return finish(
-                    status="optimal",
-                    sites=best.sites,
-                    objective=best.cost,
-                    bound=best.cost,
-                    gap=0.0,
-                    size=model.size,
-                    **lp_fields,
-                )
-            exact = not model.chain.truncated.any()
-            plan_cost = INF
-            if outcome.values is not None:
-                plan = model.sites(outcome.values)
-                plan_cost, plan_nearest = assignment_cost(distance, weight, plan)
-                best.offer(plan)
-            relaxed = None if outcome.bound is None else -outcome.bound
-            if outcome.status != "optimal" or relaxed is None or outcome.objective is None:
-                known = bound.value if relaxed is None else max(bound.value, relaxed)
-                return finish(
-                    status="time_limit" if best.sites is not None else "no_solution",
-                    sites=best.sites if best.sites is not None else np.zeros(0, dtype=np.int64),
-                    objective=best.cost,
-                    bound=None if best.cost is None else min(known, best.cost),
-                    gap=None if best.cost is None else relative_gap(best.cost, known),
-                    size=model.size,
-                    **lp_fields,
-                )
-            assert best.cost is not None and best.sites is not None
-            beaten = relaxed > best.cost - step + tolerance  # integers: none is ≤ cost − 1
-            if exact or beaten or plan_cost <= -outcome.objective + tolerance:
-                known = best.cost if beaten and step else min(best.cost, max(bound.value, relaxed))
-                return finish(
-                    status="optimal",
-                    sites=best.sites,
-                    objective=best.cost,
-                    bound=known,
-                    gap=relative_gap(best.cost, known),
-                    size=model.size,
-                    **lp_fields,
-                )
-            caps = np.maximum(caps, plan_nearest)
+        return _solve_better_plans(call, rows, best, best.cost, bound, lp_fields)
+    return _solve_radius_milp(call, rows, best, bound, lp_fields, reduce=reduce)
 
+
+@dataclass(frozen=True)
+class _Call:
+    """The arguments of one :func:`solve_pmedian` call, its clock and the seconds it records."""
+
+    distance: Distances
+    weight: np.ndarray
+    p: int
+    max_distance: float | None
+    options: SolverOptions
+    began: float
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def finish(self, **fields: Any) -> PMedianResult:
+        """The result, with the total time."""
+        self.seconds["total"] = time.perf_counter() - self.began
+        return PMedianResult(seconds=self.seconds, solver=self.options.name, **fields)
+
+    def remaining(self) -> float | None:
+        """Seconds left of the time limit (at least 1), None without a limit."""
+        if self.options.time_limit_s is None:
+            return None
+        return max(self.options.time_limit_s - (time.perf_counter() - self.began), 1.0)
+
+    def heuristic(self, start: np.ndarray | None = None) -> np.ndarray:
+        """:func:`pmedian_heuristic` on this problem (from ``start`` if given)."""
+        return pmedian_heuristic(
+            self.distance, self.weight, self.p, max_distance=self.max_distance, start=start
+        )
+
+
+def _offer_first_plans(
+    call: _Call, best: _Incumbent, start: np.ndarray | None, *, heuristic: bool
+) -> None:
+    """Offer ``start`` (and, with ``heuristic``, its interchange) and the heuristic's plan."""
+    if start is not None:
+        plan = _plan(start, call.p, call.distance.shape[1])
+        best.offer(plan)
+        if heuristic:
+            best.offer(call.heuristic(start=plan))
+    if heuristic:
+        best.offer(call.heuristic())
+
+
+def _offer_lp_rounding(call: _Call, best: _Incumbent, bound: _LpBound, n_sites: int) -> None:
+    """Round the LP: its p largest x, improved by interchange."""
+    rounded = bound.model.site_index[np.argsort(-bound.values[:n_sites])[: call.p]]
+    best.offer(call.heuristic(start=rounded))
+
+
+def _solve_better_plans(
+    call: _Call,
+    rows: _Rows,
+    best: _Incumbent,
+    upper: float,
+    bound: _LpBound,
+    lp_fields: dict[str, Any],
+) -> PMedianResult:
+    """Prove the incumbent (cost ``upper``) optimal, or find a better plan, with the LP bound:
+    the bound alone, then the fixing, then truncated MILPs on what is left."""
+    lp_fields.update(lp_bound=bound.value, lp_rounds=bound.rounds, lp_size=bound.model.size)
+    # only plans better than the incumbent are still wanted: cost < U, or ≤ U − 1
+    # when every cost is an integer
+    step = 1.0 if _integral(rows, call.weight) else 0.0
+    tolerance = 1e-9 * max(1.0, abs(upper))
+    allowance = upper - step - bound.value + tolerance
+    if allowance < 0 or upper - bound.value <= call.options.mip_gap * abs(upper) + tolerance:
+        proof = upper if allowance < 0 else bound.value  # integers above U − 1 are ≥ U
+        return call.finish(
+            status="optimal",
+            sites=best.sites,
+            objective=upper,
+            bound=proof,
+            gap=relative_gap(upper, proof),
+            size=None,
+            **lp_fields,
+        )
     t0 = time.perf_counter()
-    model = _radius_model(rows, weight, p, reduce=reduce)
-    seconds["build"] = time.perf_counter() - t0
-    outcome = solve_milp(model.milp, replace(options, time_limit_s=remaining()))
-    seconds["solve"] = outcome.seconds
+    fixing = _fixing(bound.model, bound.duals, upper - step + tolerance)
+    kept = np.flatnonzero(fixing.keep_site)
+    forced = np.searchsorted(kept, np.flatnonzero(fixing.forced_open))
+    if (
+        len(kept) < call.p or len(forced) > call.p or np.any(fixing.forced_open & ~fixing.keep_site)
+    ):  # no plan beats the incumbent
+        call.seconds["build"] = time.perf_counter() - t0
+        return call.finish(
+            status="optimal",
+            sites=best.sites,
+            objective=upper,
+            bound=upper,
+            gap=0.0,
+            size=None,
+            **lp_fields,
+        )
+    fixed_rows = _restrict(rows, fixing.keep_site, np.nextafter(fixing.limit, -INF))
+    call.seconds["build"] = time.perf_counter() - t0
+    call.seconds["solve"] = 0.0
+    return _truncated_milps(
+        call, fixed_rows, kept, forced, best, bound, lp_fields, step=step, tolerance=tolerance
+    )
+
+
+def _truncated_milps(
+    call: _Call,
+    fixed_rows: _Rows,
+    kept: np.ndarray,
+    forced: np.ndarray,
+    best: _Incumbent,
+    bound: _LpBound,
+    lp_fields: dict[str, Any],
+    *,
+    step: float,
+    tolerance: float,
+) -> PMedianResult:
+    """Truncated MILPs over the plans better than U, on the ``kept`` sites (``forced`` open).
+
+    They are relaxations: each optimum bounds them all; the loop ends when one is exact for
+    its plan (caps grow to that plan's distances otherwise; they only grow, so it ends).
+    """
+    caps = bound.caps
+    rounds = 0
+    while True:
+        rounds += 1
+        t0 = time.perf_counter()
+        model = _radius_model(
+            fixed_rows, call.weight, call.p, cap=caps, forced_open=forced, site_index=kept
+        )
+        call.seconds["build"] += time.perf_counter() - t0
+        outcome = solve_milp(model.milp, replace(call.options, time_limit_s=call.remaining()))
+        call.seconds["solve"] += outcome.seconds
+        lp_fields["milp_rounds"] = rounds
+        if outcome.status == "infeasible":  # no plan beats U
+            return call.finish(
+                status="optimal",
+                sites=best.sites,
+                objective=best.cost,
+                bound=best.cost,
+                gap=0.0,
+                size=model.size,
+                **lp_fields,
+            )
+        exact = not model.chain.truncated.any()
+        plan_cost = INF
+        if outcome.values is not None:
+            plan = model.sites(outcome.values)
+            plan_cost, plan_nearest = assignment_cost(call.distance, call.weight, plan)
+            best.offer(plan)
+        relaxed = None if outcome.bound is None else -outcome.bound
+        if outcome.status != "optimal" or relaxed is None or outcome.objective is None:
+            return _stopped(call, best, bound, relaxed, model, lp_fields)
+        assert best.cost is not None and best.sites is not None
+        beaten = relaxed > best.cost - step + tolerance  # integers: none is ≤ cost − 1
+        if exact or beaten or plan_cost <= -outcome.objective + tolerance:
+            known = best.cost if beaten and step else min(best.cost, max(bound.value, relaxed))
+            return call.finish(
+                status="optimal",
+                sites=best.sites,
+                objective=best.cost,
+                bound=known,
+                gap=relative_gap(best.cost, known),
+                size=model.size,
+                **lp_fields,
+            )
+        caps = np.maximum(caps, plan_nearest)
+
+
+def _stopped(
+    call: _Call,
+    best: _Incumbent,
+    bound: _LpBound,
+    relaxed: float | None,
+    model: PMedianModel,
+    lp_fields: dict[str, Any],
+) -> PMedianResult:
+    """The result when a truncated MILP stopped without a proof (e.g. at the time limit)."""
+    known = bound.value if relaxed is None else max(bound.value, relaxed)
+    return call.finish(
+        status="time_limit" if best.sites is not None else "no_solution",
+        sites=best.sites if best.sites is not None else np.zeros(0, dtype=np.int64),
+        objective=best.cost,
+        bound=None if best.cost is None else min(known, best.cost),
+        gap=None if best.cost is None else relative_gap(best.cost, known),
+        size=model.size,
+        **lp_fields,
+    )
+
+
+def _solve_radius_milp(
+    call: _Call,
+    rows: _Rows,
+    best: _Incumbent,
+    bound: _LpBound | None,
+    lp_fields: dict[str, Any],
+    *,
+    reduce: bool,
+) -> PMedianResult:
+    """Solve the whole radius MILP (no fixing), the incumbent as a fallback plan."""
+    t0 = time.perf_counter()
+    model = _radius_model(rows, call.weight, call.p, reduce=reduce)
+    call.seconds["build"] = time.perf_counter() - t0
+    outcome = solve_milp(model.milp, replace(call.options, time_limit_s=call.remaining()))
+    call.seconds["solve"] = outcome.seconds
     status: str = outcome.status
     lower = None if outcome.bound is None else -outcome.bound
     if outcome.values is not None:
@@ -1048,7 +1272,7 @@ def solve_pmedian(  # noqa: C901, PLR0915 (to split: issue 20)
     if best.cost is not None and lower is not None:
         lower = min(lower, best.cost)
     solved = status in ("optimal", "time_limit")
-    return finish(
+    return call.finish(
         status=status,
         sites=best.sites if best.sites is not None and solved else np.zeros(0, dtype=np.int64),
         objective=best.cost if solved else None,

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from carecheck import objectives
+from carecheck import objectives, schema
 from carecheck.config import Scenario
 from carecheck.data import Layers, xy
 from carecheck.model import Problem, effective_sites
@@ -64,30 +64,23 @@ def coverage_tables(
         cand = layers.facilities[tp.name].candidates.iloc[sites]
         priority, marginal = build_order(reach, newly, cand["id"].astype(str).to_numpy(object))
         lonlat = cand.geometry.to_crs(4326)
+        values = {
+            name: schema.SITE[name].array(cand)
+            for name in schema.SELECTED
+            if schema.SITE[name].origin not in ("plan", "place")
+        }
+        values |= {
+            "lon": np.round(lonlat.x.to_numpy(), 6),
+            "lat": np.round(lonlat.y.to_numpy(), 6),
+            "new_covered_weight": np.asarray(reach.T @ newly).ravel(),
+            "unique_covered_weight": np.asarray(reach.T @ only).ravel(),
+            "priority": priority,
+            "marginal_weight": marginal,
+        }
         frames.append(
             pd.DataFrame(
-                {
-                    "id": cand["id"].to_numpy(object),
-                    "type": tp.name,
-                    "tier": cand["tier"].to_numpy(object),
-                    "action": cand["action"].to_numpy(object),
-                    "name": cand["name"].to_numpy(object),
-                    "region": cand["region"].to_numpy(object),
-                    "cost": cand["cost"].to_numpy(float),
-                    "beds": cand["beds"].to_numpy(float),
-                    "radius_m": cand["radius_m"].to_numpy(float),
-                    "reach_kind": cand["reach_kind"].to_numpy(object),
-                    "reach_value": cand["reach_value"].to_numpy(float),
-                    "reach_mode": cand["reach_mode"].to_numpy(object),
-                    "lon": np.round(lonlat.x.to_numpy(), 6),
-                    "lat": np.round(lonlat.y.to_numpy(), 6),
-                    "new_covered_weight": np.asarray(reach.T @ newly).ravel(),
-                    "unique_covered_weight": np.asarray(reach.T @ only).ravel(),
-                    "priority": priority,
-                    "marginal_weight": marginal,
-                    "x": cand.geometry.x.to_numpy(),
-                    "y": cand.geometry.y.to_numpy(),
-                }
+                {name: values[name] for name in schema.SELECTED}
+                | {"x": cand.geometry.x.to_numpy(), "y": cand.geometry.y.to_numpy()}
             )
         )
     selected = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -117,15 +110,16 @@ def coverage_tables(
         ],
     }
     lonlat = demand.geometry.to_crs(4326)
+    values = {
+        "id": demand["id"].to_numpy(object),
+        "name": demand["name"].to_numpy(object),
+        "weight": weight,
+        "region": region,
+        "lon": np.round(lonlat.x.to_numpy(), 6),
+        "lat": np.round(lonlat.y.to_numpy(), 6),
+    }
     table = pd.DataFrame(
-        {
-            "demand_id": demand["id"].to_numpy(object),
-            "name": demand["name"].to_numpy(object),
-            "weight": weight,
-            "region": region,
-            "lon": np.round(lonlat.x.to_numpy(), 6),
-            "lat": np.round(lonlat.y.to_numpy(), 6),
-        }
+        {schema.DEMAND_TABLE_NAMES.get(name, name): values[name] for name in schema.DEMAND_TABLE}
     )
     for name, (before, after) in masks.items():
         table[f"covered_before_{name}"] = before.astype(int)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from carecheck import __version__
+from carecheck import __version__, schema
 from carecheck.config import Scenario
 from carecheck.data import Layers
 from carecheck.outdir import portable_path
@@ -40,6 +41,7 @@ class RunResult:
     reach_areas: gpd.GeoDataFrame | None = field(default=None, repr=False)
     inputs: list[dict] = field(default_factory=list, repr=False)
     checks: dict | None = None  # idle sites and unreachable demand (report.plan_checks)
+    created: str = field(default_factory=lambda: date.today().isoformat())
 
     def to_json(self) -> dict:
         """The ``result.json`` document."""
@@ -69,6 +71,8 @@ class RunResult:
                 "candidates": len(self.layers.facilities[name].candidates),
                 "existing": len(self.layers.facilities[name].existing),
                 "objective_weight": scenario.alpha(name),
+                "basis": spec.basis,
+                "tier_basis": {t: scenario.basis_of(name, t) for t in (spec.tiers or {})},
             }
         selected = [
             {k: json_value(v) for k, v in row.items()}
@@ -86,21 +90,8 @@ class RunResult:
                 lonlat.y.round(6),
                 strict=True,
             ):
-                existing.append(
-                    {
-                        "id": row["id"],
-                        "type": name,
-                        "tier": row["tier"],
-                        "name": row["name"],
-                        "beds": json_value(row["beds"]),
-                        "radius_m": json_value(row["radius_m"]),
-                        "reach_kind": row["reach_kind"],
-                        "reach_value": json_value(row["reach_value"]),
-                        "reach_mode": row["reach_mode"],
-                        "lon": float(lon),
-                        "lat": float(lat),
-                    }
-                )
+                row |= {"type": name, "lon": float(lon), "lat": float(lat)}
+                existing.append({k: json_value(row[k]) for k in schema.EXISTING})
         return {
             "scenario": scenario.name,
             "title": scenario.title,
@@ -130,6 +121,11 @@ class RunResult:
             "inputs": self._inputs(),
             "layers": self._layers(),
             "plan_checks": self.checks,
+            "lang": scenario.language,
+            "cost_unit": scenario.cost_unit,
+            "outputs": scenario.outputs.model_dump()
+            | {"crs": scenario.outputs.crs or self.layers.crs.to_string()},
+            "created": self.created,
         }
 
     def _layers(self) -> dict[str, dict]:
@@ -140,8 +136,22 @@ class RunResult:
             record = source.to_json()
             if self.out_dir is not None:
                 record["path"] = portable_path(Path(record["path"]), self.out_dir)
+            record["columns"] = self._columns(role)
             out[role] = record
         return out
+
+    def _columns(self, role: str) -> dict[str, str]:
+        """The planner's own column of each attribute the layer ``role`` maps (村名 for name)."""
+        if role == "demand":
+            spec, names = self.scenario.demand, ("id", *schema.DEMAND_MAPPED)
+        elif role.startswith("facilities."):
+            _, type_name, kind = role.split(".")
+            spec = getattr(self.scenario.facilities[type_name], kind)
+            names = ("id", *schema.SITE_MAPPED)
+        else:
+            return {}
+        found = {name: getattr(spec, name, None) for name in names}
+        return {name: str(column) for name, column in found.items() if column is not None}
 
     def _inputs(self) -> list[dict]:
         """Every input file's role, size and SHA-256; its path relative to the output folder

@@ -326,11 +326,25 @@ def match_highs_scheduler(highspy: Any, threads: int | None) -> None:
     _highs_threads[0] = asked
 
 
-def _solve_highs(milp: Milp, options: SolverOptions, start: np.ndarray | None = None):  # noqa: PLR0915 (to split: issue 20)
+def _solve_highs(milp: Milp, options: SolverOptions, start: np.ndarray | None = None):
     import highspy
 
     if milp.n_cols == 0:
         return "optimal", np.zeros(0), 0.0, 0.0
+    h = _highs_with_options(highspy, options)
+    h.passModel(_highs_lp(highspy, milp))
+    match_highs_scheduler(highspy, options.threads)
+    if start is not None:
+        given = highspy.HighsSolution()
+        given.col_value = np.asarray(start, float).tolist()
+        given.value_valid = True
+        h.setSolution(given)
+    h.run()
+    return _highs_outcome(highspy, h, milp)
+
+
+def _highs_with_options(highspy: Any, options: SolverOptions) -> Any:
+    """A silent HiGHS instance with the gap, time limit, threads, log and extra options set."""
     with stdout_silenced():  # the constructor prints a banner before options can stop it
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
@@ -346,6 +360,11 @@ def _solve_highs(milp: Milp, options: SolverOptions, start: np.ndarray | None = 
     for key, value in options.highs_options:
         if h.setOptionValue(key, value) != highspy.HighsStatus.kOk:
             raise ValueError(f"HiGHS refused the option {key} = {value!r}")
+    return h
+
+
+def _highs_lp(highspy: Any, milp: Milp) -> Any:
+    """The MILP as a HiGHS model (maximised, column-wise matrix, integrality per column)."""
     lp = highspy.HighsLp()
     lp.num_col_ = milp.n_cols
     lp.num_row_ = milp.n_rows
@@ -364,14 +383,11 @@ def _solve_highs(milp: Milp, options: SolverOptions, start: np.ndarray | None = 
         highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
         for flag in milp.integer
     ]
-    h.passModel(lp)
-    match_highs_scheduler(highspy, options.threads)
-    if start is not None:
-        given = highspy.HighsSolution()
-        given.col_value = np.asarray(start, float).tolist()
-        given.value_valid = True
-        h.setSolution(given)
-    h.run()
+    return lp
+
+
+def _highs_outcome(highspy: Any, h: Any, milp: Milp):
+    """Status, values, objective and bound of a finished HiGHS run (status never trusted)."""
     model_status = h.getModelStatus()
     info = h.getInfo()
     status_enum = highspy.HighsModelStatus

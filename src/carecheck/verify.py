@@ -223,7 +223,7 @@ def _snap_brute(roads: Roads, points: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return edge, frac, dist
 
 
-def road_costs_to_sites(  # noqa: PLR0915 (to split: issue 20)
+def road_costs_to_sites(
     roads: Roads,
     demand_xy: np.ndarray,
     site_xy: np.ndarray,
@@ -242,6 +242,37 @@ def road_costs_to_sites(  # noqa: PLR0915 (to split: issue 20)
     edge, frac, leg = _snap_brute(roads, points)
     n_nodes = len(roads.node_xy)
     span = np.hypot(*(roads.node_xy[roads.v] - roads.node_xy[roads.u]).T)  # metres
+    on_edge, joins = _snapped_points(roads, span, edge, frac, leg)
+    pieces, ties = _road_pieces(roads, span, on_edge)
+    joins += ties
+    costs = np.full((n_sites, n_demand), np.inf)
+    piece = np.array(pieces, dtype=float).reshape(-1, 4)
+    join = np.array(joins, dtype=np.int64).reshape(-1, 2)
+    n_total = n_nodes + len(points)
+    on_road = leg <= roads.max_snap_m
+    for group in sorted({(str(k), str(m or "walk")) for k, m in zip(kind, mode, strict=True)}):
+        g_kind, g_mode = group
+        graph = _reversed_graph(roads, piece, join, g_kind, g_mode, n_total)
+        leg_cost = leg if g_kind == "network_m" else leg / roads.walk_m_per_min
+        members = np.array(
+            [s for s in range(n_sites) if (str(kind[s]), str(mode[s] or "walk")) == group],
+            dtype=np.int64,
+        )
+        members = members[on_road[n_demand + members]]
+        _costs_from_sites(costs, graph, members, bound, leg_cost, on_road, n_nodes, n_demand)
+    return costs
+
+
+def _snapped_points(
+    roads: Roads, span: np.ndarray, edge: np.ndarray, frac: np.ndarray, leg: np.ndarray
+) -> tuple[dict[int, list[tuple[float, int]]], list[tuple[int, int]]]:
+    """Where the points within snapping distance join the roads.
+
+    Returns the points inside each segment, as (fraction along it, node) per segment, and the
+    points at a segment's end, tied to that node both ways at no cost, as (node, road node).
+    Point ``k`` is node ``len(roads.node_xy) + k``.
+    """
+    n_nodes = len(roads.node_xy)
     on_edge: dict[int, list[tuple[float, int]]] = {}
     # points at a segment's end, or at the position of the point before them along it: tied to
     # that node both ways at no cost
@@ -254,6 +285,19 @@ def road_costs_to_sites(  # noqa: PLR0915 (to split: issue 20)
             joins.append((n_nodes + int(k), int(roads.v[edge[k]])))
         else:
             on_edge.setdefault(int(edge[k]), []).append((float(frac[k]), n_nodes + int(k)))
+    return on_edge, joins
+
+
+def _road_pieces(
+    roads: Roads, span: np.ndarray, on_edge: dict[int, list[tuple[float, int]]]
+) -> tuple[list[tuple[int, int, int, float]], list[tuple[int, int]]]:
+    """Every segment cut at the points inserted along it.
+
+    Returns the pieces as (segment, from node, to node, fraction of the segment) and the
+    points at the position of the point before them along their segment, tied to it as
+    (node, node).
+    """
+    joins = []
     pieces = []  # (edge, from node, to node, fraction of the edge)
     for segment in range(len(roads.u)):
         stops = [(0.0, int(roads.u[segment]))]
@@ -267,51 +311,62 @@ def road_costs_to_sites(  # noqa: PLR0915 (to split: issue 20)
         stops.append((1.0, int(roads.v[segment])))
         for (f0, start_node), (f1, end_node) in itertools.pairwise(stops):
             pieces.append((segment, start_node, end_node, f1 - f0))
-    costs = np.full((n_sites, n_demand), np.inf)
-    piece = np.array(pieces, dtype=float).reshape(-1, 4)
+    return pieces, joins
+
+
+def _reversed_graph(
+    roads: Roads, piece: np.ndarray, join: np.ndarray, g_kind: str, g_mode: str, n_total: int
+) -> csr_matrix:
+    """The road pieces and joins as a graph of moves towards a site, costed for one reach kind.
+
+    ``piece`` holds (segment, from node, to node, fraction) rows; ``g_kind`` is ``network_m``
+    (metres) or ``travel_min`` (minutes walked, or driven when ``g_mode`` is ``drive``: one-way
+    segments then go one way only).
+    """
     e, x, y, part = (
         piece[:, 0].astype(np.int64),
         piece[:, 1].astype(np.int64),
         piece[:, 2].astype(np.int64),
         piece[:, 3],
     )
-    join = np.array(joins, dtype=np.int64).reshape(-1, 2)
-    n_total = n_nodes + len(points)
-    on_road = leg <= roads.max_snap_m
-    for group in sorted({(str(k), str(m or "walk")) for k, m in zip(kind, mode, strict=True)}):
-        g_kind, g_mode = group
-        drive = g_kind == "travel_min" and g_mode == "drive"
-        metres = part * roads.length_m[e]
-        if g_kind == "network_m":
-            cost = metres
-        elif drive:
-            cost = metres / (roads.speed_kmh[e] * 1000.0 / 60.0)
-        else:
-            cost = metres / roads.walk_m_per_min
-        both = ~(drive & roads.oneway[e].astype(bool))
-        # reversed moves (to the site): an edge x → y is stored as y → x
-        rows = np.concatenate([y, x[both], join[:, 0], join[:, 1]])
-        cols = np.concatenate([x, y[both], join[:, 1], join[:, 0]])
-        data = np.concatenate([cost, cost[both], np.zeros(2 * len(join))])
-        graph = _min_graph(rows, cols, data, n_total)
-        leg_cost = leg if g_kind == "network_m" else leg / roads.walk_m_per_min
-        members = np.array(
-            [s for s in range(n_sites) if (str(kind[s]), str(mode[s] or "walk")) == group],
-            dtype=np.int64,
-        )
-        members = members[on_road[n_demand + members]]
-        for start in range(0, len(members), 32):
-            batch = members[start : start + 32]
-            sources = n_nodes + n_demand + batch
-            limit = float(np.max(bound[batch] - leg_cost[n_demand + batch]))
-            if limit < 0:
-                continue
-            dist = csgraph.dijkstra(graph, directed=True, indices=sources, limit=limit)
-            reached = dist[:, n_nodes : n_nodes + n_demand] + leg_cost[n_demand + batch][:, None]
-            total = reached + leg_cost[:n_demand][None, :]
-            total[:, ~on_road[:n_demand]] = np.inf
-            costs[batch] = total
-    return costs
+    drive = g_kind == "travel_min" and g_mode == "drive"
+    metres = part * roads.length_m[e]
+    if g_kind == "network_m":
+        cost = metres
+    elif drive:
+        cost = metres / (roads.speed_kmh[e] * 1000.0 / 60.0)
+    else:
+        cost = metres / roads.walk_m_per_min
+    both = ~(drive & roads.oneway[e].astype(bool))
+    # reversed moves (to the site): an edge x → y is stored as y → x
+    rows = np.concatenate([y, x[both], join[:, 0], join[:, 1]])
+    cols = np.concatenate([x, y[both], join[:, 1], join[:, 0]])
+    data = np.concatenate([cost, cost[both], np.zeros(2 * len(join))])
+    return _min_graph(rows, cols, data, n_total)
+
+
+def _costs_from_sites(
+    costs: np.ndarray,
+    graph: csr_matrix,
+    members: np.ndarray,
+    bound: np.ndarray,
+    leg_cost: np.ndarray,
+    on_road: np.ndarray,
+    n_nodes: int,
+    n_demand: int,
+) -> None:
+    """Fill ``costs[members]``: a Dijkstra from each site (32 at a time), legs added."""
+    for start in range(0, len(members), 32):
+        batch = members[start : start + 32]
+        sources = n_nodes + n_demand + batch
+        limit = float(np.max(bound[batch] - leg_cost[n_demand + batch]))
+        if limit < 0:
+            continue
+        dist = csgraph.dijkstra(graph, directed=True, indices=sources, limit=limit)
+        reached = dist[:, n_nodes : n_nodes + n_demand] + leg_cost[n_demand + batch][:, None]
+        total = reached + leg_cost[:n_demand][None, :]
+        total[:, ~on_road[:n_demand]] = np.inf
+        costs[batch] = total
 
 
 def _min_graph(rows: np.ndarray, cols: np.ndarray, data: np.ndarray, n: int) -> csr_matrix:
@@ -337,7 +392,7 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-6 * max(1.0, abs(a), abs(b))
 
 
-def verify_plan(  # noqa: C901, PLR0915 (to split: issue 20)
+def verify_plan(
     demand_xy: np.ndarray,
     weight: np.ndarray,
     types: list[TypePlan],
@@ -376,119 +431,16 @@ def verify_plan(  # noqa: C901, PLR0915 (to split: issue 20)
     labels = None if region is None else np.asarray(region, dtype=object)
     region_names = [] if labels is None else sorted({str(r) for r in labels if r is not None})
     for tp in types:
-        cand_index = {str(c): k for k, c in enumerate(tp.candidate_ids)}
-        unknown = [s for s in tp.selected_ids if str(s) not in cand_index]
-        if unknown:
-            problems.append(f"{tp.name}: selected id(s) not among the candidates: {unknown[:5]}")
-        if len(set(map(str, tp.selected_ids))) != len(tp.selected_ids):
-            problems.append(f"{tp.name}: a selected id appears more than once")
-        chosen = np.array(
-            [cand_index[str(s)] for s in tp.selected_ids if str(s) in cand_index], dtype=np.int64
-        )
-        problem = _bounds_problem(f"{tp.name} count", len(chosen), tp.count)
-        if problem:
-            problems.append(problem)
-        if tp.candidate_tier is not None:
-            chosen_tiers = [tp.candidate_tier[k] for k in chosen]
-            for tier, bounds in tp.tier_counts.items():
-                problem = _bounds_problem(
-                    f"{tp.name} tier {tier} count", chosen_tiers.count(tier), bounds
-                )
-                if problem:
-                    problems.append(problem)
+        chosen, found = _chosen(tp)
+        problems += found
+        problems += _count_problems(tp, chosen)
         if tp.candidate_cost is not None:
             total_cost += float(np.asarray(tp.candidate_cost, float)[chosen].sum())
-        if tp.min_beds > 0:
-            beds = (
-                np.asarray(tp.candidate_beds, float)[chosen]
-                if tp.candidate_beds is not None
-                else np.zeros(len(chosen))
-            )
-            if beds.sum() < tp.min_beds - 1e-9:
-                problems.append(
-                    f"{tp.name} beds: {beds.sum():g} new beds, at least {tp.min_beds:g} required"
-                )
-        if tp.region_min_sites:
-            chosen_regions = [str(tp.candidate_region[k]) for k in chosen]  # type: ignore[index]
-            for name, minimum in tp.region_min_sites.items():
-                got = chosen_regions.count(str(name))
-                if got < minimum:
-                    problems.append(
-                        f"{tp.name} in region {name}: {got} site(s) opened, at least {minimum} "
-                        "required"
-                    )
-        n_existing = len(tp.existing_xy)
-        existing_kind = _kinds(tp.existing_reach_kind, n_existing)
-        existing_mode = _kinds(tp.existing_reach_mode, n_existing)
-        candidate_kind = _kinds(tp.candidate_reach_kind, len(tp.candidate_xy))[chosen]
-        candidate_mode = _kinds(tp.candidate_reach_mode, len(tp.candidate_xy))[chosen]
-        # the existing sites, then the chosen ones: minima over both are minima over the open
-        # sites (nearest: an existing site wins a tie, as in one pass over existing + chosen)
-        before_idx, before_d, before_margin = _margin(
-            demand_xy,
-            tp.existing_xy.reshape(-1, 2),
-            np.asarray(tp.existing_reach, float),
-            existing_kind,
-            existing_mode,
-            roads,
-        )
-        counts = _referred(tp, chosen)
-        new_idx, new_d, new_margin = _margin(
-            demand_xy,
-            tp.candidate_xy[chosen].reshape(-1, 2),
-            np.where(counts, tp.candidate_reach[chosen], -np.inf),
-            candidate_kind,
-            candidate_mode,
-            roads,
-        )
-        open_ids = np.concatenate(
-            [
-                np.asarray(tp.existing_ids, dtype=object),
-                np.asarray(tp.candidate_ids, dtype=object)[chosen],
-            ]
-        )
-        newer = new_d < before_d
-        after_idx = np.where(newer, new_idx + n_existing, before_idx)
-        after_d = np.where(newer, new_d, before_d)
-        after_margin = np.minimum(before_margin, new_margin)
-        nearest_id = np.full(len(demand_xy), None, dtype=object)
-        has_site = after_idx >= 0
-        nearest_id[has_site] = open_ids[after_idx[has_site]]
-        cov = TypeCoverage(
-            covered_before=before_margin <= 0,
-            covered_after=after_margin <= 0,
-            ambiguous=(np.abs(before_margin) <= TIE_TOLERANCE_M)
-            | (np.abs(after_margin) <= TIE_TOLERANCE_M),
-            nearest_id=nearest_id,
-            nearest_m=after_d,
-        )
+        problems += _site_problems(tp, chosen)
+        cov = _type_coverage(tp, chosen, demand_xy, roads)
         coverage[tp.name] = cov
-        if tp.region_min_coverage and labels is not None:
-            for name, share in tp.region_min_coverage.items():
-                in_region = labels == name
-                region_total = float(weight[in_region].sum())
-                reached = float(weight[in_region & cov.covered_after].sum())
-                slack = float(weight[in_region & cov.ambiguous].sum())
-                if reached + slack < share * region_total - 1e-6 * max(1.0, region_total):
-                    fraction = reached / region_total if region_total else 0.0
-                    problems.append(
-                        f"{tp.name} in region {name}: {fraction:.4f} of the elderly covered, "
-                        f"at least {share} required"
-                    )
-        if claimed_masks is not None and tp.name in claimed_masks:
-            for label, mine, theirs in zip(
-                ("covered_before", "covered_after"),
-                (cov.covered_before, cov.covered_after),
-                claimed_masks[tp.name],
-                strict=True,
-            ):
-                differ = (mine != np.asarray(theirs, bool)) & ~cov.ambiguous
-                if differ.any():
-                    problems.append(
-                        f"{tp.name}: {label} disagrees with plain distances for "
-                        f"{int(differ.sum())} demand unit(s) (first rows: "
-                        f"{np.flatnonzero(differ)[:5].tolist()})"
-                    )
+        problems += _region_coverage_problems(tp, cov, weight, labels)
+        problems += _mask_problems(tp, cov, claimed_masks)
     if budget is not None and total_cost > budget * (1 + 1e-9) + 1e-9:
         problems.append(f"budget: opened sites cost {total_cost:g}, the budget is {budget:g}")
     summary = coverage_summary(weight, labels, region_names, types, coverage)
@@ -502,6 +454,157 @@ def verify_plan(  # noqa: C901, PLR0915 (to split: issue 20)
             claimed, summary, types, coverage, weight, exact_objective=minimize is not None
         )
     return Verification(problems=problems, coverage=coverage, summary=summary)
+
+
+def _chosen(tp: TypePlan) -> tuple[np.ndarray, list[str]]:
+    """The selected candidates' indices, with problems for unknown or repeated ids."""
+    problems = []
+    cand_index = {str(c): k for k, c in enumerate(tp.candidate_ids)}
+    unknown = [s for s in tp.selected_ids if str(s) not in cand_index]
+    if unknown:
+        problems.append(f"{tp.name}: selected id(s) not among the candidates: {unknown[:5]}")
+    if len(set(map(str, tp.selected_ids))) != len(tp.selected_ids):
+        problems.append(f"{tp.name}: a selected id appears more than once")
+    chosen = np.array(
+        [cand_index[str(s)] for s in tp.selected_ids if str(s) in cand_index], dtype=np.int64
+    )
+    return chosen, problems
+
+
+def _count_problems(tp: TypePlan, chosen: np.ndarray) -> list[str]:
+    """The number of sites opened, in all and per tier, against its bounds."""
+    problems = []
+    problem = _bounds_problem(f"{tp.name} count", len(chosen), tp.count)
+    if problem:
+        problems.append(problem)
+    if tp.candidate_tier is not None:
+        chosen_tiers = [tp.candidate_tier[k] for k in chosen]
+        for tier, bounds in tp.tier_counts.items():
+            problem = _bounds_problem(
+                f"{tp.name} tier {tier} count", chosen_tiers.count(tier), bounds
+            )
+            if problem:
+                problems.append(problem)
+    return problems
+
+
+def _site_problems(tp: TypePlan, chosen: np.ndarray) -> list[str]:
+    """The new beds, and the sites opened per region, against their minima."""
+    problems = []
+    if tp.min_beds > 0:
+        beds = (
+            np.asarray(tp.candidate_beds, float)[chosen]
+            if tp.candidate_beds is not None
+            else np.zeros(len(chosen))
+        )
+        if beds.sum() < tp.min_beds - 1e-9:
+            problems.append(
+                f"{tp.name} beds: {beds.sum():g} new beds, at least {tp.min_beds:g} required"
+            )
+    if tp.region_min_sites:
+        chosen_regions = [str(tp.candidate_region[k]) for k in chosen]  # type: ignore[index]
+        for name, minimum in tp.region_min_sites.items():
+            got = chosen_regions.count(str(name))
+            if got < minimum:
+                problems.append(
+                    f"{tp.name} in region {name}: {got} site(s) opened, at least {minimum} required"
+                )
+    return problems
+
+
+def _type_coverage(
+    tp: TypePlan, chosen: np.ndarray, demand_xy: np.ndarray, roads: Roads | None
+) -> TypeCoverage:
+    """Coverage before (existing sites) and after (existing and chosen), from plain distances."""
+    n_existing = len(tp.existing_xy)
+    existing_kind = _kinds(tp.existing_reach_kind, n_existing)
+    existing_mode = _kinds(tp.existing_reach_mode, n_existing)
+    candidate_kind = _kinds(tp.candidate_reach_kind, len(tp.candidate_xy))[chosen]
+    candidate_mode = _kinds(tp.candidate_reach_mode, len(tp.candidate_xy))[chosen]
+    # the existing sites, then the chosen ones: minima over both are minima over the open
+    # sites (nearest: an existing site wins a tie, as in one pass over existing + chosen)
+    before_idx, before_d, before_margin = _margin(
+        demand_xy,
+        tp.existing_xy.reshape(-1, 2),
+        np.asarray(tp.existing_reach, float),
+        existing_kind,
+        existing_mode,
+        roads,
+    )
+    counts = _referred(tp, chosen)
+    new_idx, new_d, new_margin = _margin(
+        demand_xy,
+        tp.candidate_xy[chosen].reshape(-1, 2),
+        np.where(counts, tp.candidate_reach[chosen], -np.inf),
+        candidate_kind,
+        candidate_mode,
+        roads,
+    )
+    open_ids = np.concatenate(
+        [
+            np.asarray(tp.existing_ids, dtype=object),
+            np.asarray(tp.candidate_ids, dtype=object)[chosen],
+        ]
+    )
+    newer = new_d < before_d
+    after_idx = np.where(newer, new_idx + n_existing, before_idx)
+    after_d = np.where(newer, new_d, before_d)
+    after_margin = np.minimum(before_margin, new_margin)
+    nearest_id = np.full(len(demand_xy), None, dtype=object)
+    has_site = after_idx >= 0
+    nearest_id[has_site] = open_ids[after_idx[has_site]]
+    return TypeCoverage(
+        covered_before=before_margin <= 0,
+        covered_after=after_margin <= 0,
+        ambiguous=(np.abs(before_margin) <= TIE_TOLERANCE_M)
+        | (np.abs(after_margin) <= TIE_TOLERANCE_M),
+        nearest_id=nearest_id,
+        nearest_m=after_d,
+    )
+
+
+def _region_coverage_problems(
+    tp: TypePlan, cov: TypeCoverage, weight: np.ndarray, labels: np.ndarray | None
+) -> list[str]:
+    """Each region's covered share against the type's minimum for it (ties count as covered)."""
+    problems = []
+    if tp.region_min_coverage and labels is not None:
+        for name, share in tp.region_min_coverage.items():
+            in_region = labels == name
+            region_total = float(weight[in_region].sum())
+            reached = float(weight[in_region & cov.covered_after].sum())
+            slack = float(weight[in_region & cov.ambiguous].sum())
+            if reached + slack < share * region_total - 1e-6 * max(1.0, region_total):
+                fraction = reached / region_total if region_total else 0.0
+                problems.append(
+                    f"{tp.name} in region {name}: {fraction:.4f} of the elderly covered, "
+                    f"at least {share} required"
+                )
+    return problems
+
+
+def _mask_problems(
+    tp: TypePlan,
+    cov: TypeCoverage,
+    claimed_masks: Mapping[str, tuple[np.ndarray, np.ndarray]] | None,
+) -> list[str]:
+    """The run's covered_before / covered_after vectors against plain distances (ties aside)."""
+    problems = []
+    if claimed_masks is not None and tp.name in claimed_masks:
+        for label, mine, theirs in zip(
+            ("covered_before", "covered_after"),
+            (cov.covered_before, cov.covered_after),
+            claimed_masks[tp.name],
+            strict=True,
+        ):
+            differ = (mine != np.asarray(theirs, bool)) & ~cov.ambiguous
+            if differ.any():
+                problems.append(
+                    f"{tp.name}: {label} disagrees with plain distances for "
+                    f"{int(differ.sum())} demand unit(s) (first rows: "
+                    f"{np.flatnonzero(differ)[:5].tolist()})"
+                )
+    return problems
 
 
 def coverage_summary(
