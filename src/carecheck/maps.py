@@ -442,10 +442,7 @@ def _site_data(
         shown = (
             schema.POPUP if selected else [c for c in schema.POPUP if c in schema.POPUP_EXISTING]
         )
-        cells = [
-            (labels[_popup_label(c)], _popup_cell(c, row, names))
-            for c in shown
-        ]
+        cells = [(labels[_popup_label(c)], _popup_cell(c, row, names)) for c in shown]
         cells = [(k, v) for k, v in cells if v is not None]
         kind = labels["selected"] if selected else labels["existing"]
         name = _e(row.get("name")) or _e(row.get("id"))
