@@ -110,42 +110,24 @@ DEMAND_MAPPED: tuple[str, ...] = ("weight", "region", "name")
 SITE_FRAME: tuple[str, ...] = tuple(n for n, a in SITE.items() if a.origin not in ("plan", "place"))
 #: A demand layer frame.
 DEMAND_FRAME: tuple[str, ...] = tuple(DEMAND)
+#: A site's reach and place, as result.json's site lists give them.
+_REACH_AND_PLACE: tuple[str, ...] = (
+    "radius_m",
+    "reach_kind",
+    "reach_value",
+    "reach_mode",
+    "lon",
+    "lat",
+)
 #: ``result.json`` ``selected[*]``, the GeoJSON's properties (without lon/lat) and the plan
 #: frame, in this order.
 SELECTED: tuple[str, ...] = (
-    "id",
-    "type",
-    "tier",
-    "action",
-    "name",
-    "region",
-    "cost",
-    "beds",
-    "radius_m",
-    "reach_kind",
-    "reach_value",
-    "reach_mode",
-    "lon",
-    "lat",
-    "new_covered_weight",
-    "unique_covered_weight",
-    "priority",
-    "marginal_weight",
+    *("id", "type", "tier", "action", "name", "region", "cost", "beds"),
+    *_REACH_AND_PLACE,
+    *("new_covered_weight", "unique_covered_weight", "priority", "marginal_weight"),
 )
 #: ``result.json`` ``existing[*]``.
-EXISTING: tuple[str, ...] = (
-    "id",
-    "type",
-    "tier",
-    "name",
-    "beds",
-    "radius_m",
-    "reach_kind",
-    "reach_value",
-    "reach_mode",
-    "lon",
-    "lat",
-)
+EXISTING: tuple[str, ...] = ("id", "type", "tier", "name", "beds", *_REACH_AND_PLACE)
 #: ``demand_coverage.csv``'s leading columns (the covered flags per type follow); the id is
 #: written as ``demand_id``.
 DEMAND_TABLE: tuple[str, ...] = ("id", "name", "weight", "region", "lon", "lat")
