@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from carecheck import report
+from carecheck import handout
 from carecheck.cli import main
 
 from .conftest import EXAMPLE
@@ -112,10 +112,10 @@ def test_failed_write_leaves_previous_outputs(tmp_path, monkeypatch):
     assert info.value.code == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
 
-    def broken(result, document):
+    def broken(folder, **kwargs):  # the last file a run writes
         raise OSError("no space left on device")
 
-    monkeypatch.setattr(report, "render_report", broken)
+    monkeypatch.setattr(handout, "write_docx", broken)
     with pytest.raises(SystemExit) as info:
         main(["run", str(EXAMPLE), "--out", str(out), "--solver", "highs"])
     assert info.value.code == 1
@@ -137,7 +137,7 @@ def test_no_map_and_redraw_map(tmp_path):
     code, stdout, stderr = cli("map", str(out), "--lang", "en", "--offline")
     assert code == 0, stderr
     page = (out / "map.html").read_text(encoding="utf-8")
-    assert "map written to" in stdout
+    assert f"written: {out / 'map.html'}" in stdout and "plan.xlsx" in stdout
     assert "Elderly covered" in page or "elderly" in page.lower()
     assert "https://unpkg.com" not in page and "cdn.jsdelivr.net" not in page
     code, _, stderr = cli("map", str(tmp_path / "nothing"))

@@ -33,7 +33,36 @@ def test_count_frontier_never_decreases_and_matches_single_runs(tmp_path):
     )
     written = pd.read_csv(csv_path, encoding="utf-8-sig")
     assert written["knee"].sum() <= 1 and len(written) == 6
+    assert "open_sites" not in written.columns
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # frontier_sites.csv: the sites open at each point; at the scenario's own 3, its plan
+    sites = pd.read_csv(tmp_path / "frontier_sites.csv", encoding="utf-8-sig", dtype=str)
+    assert sites.groupby("value").size().tolist() == [v + 4 for v in (0, 1, 2, 3, 4, 6)]
+    at_three = sites[sites["value"].astype(float) == 3]
+    assert sorted(at_three["type"] + ":" + at_three["id"]) == sorted(
+        alone.selected["type"] + ":" + alone.selected["id"]
+    )
+
+
+def test_frontier_plot_starts_at_zero_and_shows_the_type(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    table = frontier(EXAMPLE, type_name="embedded", counts=[1, 2, 3])
+    drawn = {}
+    original = matplotlib.axes.Axes.set_ylim
+
+    def spy(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        drawn["ylim"] = self.get_ylim()
+        drawn["labels"] = [line.get_label() for line in self.get_lines()]
+        return result
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_ylim", spy)
+    write_frontier(
+        table, tmp_path, x_label="x", chosen=3, title="t", lang="en", type_name="embedded"
+    )
+    assert drawn["ylim"][0] == 0
+    assert drawn["labels"] == ["elderly covered by community-embedded home"]  # that type only
 
 
 def test_budget_frontier_never_decreases():

@@ -144,14 +144,14 @@ def test_map_data_matches_the_outputs(example):
 
 def test_data_text_is_escaped(example, tmp_path):
     folder, regions = hostile_copy(*example, tmp_path / "hostile")
-    text = maps.html_from_outputs(folder, regions=regions, offline=True)
+    text = maps.html_from_outputs(folder, regions=regions)
     for raw in (HOSTILE, SCRIPT_BREAK, HOSTILE_REGION, "<script>alert(4)"):
         assert raw not in text
     assert "&lt;img src=x onerror=alert(1)&gt;" in text
     assert "&lt;svg onload=alert(3)&gt;" in text
     assert "&lt;script&gt;alert(4)&lt;/script&gt;规划" in text
     # the script-closing name did not close anything: as many </script> as in a clean map
-    clean = maps.html_from_outputs(example[0], regions=example[1], offline=True)
+    clean = maps.html_from_outputs(example[0], regions=example[1])
     assert text.count("</script>") == clean.count("</script>")
 
 
@@ -161,27 +161,26 @@ def test_safe_json_cannot_close_a_script_element():
     assert json.loads(text) == {"name": "</script><!-- \u2028"}
 
 
-def test_offline_map_needs_no_network(example):
+def test_map_needs_no_network(example):
     folder, regions = example
-    online = maps.html_from_outputs(folder, regions=regions)
-    offline = maps.html_from_outputs(folder, regions=regions, offline=True)
-    assert REMOTE_ASSET.search(online), "the online map links Leaflet from a CDN"
-    assert not REMOTE_ASSET.search(offline)
+    page = maps.html_from_outputs(folder, regions=regions)
+    assert not REMOTE_ASSET.search(page)
     # Leaflet and both plugins are inlined (Leaflet's stylesheet has its images inside)
     assert len(maps._asset_urls()) == 6
     for _, url in maps._asset_urls():
         copy = maps._offline_copy(url).strip()
-        assert copy[-300:] in offline, url
-    # tile layers are still offered; the vector-only base layer is the one shown
-    assert "tile.openstreetmap.org" in offline
+        assert copy[-300:] in page, url
+    # tile layers are still offered (hidden at first: the vector-only base layer is shown)
+    assert "tile.openstreetmap.org" in page
+    assert "carecheck.tiles(" in page
 
 
-def test_offline_map_names_a_missing_asset(example, monkeypatch):
+def test_map_names_a_missing_asset(example, monkeypatch):
     monkeypatch.setattr(
         maps, "_asset_urls", lambda: [("js", "https://cdn.example.invalid/leaflet.js")]
     )
     with pytest.raises(CarecheckError, match=r"has no copy of https://cdn\.example\.invalid"):
-        maps.html_from_outputs(example[0], offline=True)
+        maps.html_from_outputs(example[0])
 
 
 def test_languages(example):
@@ -232,11 +231,10 @@ def test_regions_need_a_region_column(example):
 
 def test_ningbo_map_is_small_enough_to_email(ningbo):
     folder, regions = ningbo
-    for offline in (False, True):
-        text = maps.html_from_outputs(folder, regions=regions, offline=offline)
-        size = len(text.encode("utf-8"))
-        assert size < 10_000_000, f"offline={offline}: {size:,} bytes"
-        assert text.count('"type":"FeatureCollection"') == 1
+    text = maps.html_from_outputs(folder, regions=regions)
+    size = len(text.encode("utf-8"))
+    assert size < 10_000_000, f"{size:,} bytes"
+    assert text.count('"type":"FeatureCollection"') == 1
 
 
 @pytest.mark.slow

@@ -51,7 +51,7 @@ def context():
 @pytest.fixture(scope="module")
 def ningbo(tmp_path_factory):
     folder, regions = run_outputs(NINGBO, tmp_path_factory.mktemp("ningbo") / "out")
-    maps.write_map(folder, regions=regions, offline=True)
+    maps.write_map(folder, regions=regions)
     return folder, regions, json.loads((folder / "result.json").read_text(encoding="utf-8"))
 
 
@@ -59,13 +59,13 @@ def ningbo(tmp_path_factory):
 def ningbo_page(context, ningbo, tmp_path_factory):
     folder, _, _ = ningbo
     page, log = open_page(context, folder / "map.html", ready=".cc-selected-site")
-    page.screenshot(path=str(tmp_path_factory.mktemp("shots") / "ningbo-offline.png"))
-    print(f"offline Ningbo map: loaded in {log.load_s:.2f} s")
+    page.screenshot(path=str(tmp_path_factory.mktemp("shots") / "ningbo.png"))
+    print(f"Ningbo map: loaded in {log.load_s:.2f} s")
     yield page, log
     page.close()
 
 
-def test_offline_map_loads_without_network_or_errors(ningbo_page, ningbo):
+def test_map_loads_without_network_or_errors(ningbo_page, ningbo):
     page, log = ningbo_page
     document = ningbo[2]
     assert log.errors == []
@@ -84,7 +84,7 @@ def test_layer_control(ningbo_page, ningbo):
     page, _ = ningbo_page
     document = ningbo[2]
     base = [t.strip() for t in page.locator(".leaflet-control-layers-base label").all_inner_texts()]
-    assert base == ["OpenStreetMap", "浅色底图", "无底图（仅矢量）"]
+    assert base == ["无底图（仅矢量）", "浅色底图（需联网）", "OpenStreetMap（需联网）"]
     checked = page.locator(".leaflet-control-layers-base input:checked + span").inner_text()
     assert checked.strip() == "无底图（仅矢量）"
     overlays = [
@@ -197,7 +197,7 @@ def test_region_popup(ningbo_page, ningbo):
 def test_hostile_names_show_as_text(context, tmp_path):
     folder, regions = run_outputs(EXAMPLE, tmp_path / "example")
     folder, regions = hostile_copy(folder, regions, tmp_path / "hostile")
-    maps.write_map(folder, regions=regions, offline=True)
+    maps.write_map(folder, regions=regions)
     page, log = open_page(context, folder / "map.html", ready=".cc-selected-site")
     try:
         page.locator(".cc-selected-site").first.click()
@@ -218,26 +218,10 @@ def test_hostile_names_show_as_text(context, tmp_path):
         page.close()
 
 
-def test_online_map_runs_with_its_cdn_files(context, ningbo, tmp_path):
-    """The online page, its CDN files answered from local copies and tile requests blocked."""
-    folder, regions, _ = ningbo
-    path = tmp_path / "map-online.html"
-    path.write_text(maps.html_from_outputs(folder, regions=regions, lang="en"), encoding="utf-8")
-    cdn = {url: maps._offline_copy(url) for _, url in maps._asset_urls()}
-    page, log = open_page(context, path, serve=cdn.get, ready=".cc-selected-site")
-    try:
-        assert page.locator(".cc-summary .cc-box-title").inner_text().startswith("Plan summary")
-        assert [e for e in log.errors if not e.startswith("Failed to load resource")] == []
-        assert log.blocked, "the light basemap is shown online"
-        assert all("arcgisonline.com" in url for url in log.blocked)
-    finally:
-        page.close()
-
-
 @pytest.mark.slow
 def test_100000_points_stay_smooth(context, ningbo, tmp_path):
     folder = synthetic_outputs(ningbo[0], tmp_path / "big", 100_000)
-    maps.write_map(folder, regions=ningbo[1], offline=True)
+    maps.write_map(folder, regions=ningbo[1])
     page, log = open_page(context, folder / "map.html", ready=".cc-selected-site")
     try:
         times = page.evaluate(
@@ -283,7 +267,7 @@ def test_chinese_type_and_scenario_names_end_to_end(context, tmp_path):
     scenario = tmp_path / "场景 A.yaml"
     scenario.write_text(text, encoding="utf-8")
     out = tmp_path / "输出 目录" / "示例-中文"
-    for command in (["run", str(scenario), "--out", str(out), "--offline"], ["verify", str(out)]):
+    for command in (["run", str(scenario), "--out", str(out)], ["verify", str(out)]):
         with pytest.raises(SystemExit) as info:
             main(command)
         assert info.value.code == 0

@@ -182,9 +182,9 @@ def test_line_layer_with_classes_through_the_pipeline(tmp_path):
     assert result.objective == 5
     assert result.verification.ok
     assert result.network["unreachable_demand"] == ["far"]
-    assert "1 demand units lie more than 300 m from any road" in (
-        tmp_path / "out" / "report.md"
-    ).read_text(encoding="utf-8")
+    assert "1 个需求点距任何道路超过 300 米" in (tmp_path / "out" / "report.md").read_text(
+        encoding="utf-8"
+    )
     result = network_case(tmp_path, spec, {"network_m": 2600})
     assert result.objective == 12
     # the map draws the area reached along the roads, not a circle

@@ -41,7 +41,7 @@ def test_ningbo_scenario_runs_and_verifies(tmp_path, path):
     assert document["coverage"]["demand_total"] == 2_101_000  # 60+ residents, 2024
     assert {r["region"] for r in document["coverage"]["by_region"]} == COUNTIES
     report = (out / "report.md").read_text(encoding="utf-8")
-    assert "海曙区" in report and "## Sites to open" in report
+    assert "海曙区" in report and "## 建设选址（按建设顺序）" in report
     for t, c in document["coverage"]["types"].items():
         assert c["covered_after"] >= c["covered_before"], t
 

@@ -37,10 +37,11 @@ def test_idle_sites_and_unreachable_demand(make_case, tmp_path, count_key, idle)
     }
     report = (out / "report.md").read_text(encoding="utf-8")
     if idle:
-        assert "home: 1 opened site(s) add no one" in report and "`max_count`" in report
+        assert "home：1 处新开设施不增加覆盖" in report and "`max_count`" in report
     else:
-        assert "add no one" not in report
-    assert "home: 7 elderly in 1 demand unit(s) are out of reach" in report
+        assert "不增加覆盖" not in report and "home：每一处新开设施都增加覆盖" in report
+    assert "home：7 名老年人（1 个需求点）不在任何候选点和现有设施的服务范围内" in report
+    assert "（西区 7）" in report
 
 
 def test_build_order_on_the_hand_instance(make_case):

@@ -45,19 +45,26 @@ LAYERS = {
     "report": 9,
     "assemble": 8,  # scenario + layers → the array problem
     "plans": 9,  # a plan checked (the verifier's view) and summarised
-    "pipeline": 10,  # the run, stage by stage
-    "finished": 11,  # commands on a finished run's folder: read, compare, verify, map
-    "frontier": 12,
-    "sweep": 12,
-    "cli": 13,
-    "__init__": 14,
-    "__main__": 15,
+    "gis": 7,  # plan.gpkg and shapefiles/ from a finished run's files
+    "printmap": 7,  # map.png and map.pdf, the printable map (matplotlib)
+    "handout": 8,  # the report's content (also the workbook's), as Word and Markdown
+    "workbook": 9,  # plan.xlsx from handout's tables (xlsxwriter)
+    "deliverables": 10,  # every handed-on file, in order, and their redraw
+    "pipeline": 11,  # the run, stage by stage
+    "finished": 12,  # commands on a finished run's folder: read, compare, verify, map
+    "frontier": 13,
+    "sweep": 13,
+    "cli": 14,
+    "__init__": 15,
+    "__main__": 16,
 }
 THIRD_PARTY_OWNERS = {
     "click": {"cli"},
     "rich": {"cli"},
     "folium": {"maps"},
-    "matplotlib": {"frontier", "sweep"},
+    "matplotlib": {"frontier", "sweep", "printmap"},
+    "docx": {"handout"},
+    "xlsxwriter": {"workbook"},
     "dask": {"sweep"},
     "offlinefolium": {"maps"},
     "numba": {"kernels"},

@@ -25,6 +25,7 @@ from rich.text import Text
 
 from carecheck import __version__
 from carecheck.errors import CarecheckError, ScenarioError
+from carecheck.units import money
 
 if TYPE_CHECKING:  # pragma: no cover
     from carecheck.result import RunResult
@@ -80,14 +81,15 @@ def cli() -> None:
     "--lang",
     type=click.Choice(["zh", "en"]),
     default=None,
-    help="Language of map.html [default: the scenario's map.lang, else zh].",
+    help="Language of every output [default: the scenario's lang, else zh].",
 )
 @click.option(
-    "--offline",
+    "--shapefile",
     is_flag=True,
     default=None,
-    help="Make map.html self-contained: it opens without internet access.",
+    help="Also write the GIS layers as Shapefiles (shapefiles/).",
 )
+@click.option("--offline", is_flag=True, default=None, hidden=True)  # always offline now
 def run(
     scenario: Path,
     out: Path | None,
@@ -96,6 +98,7 @@ def run(
     gap: float | None,
     no_map: bool,
     lang: str | None,
+    shapefile: bool | None,
     offline: bool | None,
 ) -> None:
     """Solve SCENARIO, verify the plan and write the outputs."""
@@ -110,7 +113,7 @@ def run(
             mip_gap=gap,
             map_html=False if no_map else None,
             map_lang=lang,
-            map_offline=offline,
+            shapefile=shapefile,
             progress=lambda stage: status.update(Text(stage)),
         )
     try:
@@ -128,17 +131,17 @@ def run(
     "--lang",
     type=click.Choice(["zh", "en"]),
     default=None,
-    help="Language [default: the scenario's map.lang, else zh].",
+    help="Language [default: the run's].",
 )
-@click.option(
-    "--offline", is_flag=True, default=None, help="Self-contained: opens without internet access."
-)
+@click.option("--offline", is_flag=True, default=None, hidden=True)  # always offline now
 def map_command(out_dir: Path, lang: str | None, offline: bool | None) -> None:
-    """Redraw OUT_DIR/map.html from a finished run, without solving again."""
+    """Redraw OUT_DIR's maps, workbook and report from a finished run, without solving again."""
     from carecheck.finished import map_outputs
 
-    path = map_outputs(out_dir, lang=lang, offline=offline)
-    console.print(f"map written to {path}", markup=False)
+    del offline
+    paths = map_outputs(out_dir, lang=lang)
+    for path in paths:
+        console.print(f"written: {path}", markup=False)
 
 
 def _summary(result: RunResult) -> None:
@@ -165,8 +168,17 @@ def _summary(result: RunResult) -> None:
     gap = f", gap {result.gap:.4%}" if result.gap is not None else ""
     line = Text("status ")
     line.append(result.status, style="bold")
+    from carecheck import objectives
+
+    spec = result.scenario.objective
+    label, is_money = objectives.get(spec.kind).value_label(spec.model_dump(mode="json"), "en")
+    value = (
+        money(result.objective, result.scenario.cost_unit, "en")
+        if is_money
+        else f"{result.objective:,.1f}"
+    )
     line.append(
-        f"{gap}; objective {result.objective:,.1f}; "
+        f"{gap}; {label}: {value}; "
         f"verified: {'yes' if result.verification.ok else 'NO'}; "
         f"total {sum(result.timings.values()):.2f} s"
     )
@@ -254,7 +266,7 @@ def frontier_command(
     import numpy as np
 
     from carecheck.config import load_scenario
-    from carecheck.frontier import frontier, parse_series, write_frontier
+    from carecheck.frontier import axis_label, frontier, parse_series, write_frontier
 
     if (counts is None) == (budgets is None):
         raise click.UsageError("give --counts (with --type) or --budgets")
@@ -271,34 +283,46 @@ def frontier_command(
             progress=lambda stage: status.update(Text(stage)),
         )
     chosen: float | None
+    lang = loaded.language
     if counts is not None:
         chosen = loaded.facilities[type_name or ""].count
         label = f"{type_name} sites"
+        axis = axis_label("count", lang, type_name=type_name)
     else:
         chosen, label = loaded.constraints.budget, "budget"
+        axis = axis_label("budget", lang, unit=loaded.cost_unit)
     folder = out if out is not None else Path("outputs") / f"{loaded.name}-frontier"
+    title = loaded.title or loaded.name
     csv_path, png_path = write_frontier(
         table,
         folder,
-        x_label=label,
+        x_label=axis,
         chosen=chosen,
-        title=f"{loaded.name}: elderly covered against {label}",
+        title=f"{title}\n覆盖老年人数与{axis}"
+        if lang == "zh"
+        else f"{title}\ncoverage against {axis}",
+        lang=lang,
+        type_name=type_name if counts is not None else None,
     )
-    shown = Table(title=f"{loaded.name}: coverage against {label}")
-    for column in (label, "status", "elderly covered", "added by step", "cost", "s"):
+    covered = [c for c in table.columns if c.startswith("covered_")]
+    shown = Table(title=f"{loaded.name}: coverage per type against {label}")
+    columns = (label, "status", *(f"{c.removeprefix('covered_')} covered" for c in covered))
+    for column in (*columns, "objective (weighted sum over types)", "added by step", "cost", "s"):
         shown.add_column(column, justify="right")
     for record in table.to_dict(orient="records"):
         step = float(record["added_by_step"])
         shown.add_row(
             f"{record['value']:g}",
             str(record["status"]),
+            *(f"{float(record[c]):,.0f}" for c in covered),
             f"{record['objective']:,.0f}",
             "–" if np.isnan(step) else f"{step:+,.0f}",
-            f"{record['total_cost']:,.1f}",
+            money(record["total_cost"], loaded.cost_unit, "en"),
             f"{record['seconds']:.2f}",
         )
     console.print(shown)
-    console.print(f"written: {csv_path}, {png_path}", markup=False)
+    sites_path = csv_path.with_name("frontier_sites.csv")
+    console.print(f"written: {csv_path}, {sites_path}, {png_path}", markup=False)
 
 
 @cli.command()

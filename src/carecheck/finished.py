@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -17,6 +18,9 @@ from carecheck.pipeline import input_files, run_scenario
 from carecheck.plans import check_plan
 from carecheck.textsafe import from_spreadsheet_cell
 from carecheck.verify import Verification
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 
 def compare_outputs(baseline_dir: str | Path, other_dir: str | Path) -> dict:
@@ -190,27 +194,30 @@ def _check_claim(result: dict, scenario: Scenario) -> list[str]:
 
 def map_outputs(
     out_dir: str | Path, *, lang: str | None = None, offline: bool | None = None
-) -> Path:
-    """Redraw ``map.html`` of a finished run from its files, without solving again.
+) -> list[Path]:
+    """Redraw a finished run's map pages, printable map, workbook and report from its files,
+    without solving again (:func:`carecheck.deliverables.redraw`).
 
-    The region polygons come from the run's scenario when that file is still there;
-    otherwise the map is drawn without them. ``lang`` / ``offline`` default to the scenario's
-    ``map:`` settings.
+    The region polygons come from the run's scenario when that file is still there, else from
+    the run's ``plan.gpkg``. ``lang`` (zh or en) redraws them in that language (None: the
+    run's). ``offline`` is ignored: ``map.html`` is always self-contained.
+
+    Returns
+    -------
+    list[Path]
+        The files written.
     """
-    from carecheck.data import load_regions
-    from carecheck.maps import write_map
+    from carecheck.deliverables import redraw
 
-    scenario_file = read_result(out_dir).get("scenario_file")
-    regions = None
-    settings = None
-    if scenario_file and Path(scenario_file).exists():
+    del offline
+
+    def regions_from(document: dict) -> gpd.GeoDataFrame | None:
+        from carecheck.data import load_regions
+
+        scenario_file = document.get("scenario_file")
+        if not scenario_file or not Path(scenario_file).exists():
+            return None
         loaded = load_scenario(scenario_file)
-        settings = loaded.map
-        if loaded.regions is not None:
-            regions = load_regions(loaded.regions)
-    return write_map(
-        Path(out_dir),
-        regions=regions,
-        lang=lang or (settings.lang if settings else "zh"),
-        offline=offline if offline is not None else bool(settings and settings.offline),
-    )
+        return load_regions(loaded.regions) if loaded.regions is not None else None
+
+    return redraw(out_dir, regions_from=regions_from, lang=lang)

@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -143,6 +144,7 @@ def _solve_point(
     record: dict = {"value": value, "status": outcome.status, "seconds": 0.0}
     if outcome.values is None:
         record.update(objective=np.nan, total_cost=np.nan, sites=np.nan, gap=np.nan)
+        record["open_sites"] = []
         record["seconds"] = time.perf_counter() - start
         return record
     opened = selection_from_solution(reduced, outcome.values)
@@ -174,6 +176,15 @@ def _solve_point(
         total_cost=total_cost,
         sites=len(selected),
         **{f"covered_{t}": c["covered_after"] for t, c in coverage["types"].items()},
+        open_sites=[
+            {
+                "type": str(r["type"]),
+                "id": str(r["id"]),
+                "name": r.get("name"),
+                "priority": r.get("priority"),
+            }
+            for r in selected.to_dict(orient="records")
+        ],
     )
     record["seconds"] = time.perf_counter() - start
     return record
@@ -194,6 +205,46 @@ def knee(values: np.ndarray, covered: np.ndarray) -> int | None:
     return int(np.flatnonzero(ok)[best]) if distance[best] > 0 else None
 
 
+_TEXT = {
+    "zh": {
+        "objective": "目标值（各类设施覆盖老年人数加权和）",
+        "covered": "{type}覆盖老年人数",
+        "choice": "方案取值（{value}）",
+        "knee": "拐点（{value}）",
+        "count": "{type}新开数量（处）",
+        "budget": "预算",
+    },
+    "en": {
+        "objective": "objective (weighted sum of elderly covered over types)",
+        "covered": "elderly covered by {type}",
+        "choice": "scenario's choice ({value})",
+        "knee": "knee ({value})",
+        "count": "{type} sites opened",
+        "budget": "budget",
+    },
+}
+
+
+def axis_label(
+    kind: str, lang: str = "zh", *, type_name: str | None = None, unit: str | None = None
+) -> str:
+    """The x-axis of a frontier: ``count`` of a type's sites, or ``budget`` (with its unit)."""
+    text = _TEXT[lang if lang in _TEXT else "zh"]
+    if kind == "count":
+        return text["count"].format(type=_type_name(type_name or "", lang))
+    return (
+        f"{text['budget']}（{unit}）"
+        if unit and lang == "zh"
+        else (f"{text['budget']} ({unit})" if unit else text["budget"])
+    )
+
+
+def _type_name(type_name: str, lang: str) -> str:
+    from carecheck.labels import LABELS
+
+    return LABELS.get(lang, LABELS["zh"]).get("type", {}).get(type_name, type_name)
+
+
 def write_frontier(
     table: pd.DataFrame,
     out_dir: Path,
@@ -201,48 +252,93 @@ def write_frontier(
     x_label: str,
     chosen: float | None,
     title: str,
+    lang: str = "zh",
+    type_name: str | None = None,
 ) -> tuple[Path, Path]:
-    """``frontier.csv`` (UTF-8 with BOM) and ``frontier.png``; returns their paths."""
+    """``frontier.csv`` and ``frontier_sites.csv`` (UTF-8 with BOM) and ``frontier.png``.
+
+    The plot shows coverage per facility type — of ``type_name`` only when given (the type
+    whose count varies) — never the sum over types, with its y-axis from 0; the knee and the
+    scenario's own choice are marked on the objective's curve. With ``lang: zh`` and no CJK
+    font installed the plot is in English. Returns the paths of ``frontier.csv`` and
+    ``frontier.png``; ``frontier_sites.csv`` (one row per site open at each point: value,
+    type, id, name, build order) is beside them.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
+    from carecheck.printmap import cjk_font
+
+    font = cjk_font() if lang == "zh" else None
+    shown_lang = "zh" if font is not None else "en"
+    text = _TEXT[shown_lang]
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, png_path = out_dir / "frontier.csv", out_dir / "frontier.png"
+    sites_path = out_dir / "frontier_sites.csv"
     values = table["value"].to_numpy(float)
-    covered = table["objective"].to_numpy(float)
-    at_knee = knee(values, covered)
-    table = table.assign(knee=[i == at_knee for i in range(len(table))])
-    write_csv(table, csv_path)
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    ax.plot(values, covered, marker="o", markersize=3, color="#2b6cb0", label="elderly covered")
-    if chosen is not None and chosen in set(values):
-        k = int(np.flatnonzero(values == chosen)[0])
-        ax.scatter(
-            [chosen],
-            [covered[k]],
-            s=80,
-            color="#dd6b20",
-            zorder=3,
-            label=f"scenario's choice ({chosen:g})",
+    objective = table["objective"].to_numpy(float)
+    at_knee = knee(values, objective)
+    open_sites = table["open_sites"] if "open_sites" in table else pd.Series([[]] * len(table))
+    flat = table.drop(columns=["open_sites"], errors="ignore")
+    write_csv(flat.assign(knee=[i == at_knee for i in range(len(flat))]), csv_path)
+    rows = [
+        {"value": v, **site} for v, sites in zip(values, open_sites, strict=True) for site in sites
+    ]
+    write_csv(pd.DataFrame(rows, columns=["value", "type", "id", "name", "priority"]), sites_path)
+    covered_columns = [c for c in flat.columns if c.startswith("covered_")]
+    if type_name is not None and f"covered_{type_name}" in covered_columns:
+        covered_columns = [f"covered_{type_name}"]
+    rc: dict[Any, Any] = {"font.family": [font, "DejaVu Sans"]} if font else {}
+    with plt.rc_context(rc):
+        fig, ax = plt.subplots(figsize=(7, 4.2), dpi=150)
+        colours = ["#2b6cb0", "#c53030", "#2f855a", "#6b46c1"]
+        for k, column in enumerate(covered_columns):
+            name = column.removeprefix("covered_")
+            label = text["covered"].format(type=_type_name(name, shown_lang))
+            ax.plot(
+                values,
+                flat[column].to_numpy(float),
+                marker="o",
+                markersize=3,
+                color=colours[k % len(colours)],
+                label=label,
+            )
+        curve = flat[covered_columns[0]].to_numpy(float) if covered_columns else objective
+        if chosen is not None and chosen in set(values):
+            k = int(np.flatnonzero(values == chosen)[0])
+            ax.scatter(
+                [chosen],
+                [curve[k]],
+                s=80,
+                color="#dd6b20",
+                zorder=3,
+                label=text["choice"].format(value=f"{chosen:g}"),
+            )
+        if at_knee is not None:
+            ax.scatter(
+                [values[at_knee]],
+                [curve[at_knee]],
+                s=80,
+                marker="D",
+                color="#2f855a",
+                zorder=3,
+                label=text["knee"].format(value=f"{values[at_knee]:g}"),
+            )
+        ax.set_ylim(bottom=0)
+        ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+        if np.allclose(values, np.round(values)):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(
+            text["covered"].format(type="").strip() if shown_lang == "en" else "覆盖老年人数"
         )
-    if at_knee is not None:
-        ax.scatter(
-            [values[at_knee]],
-            [covered[at_knee]],
-            s=80,
-            marker="D",
-            color="#2f855a",
-            zorder=3,
-            label=f"knee ({values[at_knee]:g})",
-        )
-    ax.set_xlabel(x_label)
-    ax.set_ylabel("elderly covered (objective)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(png_path)
-    plt.close(fig)
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right")
+        fig.tight_layout()
+        fig.savefig(png_path)
+        plt.close(fig)
     return csv_path, png_path

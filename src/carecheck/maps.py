@@ -19,10 +19,16 @@ How it is put together:
   reaches the page; the script only assembles those escaped strings and numbers. The embedded
   JSON has ``<`` and ``>`` written as ``\\u003c`` / ``\\u003e`` so no data can close the
   ``<script>`` element.
-- ``offline=True`` inlines Leaflet and the two plugins from the ``folium-offline`` package,
-  which keeps verbatim copies of the exact files folium links to (looked up by their URL), so
-  the page needs no network; it opens on the "no tiles" base map (region boundaries are vector
-  data) and still offers the tile layers.
+- The page needs no network: Leaflet and the two plugins are always inlined from the
+  ``folium-offline`` package, which keeps verbatim copies of the exact files folium links to
+  (looked up by their URL). The map opens on the "no tiles" base map (region boundaries are
+  vector data); OpenStreetMap and a light base map are offered in the layer control, hidden
+  at first, and a tile that cannot load (no internet) leaves the map as it was and a note
+  in the layer control, not a broken image.
+- Layout: the initial view is fitted so that no site lies under a panel (title, summary,
+  legend, layer control, zoom buttons), whatever the window size; every panel folds up by its
+  title. Printing (``@media print``) puts the map alone on a landscape page, with its title,
+  legend and scale bar, and re-fits the view to the page.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ from carecheck.errors import CarecheckError, DataError
 from carecheck.labels import LABELS, LANGS, TIER_SIZES
 from carecheck.outdir import read_result
 from carecheck.textsafe import from_spreadsheet_cell
+from carecheck.units import money
 
 MAP_FILE = "map.html"
 AREAS_FILE = "reach_areas.geojson"
@@ -89,8 +96,8 @@ def write_map(
         ``"zh"`` or ``"en"``: the language of labels, legend, popups and summary. Place names
         are shown as they are in the data either way.
     offline
-        Embed Leaflet and the plugins so the page needs no network; it then opens on the
-        "no tiles" base map.
+        Accepted for old callers and ignored: the page is always self-contained (Leaflet and
+        its plugins inlined) and opens on the "no tiles" base map.
 
     Returns
     -------
@@ -102,8 +109,8 @@ def write_map(
     DataError
         An output file is missing or unreadable, or ``regions`` lacks a ``region`` column.
     CarecheckError
-        ``offline=True`` and folium-offline holds no copy of a file folium links to (the two
-        packages' versions do not match).
+        folium-offline holds no copy of a file folium links to (the two packages' versions
+        do not match).
     """
     folder = Path(folder)
     page = html_from_outputs(folder, regions=regions, lang=lang, offline=offline)
@@ -130,8 +137,9 @@ def html_from_outputs(
     folder = Path(folder)
     document = read_result(folder, needs=("types", "selected", "coverage"))
     demand = read_demand(folder)
+    del offline  # always self-contained
     data = map_data(document, demand, regions=regions, lang=lang, areas=read_areas(folder))
-    return _render(data, document, lang=lang, offline=offline)
+    return _render(data, document, lang=lang)
 
 
 def read_areas(folder: Path) -> dict[tuple[str, str, str], dict]:
@@ -250,10 +258,12 @@ def _compact(values: np.ndarray, digits: int) -> list[float | int | None]:
 
 class _Names:
     """Display names in one language (from :data:`carecheck.labels.LABELS`); every name that
-    comes from data is escaped, and a data value the table does not name is shown as it is."""
+    comes from data is escaped, and a data value the table does not name is shown as it is.
+    Money is shown with the run's ``cost_unit`` (:func:`carecheck.units.money`)."""
 
-    def __init__(self, lang: str) -> None:
+    def __init__(self, lang: str, *, cost_unit: str | None = None) -> None:
         self.lang = lang
+        self.cost_unit = cost_unit
         self._table = LABELS[lang]
         self.labels = {k: html.escape(v) for k, v in self._table["ui"].items()}
 
@@ -280,6 +290,13 @@ class _Names:
     def status(self, name: object) -> str:
         return self._value("status", name)
 
+    def money(self, value: object) -> str:
+        """An amount with the run's unit (and the larger unit where natural), escaped."""
+        amount = _float(value) if isinstance(value, int | float | str) else math.nan
+        if isinstance(value, bool) or not math.isfinite(amount):
+            return "–"
+        return _e(money(amount, self.cost_unit, self.lang))
+
 
 def map_data(
     document: dict,
@@ -293,7 +310,8 @@ def map_data(
     areas = areas or {}
     if regions is not None:
         regions = _regions_in_lonlat(regions)
-    names = _Names(lang)
+    unit = document.get("cost_unit")
+    names = _Names(lang, cost_unit=str(unit) if unit not in (None, "") else None)
     types = list(document["types"])
     type_info = [
         {
@@ -341,6 +359,8 @@ def map_data(
         "title": _title_html(document),
         "summary": _summary_html(document, types, names),
         "legend": _legend_html(type_info, tier_info, names, has_regions=regions is not None),
+        "tiles": _tile_sources(),
+        "page": _print_page(document),
     }
     return data
 
@@ -484,6 +504,8 @@ def _popup_cell(column: str, row: dict, names: _Names) -> str | None:
         return _reach_text(row, names)
     attribute = schema.SITE[column]
     value = row.get(column)
+    if column == "cost":
+        return names.money(value)
     if attribute.kind == "word":
         return getattr(names, column)(value)
     if attribute.kind == "number":
@@ -667,13 +689,7 @@ def _summary_html(document: dict, types: list[str], names: _Names) -> str:
         if isinstance(gap, int | float)
         else ""
     )
-    cost = document.get("total_cost")
-    cost_line = (
-        f'<div>{labels["total_cost"]}: <span class="cc-cost" data-value="{_e(cost)}">'
-        f"{_number(cost, 1)}</span></div>"
-        if isinstance(cost, int | float) and cost
-        else ""
-    )
+    cost_line = _cost_html(document, names)
     return (
         f'<div class="cc-box-title">{labels["summary"]}</div>'
         f'<div>{labels["elderly_total"]}: <b class="cc-total" data-value="{_e(total)}">'
@@ -687,6 +703,25 @@ def _summary_html(document: dict, types: list[str], names: _Names) -> str:
         + f'<div class="cc-solver">{labels["solver"]}: {solver.upper()} · '
         f'<span class="cc-status" data-value="{_e(document.get("status"))}">{status}</span>'
         f"{gap_text}</div>"
+    )
+
+
+def _cost_html(document: dict, names: _Names) -> str:
+    """The total cost with its unit (and the budget when there is one), or '' for none."""
+    cost, budget = document.get("total_cost"), document.get("budget")
+    if not isinstance(cost, int | float) or isinstance(cost, bool) or not cost:
+        return ""
+    labels = names.labels
+    limit = (
+        f' <span class="cc-muted">({labels["budget"]} <span class="cc-budget" '
+        f'data-value="{_e(budget)}">{names.money(budget)}</span>)</span>'
+        if isinstance(budget, int | float) and not isinstance(budget, bool)
+        else ""
+    )
+    unit = f' data-unit="{_e(names.cost_unit)}"' if names.cost_unit else ""
+    return (
+        f'<div>{labels["total_cost"]}: <span class="cc-cost" data-value="{_e(cost)}"{unit}>'
+        f"{names.money(cost)}</span>{limit}</div>"
     )
 
 
@@ -841,16 +876,11 @@ def _version(package: str) -> str:
         return "(not installed)"
 
 
-def _asset_elements(*, offline: bool) -> list[Element]:
+def _asset_elements() -> list[Element]:
+    """Leaflet and the plugins, inlined (the page needs no network), in load order."""
     elements: list[Element] = []
     for kind, url in _asset_urls():
-        if not offline:
-            tag = (
-                f'<link rel="stylesheet" href="{html.escape(url)}"/>'
-                if kind == "css"
-                else f'<script src="{html.escape(url)}"></script>'
-            )
-        elif kind == "css":
+        if kind == "css":
             tag = "<style>" + re.sub("</style", "<\\/style", _offline_copy(url), flags=re.I)
             tag += "</style>"
         else:
@@ -860,7 +890,64 @@ def _asset_elements(*, offline: bool) -> list[Element]:
     return elements
 
 
-def _render(data: dict, document: dict, *, lang: str, offline: bool) -> str:
+# Online base maps the layer control offers (hidden at first): (folium's name, label key).
+TILES = (("Esri.WorldGrayCanvas", "tiles_light"), ("OpenStreetMap", "tiles_osm"))
+
+
+def _tile_sources() -> list[dict]:
+    """URL template, attribution and zoom range of each base map in :data:`TILES`."""
+    sources = []
+    for name, _ in TILES:
+        layer = folium.TileLayer(name)
+        options = layer.options
+        sources.append(
+            {
+                "url": layer.tiles,
+                "attribution": options.get("attribution", ""),
+                "maxZoom": options.get("max_native_zoom") or options.get("max_zoom") or 18,
+                "subdomains": options.get("subdomains", "abc"),
+            }
+        )
+    return sources
+
+
+# Printing: landscape pages by the paper of result.json ``outputs.paper``; their margin.
+PAPER_MM = {"A3": (420, 297), "A4": (297, 210)}
+PRINT_MARGIN_MM = 8
+
+
+def _print_page(document: dict) -> dict:
+    """The printed page: paper name and the map's size on it in CSS pixels (96 per inch)."""
+    outputs = document.get("outputs") or {}
+    paper = str(outputs.get("paper") or "A3").upper()
+    if paper not in PAPER_MM:
+        paper = "A3"
+    width, height = PAPER_MM[paper]
+
+    def px(mm: float) -> int:
+        return math.floor((mm - 2 * PRINT_MARGIN_MM) * 96 / 25.4)
+
+    return {"paper": paper, "width": px(width), "height": px(height)}
+
+
+class _Ready(MacroElement):
+    """Runs the page script's layout step once every layer and control is on the map."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            carecheck.ready({{ this._parent.get_name() }}, {{ this.data }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, data_name: str) -> None:
+        super().__init__()
+        self._name = "CarecheckReady"
+        self.data = data_name
+
+
+def _render(data: dict, document: dict, *, lang: str) -> str:
     labels = LABELS[lang]["ui"]
     figure = folium.Figure(title=_e(document.get("title") or document.get("scenario") or "map"))
     fmap = folium.Map(
@@ -871,32 +958,39 @@ def _render(data: dict, document: dict, *, lang: str, offline: bool) -> str:
         font_size="13px",
     )
     figure.add_child(fmap)
-    # the page loads exactly the files listed in _asset_urls, linked or inlined, in order
+    # the page loads exactly the files listed in _asset_urls, inlined, in order
     fmap.default_js = []
     fmap.default_css = []
-    for element in _asset_elements(offline=offline):
+    for element in _asset_elements():
         figure.header.add_child(element)
     figure.header.add_child(_Raw(f"<style>\n{_asset('map.css')}</style>"))
+    paper = data["page"]["paper"]
+    figure.header.add_child(
+        _Raw(f"<style>@page{{size:{paper} landscape;margin:{PRINT_MARGIN_MM}mm}}</style>")
+    )
     figure.header.add_child(_Raw(f"<script>\n{_asset('map.js')}</script>"))
 
     data_element = _Data(data)
     fmap.add_child(data_element)
     d = data_element.get_name()
-
-    # tile layers are offered offline too, but the map opens on "no tiles" there
-    for tiles, label, show in (
-        ("OpenStreetMap", "tiles_osm", False),
-        ("Esri.WorldGrayCanvas", "tiles_light", not offline),
-    ):
-        fmap.add_child(
-            folium.TileLayer(tiles, name=html.escape(labels[label]), overlay=False, show=show)
-        )
+    # the vector-only base map is the one shown; online base maps are there to choose
     fmap.add_child(
-        _ScriptLayer(
-            "L.layerGroup()", html.escape(labels["tiles_none"]), show=offline, overlay=False
-        )
+        _ScriptLayer("L.layerGroup()", html.escape(labels["tiles_none"]), show=True, overlay=False)
     )
+    for k, (_, label) in enumerate(TILES):
+        fmap.add_child(
+            _ScriptLayer(
+                f"carecheck.tiles({d}, {k})", html.escape(labels[label]), show=False, overlay=False
+            )
+        )
+    _add_data_layers(fmap, data, d, labels)
+    _add_controls(fmap, labels)
+    fmap.add_child(_Ready(d))  # the first view is fitted around the panels, in the browser
+    return str(figure.render())
 
+
+def _add_data_layers(fmap: folium.Map, data: dict, d: str, labels: dict[str, str]) -> None:
+    """The overlays: choropleth and region names, demand, reach, existing and selected sites."""
     types = data["types"]
 
     def layer(factory: str, name: str, *, show: bool) -> None:
@@ -926,6 +1020,9 @@ def _render(data: dict, document: dict, *, lang: str, offline: bool) -> str:
         show=True,
     )
 
+
+def _add_controls(fmap: folium.Map, labels: dict[str, str]) -> None:
+    """Full screen and measure buttons (top left), the layer control (top right)."""
     plugins = [
         folium.plugins.Fullscreen(
             position="topleft", title=labels["fullscreen"], title_cancel=labels["fullscreen_exit"]
@@ -939,14 +1036,12 @@ def _render(data: dict, document: dict, *, lang: str, offline: bool) -> str:
         ),
     ]
     for plugin in plugins:
-        plugin.default_js = []  # loaded above with the other assets
+        plugin.default_js = []  # inlined above with the other assets
         plugin.default_css = []
         fmap.add_child(plugin)
+    # expanded, with a title that folds it (added by the page script; folded at first on a
+    # small window)
     folium.LayerControl(position="topright", collapsed=False).add_to(fmap)
-    if data["bounds"] is not None:
-        fmap.fit_bounds(data["bounds"], padding_top_left=(10, 70), padding_bottom_right=(10, 10))
-    page = figure.render()
-    return str(page)
 
 
 def _bounds(

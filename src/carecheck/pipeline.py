@@ -13,7 +13,7 @@ from carecheck import objectives
 from carecheck.assemble import Progress, problem_from_layers, solver_options
 from carecheck.config import Scenario, load_scenario
 from carecheck.data import Layers, load_layers
-from carecheck.errors import NoSolutionError, VerificationError
+from carecheck.errors import NoSolutionError, ScenarioError, VerificationError
 from carecheck.model import Problem
 from carecheck.objectives.base import Objective, Solved, Stages
 from carecheck.outdir import fingerprint, locked, resolve_target
@@ -62,6 +62,7 @@ def run_scenario(
     map_html: bool | None = None,
     map_lang: str | None = None,
     map_offline: bool | None = None,
+    shapefile: bool | None = None,
     progress: Progress | None = None,
 ) -> RunResult:
     """Solve a scenario, verify the plan independently and write the outputs.
@@ -78,9 +79,14 @@ def run_scenario(
         Write the output files (``False`` returns the result only).
     compare
         Also solve the scenario's ``compare_with`` baseline and compare (default True).
-    map_html, map_lang, map_offline
-        Write ``map.html``, in ``zh`` or ``en``, self-contained for offline use (None: the
-        scenario's ``map:`` settings).
+    map_html
+        Write ``map.html`` (None: the scenario's ``map.write``).
+    map_lang
+        The language of every output, ``zh`` or ``en`` (None: the scenario's ``lang``).
+    map_offline
+        Ignored: ``map.html`` is always self-contained (kept for older callers).
+    shapefile
+        Also write ``shapefiles/`` (None: the scenario's ``outputs.shapefile``).
 
     Raises
     ------
@@ -96,7 +102,15 @@ def run_scenario(
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     scenario = scenario.with_solver(name=solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
-    draw = MapChoice(html=map_html, lang=map_lang, offline=map_offline)
+    del map_offline  # map.html is always self-contained
+    if map_lang is not None:
+        if map_lang not in ("zh", "en"):
+            raise ScenarioError([f"map_lang: {map_lang!r} is not a language; use zh or en"])
+        scenario = scenario.model_copy(update={"lang": map_lang})
+    if shapefile is not None:
+        outputs = scenario.outputs.model_copy(update={"shapefile": shapefile})
+        scenario = scenario.model_copy(update={"outputs": outputs})
+    draw = MapChoice(html=map_html)
     if not write:
         return _solve(scenario, None, compare, draw, progress)
     # refused before any solving when the folder may not be replaced; one run at a time
@@ -107,12 +121,9 @@ def run_scenario(
 
 @dataclass(frozen=True)
 class MapChoice:
-    """Whether, in which language and how self-contained the run draws ``map.html``
-    (None: the scenario's ``map:`` settings)."""
+    """Whether the run draws ``map.html`` (None: the scenario's ``map.write``)."""
 
     html: bool | None = None
-    lang: str | None = None
-    offline: bool | None = None
 
 
 class _Clock(Stages):
@@ -267,26 +278,21 @@ def _compare(result: RunResult, clock: Stages) -> RunResult:
 
 
 def _write(result: RunResult, out_dir: Path, draw: MapChoice, clock: Stages) -> None:
-    """Stage write: every output file into a temporary folder, moved into place at the end."""
+    """Stage write: every output file into a temporary folder, moved into place at the end:
+    the data files (:mod:`carecheck.report`), then what a bureau hands on
+    (:mod:`carecheck.deliverables`)."""
+    from carecheck.deliverables import write_deliverables
     from carecheck.report import write_outputs
 
     clock.begin("write outputs")
-    settings = result.scenario.map
     regions = result.layers.regions if result.layers is not None else None
+    drawn = result.scenario.map.write if draw.html is None else draw.html
 
-    def write_the_map(folder: Path) -> None:
-        from carecheck.maps import write_map
+    def deliverables(folder: Path) -> None:
+        write_deliverables(folder, regions=regions, map_html=drawn)
 
-        write_map(
-            folder,
-            regions=regions,
-            lang=draw.lang or settings.lang,
-            offline=settings.offline if draw.offline is None else draw.offline,
-        )
-
-    drawn = settings.write if draw.html is None else draw.html
     # input paths are written relative to the output folder in result.json
-    write_outputs(_with(result, out_dir=out_dir), out_dir, also=write_the_map if drawn else None)
+    write_outputs(_with(result, out_dir=out_dir), out_dir, also=deliverables)
     clock.end("write")
 
 

@@ -1,8 +1,9 @@
 """Turn a solved plan into the output contract, and write the files atomically.
 
 ``result.json``, ``selected_sites.geojson``, ``demand_coverage.csv`` (UTF-8 with BOM, for Excel
-on Chinese Windows) and ``report.md`` are written into a temporary folder beside the target
-and moved into place only when all are complete.
+on Chinese Windows) and, with road reach, ``reach_areas.geojson`` are written into a temporary
+folder beside the target; the deliverables drawn from them (:mod:`carecheck.deliverables`)
+follow in the same folder, which is moved into place only when all are complete.
 """
 
 from __future__ import annotations
@@ -29,8 +30,13 @@ OUTPUT_FILES = (
     "result.json",
     "selected_sites.geojson",
     "demand_coverage.csv",
+    "plan.gpkg",
+    "map.png",
+    "map.pdf",
+    "plan.xlsx",
     "report.md",
-)
+    "report.docx",
+)  # and map.html unless the run was asked for none; reach_areas.geojson with road reach
 
 
 def coverage_tables(
@@ -244,7 +250,6 @@ def _write_all(result: RunResult, folder: Path) -> None:
     )
     _write_geojson(result, folder / "selected_sites.geojson")
     write_csv(result.demand, folder / "demand_coverage.csv")
-    (folder / "report.md").write_text(render_report(result, document), encoding="utf-8")
     if result.reach_areas is not None and len(result.reach_areas):
         areas = result.reach_areas.copy()
         areas["geometry"] = areas.geometry.set_precision(1e-6)
@@ -355,67 +360,6 @@ def comparison_markdown(comparison: dict) -> str:
     return "\n".join([title, *lines])
 
 
-def _beds_lines(beds: dict) -> list[str]:
-    nursing = (
-        f", of which {_n(beds['nursing_need'])} nursing beds ({beds['nursing_share']:.0%})"
-        if beds.get("nursing_need") is not None
-        else ""
-    )
-    lines = [
-        "## Beds",
-        "",
-        f"Bed need at {beds['per_1000']:g} per 1,000 elderly: {_n(beds['need'])}{nursing}. "
-        f"Beds: {_n(beds['beds_before'])} → {_n(beds['beds_after'])} "
-        f"({beds['beds_per_1000_before']:.1f} → {beds['beds_per_1000_after']:.1f} per 1,000). "
-        f"Need served by beds within reach (no site beyond its beds): "
-        f"{_n(beds['served_before'])} → {_n(beds['served_after'])}; unmet after the plan: "
-        f"**{_n(beds['unmet_after'])}**.",
-        "",
-    ]
-    if beds["by_region"]:
-        lines += [
-            "| region | elderly | bed need | beds per 1,000 before → after | need served before "
-            "→ after | unmet after |",
-            "|---|---:|---:|---|---|---:|",
-        ]
-        for block in beds["by_region"]:
-            per_before, per_after = block["beds_per_1000_before"], block["beds_per_1000_after"]
-            lines.append(
-                f"| {_cell(block['region'])} | {_n(block['elderly'])} | {_n(block['need'])} | "
-                f"{_n(per_before, 1)} → {_n(per_after, 1)} | {_n(block['served_before'])} → "
-                f"{_n(block['served_after'])} | {_n(block['need'] - block['served_after'])} |"
-            )
-        if beds.get("sites_without_region"):
-            lines.append("")
-            lines.append(
-                f"{beds['sites_without_region']} bed site(s) have no region column and are "
-                "left out of the per-region beds."
-            )
-        lines.append("")
-    return lines
-
-
-def _network_lines(network: dict) -> list[str]:
-    lines = [
-        "## Road network",
-        "",
-        f"{network['nodes']:,} nodes, {network['edges']:,} segments, "
-        f"{network['components']:,} connected component(s) (the largest holds "
-        f"{network['largest_component_share']:.1%} of the nodes).",
-        "",
-    ]
-    for key, what in (("unreachable_demand", "demand units"), ("unreachable_sites", "sites")):
-        ids = network[key]
-        if ids:
-            shown = ", ".join(ids[:20]) + (f" … and {len(ids) - 20} more" if len(ids) > 20 else "")
-            lines += [
-                f"**{len(ids)} {what} lie more than {network['max_snap_m']:,.0f} m from any road "
-                f"and are treated as unreachable:** {shown}",
-                "",
-            ]
-    return lines
-
-
 def _signed(value: float) -> str:
     return f"{value:+,.0f}"
 
@@ -474,167 +418,3 @@ def _comparison_lines(comparison: dict, total: float) -> list[str]:
             )
         lines.append("")
     return lines
-
-
-def render_report(result: RunResult, document: dict) -> str:
-    """The planner's Markdown summary."""
-    scenario = result.scenario
-    coverage = result.coverage
-    total = coverage["demand_total"]
-    lines = [f"# {markdown_text(scenario.title or scenario.name)}", ""]
-    lines += [
-        f"Scenario `{scenario.name}` — objective {scenario.objective.kind}, solver "
-        f"{scenario.solver.name}: **{result.status}**"
-        + (f", gap {result.gap:.4%}" if result.gap is not None else "")
-        + f", objective {_n(result.objective, 1)} (bound {_n(result.bound, 1)}).",
-        "",
-        *objectives.get(scenario.objective.kind).report_lines(result),
-        "## Coverage before → after",
-        "",
-        "| type | reach | elderly covered before | after | share before → after | newly covered |",
-        "|---|---|---:|---:|---|---:|",
-    ]
-    for name, spec in scenario.facilities.items():
-        c = coverage["types"][name]
-        reach = spec.reach_label()
-        lines.append(
-            f"| {name} | {reach} | {_n(c['covered_before'])} | {_n(c['covered_after'])} | "
-            f"{_share(c['covered_before'], total)} → {_share(c['covered_after'], total)} | "
-            f"{_n(c['covered_after'] - c['covered_before'])} |"
-        )
-    lines += ["", f"Elderly in the demand layer: {_n(total)}.", ""]
-    lines += ["## Sites to open", ""]
-    selected = result.selected
-    for name in scenario.facilities:
-        rows = selected[selected["type"] == name]
-        beds = float(np.nansum(rows["beds"])) if len(rows) else 0.0
-        cost = float(rows["cost"].sum()) if len(rows) else 0.0
-        extra = f", {beds:,.0f} beds added" if beds else ""
-        extra += f", cost {cost:,.1f}" if cost else ""
-        lines += [f"### {name}: {len(rows)} site(s){extra}", ""]
-        if not len(rows):
-            lines += ["(none)", ""]
-            continue
-        lines += [
-            "| id | name | tier | action | region | cost | beds | elderly newly covered | "
-            "only this site |",
-            "|---|---|---|---|---|---:|---:|---:|---:|",
-        ]
-        rows = rows.sort_values(
-            ["tier", "new_covered_weight"], ascending=[True, False], na_position="last"
-        )
-        for row in rows.itertuples(index=False):
-            lines.append(
-                f"| {_cell(row.id)} | {_cell(row.name)} | {_cell(row.tier)} | "
-                f"{_cell(row.action)} | {_cell(row.region)} | {_n(row.cost, 1)} | "
-                f"{_n(row.beds)} | {_n(row.new_covered_weight)} | "
-                f"{_n(row.unique_covered_weight)} |"
-            )
-        lines.append("")
-    if scenario.constraints.budget is not None or result.total_cost:
-        budget = scenario.constraints.budget
-        lines += [
-            f"Total cost of opened sites: {_n(result.total_cost, 1)}"
-            + (f" of a budget of {_n(budget, 1)}." if budget is not None else "."),
-            "",
-        ]
-    if coverage["by_region"]:
-        names = list(scenario.facilities)
-        lines += ["## By region", ""]
-        header = "| region | elderly | " + " | ".join(f"{n} before → after" for n in names) + " |"
-        lines += [header, "|---|---:|" + "---|" * len(names)]
-        for block in coverage["by_region"]:
-            cells = [
-                f"{_share(block['types'][n]['covered_before'], block['demand_total'])} → "
-                f"{_share(block['types'][n]['covered_after'], block['demand_total'])}"
-                for n in names
-            ]
-            lines.append(
-                f"| {_cell(block['region'])} | {_n(block['demand_total'])} | "
-                + " | ".join(cells)
-                + " |"
-            )
-        lines.append("")
-    if result.comparison is not None:
-        lines += _comparison_lines(result.comparison, total)
-    if result.network is not None:
-        lines += _network_lines(result.network)
-    if result.beds is not None:
-        lines += _beds_lines(result.beds)
-    size = result.model_size
-    lines += [
-        "## How this was computed",
-        "",
-        f"- Demand units: {size['demand_units']:,} ({size['demand_rows_after_reduction']:,} "
-        f"model rows after merging identical reach sets); candidates: {size['candidates']:,} "
-        f"({size['candidates_after_reduction']:,} after reductions).",
-        f"- MILP: {size['variables']:,} variables, {size['constraints']:,} constraints, "
-        f"{size['nonzeros']:,} nonzeros; solver {scenario.solver.name}, time limit "
-        f"{scenario.solver.time_limit_s} s, relative gap {scenario.solver.mip_gap}.",
-        "- Coverage: demand is reached when its distance to a site (straight line, or along the "
-        "roads for reach by road or travel time; the walk to and from the road included) is "
-        f"≤ the reach of the site's tier; working CRS {document['crs']}.",
-        "- Verified independently by brute-force distances: "
-        + (
-            "all constraints and coverage figures check out."
-            if result.verification.ok
-            else "PROBLEMS: " + "; ".join(result.verification.problems)
-        ),
-        "- Timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()),
-        "",
-        *_check_lines(document),
-        *_source_lines(document),
-    ]
-    return "\n".join(lines)
-
-
-def _check_lines(document: dict) -> list[str]:
-    """Sites opened for nothing (with the fix) and elderly no candidate can reach."""
-    checks = document.get("plan_checks") or {}
-    lines: list[str] = []
-    for name, ids in (checks.get("idle_sites") or {}).items():
-        if ids:
-            lines.append(
-                f"- {markdown_text(name)}: {len(ids)} opened site(s) add no one — everyone "
-                f"they reach is covered anyway ({', '.join(map(markdown_text, ids))}). The count "
-                "forced them open; `max_count` instead of `count` would leave them out."
-            )
-    for name, lost in (checks.get("unreachable") or {}).items():
-        if lost["weight"] > 0:
-            regions = ", ".join(f"{markdown_text(r)} {_n(w)}" for r, w in lost["by_region"].items())
-            lines.append(
-                f"- {markdown_text(name)}: {_n(lost['weight'])} elderly in {lost['units']:,} "
-                "demand unit(s) are out of reach of every candidate and existing facility: no "
-                "plan of these candidates can cover them" + (f" ({regions})." if regions else ".")
-            )
-    if not lines:
-        return []
-    return ["## What the plan cannot change", "", *lines, ""]
-
-
-def _source_lines(document: dict) -> list[str]:
-    """The data sources: each layer's file, rows, CRS and coordinate conversion."""
-    layers = document.get("layers") or {}
-    if not layers:
-        return []
-    lines = [
-        "## Data sources",
-        "",
-        "| layer | file | rows read → kept | CRS | coordinates | notes |",
-        "|---|---|---:|---|---|---|",
-    ]
-    for role, source in layers.items():
-        place = source["path"] + "".join(
-            f" ({k} {source[k]})" for k in ("sheet", "layer") if source.get(k)
-        )
-        coords = source["coords"] + (" → WGS84" if source.get("converted_to") else "")
-        notes = "; ".join(
-            ([f"encoding {source['encoding']}"] if source.get("encoding") else [])
-            + list(source.get("notes", []))
-        )
-        lines.append(
-            f"| {_cell(role)} | {_cell(place)} | {source['rows_read']:,} → "
-            f"{source['rows_kept']:,} | {_cell(source['crs'])} | {_cell(coords)} | "
-            f"{_cell(notes) if notes else '–'} |"
-        )
-    return [*lines, ""]

@@ -126,6 +126,7 @@ class RunResult:
             "outputs": scenario.outputs.model_dump()
             | {"crs": scenario.outputs.crs or self.layers.crs.to_string()},
             "created": self.created,
+            "objective_settings": scenario.objective.model_dump(mode="json"),
         }
 
     def _layers(self) -> dict[str, dict]:

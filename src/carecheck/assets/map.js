@@ -62,10 +62,11 @@
         div.innerHTML = html;
         var head = div.querySelector('.cc-box-title');
         if (head) {
-          L.DomEvent.on(head, 'click', function () {
-            L.DomUtil.hasClass(div, 'cc-collapsed') ? L.DomUtil.removeClass(div, 'cc-collapsed')
-              : L.DomUtil.addClass(div, 'cc-collapsed');
-          });
+          // everything below the title in one body, which folding hides (text nodes too)
+          var body = L.DomUtil.create('div', 'cc-box-body');
+          while (head.nextSibling) { body.appendChild(head.nextSibling); }
+          div.appendChild(body);
+          cc.collapsible(div, head);
         }
         L.DomEvent.disableClickPropagation(div);
         L.DomEvent.disableScrollPropagation(div);
@@ -73,6 +74,25 @@
       }
     });
     return new Panel().addTo(map);
+  };
+
+  // A panel folds up to its title: a click (or Enter / Space) on the title toggles it.
+  cc.collapsible = function (box, head) {
+    head.setAttribute('role', 'button');
+    head.setAttribute('tabindex', '0');
+    head.setAttribute('aria-expanded', String(!L.DomUtil.hasClass(box, 'cc-collapsed')));
+    function toggle(e) {
+      if (e.type === 'keydown' && e.key !== 'Enter' && e.key !== ' ') { return; }
+      L.DomEvent.preventDefault(e);
+      cc.setCollapsed(box, !L.DomUtil.hasClass(box, 'cc-collapsed'));
+    }
+    L.DomEvent.on(head, 'click keydown', toggle);
+  };
+
+  cc.setCollapsed = function (box, collapsed) {
+    (collapsed ? L.DomUtil.addClass : L.DomUtil.removeClass)(box, 'cc-collapsed');
+    var head = box.querySelector('.cc-box-title');
+    if (head) { head.setAttribute('aria-expanded', String(!collapsed)); }
   };
 
   function shareColour(D, share) {
@@ -249,6 +269,26 @@
       this._drawn = m;
       this.lastDrawMs = performance.now() - started;
     },
+    // Printing: Chromium prints a canvas redrawn during 'beforeprint' as an opaque white
+    // sheet that hides the region polygons beneath, so the points print as an image.
+    _print: function (on) {
+      if (!this._canvas) { return; }
+      if (on) {
+        var image = this._image || L.DomUtil.create('img', 'cc-demand-print');
+        image.src = this._canvas.toDataURL('image/png');
+        image.style.cssText = this._canvas.style.cssText;
+        image.style.position = 'absolute';
+        image.style.left = '0';
+        image.style.top = '0';
+        this._canvas.parentNode.insertBefore(image, this._canvas);
+        this._canvas.style.display = 'none';
+        this._image = image;
+      } else if (this._image) {
+        L.DomUtil.remove(this._image);
+        this._image = null;
+        this._canvas.style.display = '';
+      }
+    },
     _click: function (e) {
       if (e.target.closest && e.target.closest('.leaflet-marker-icon, .leaflet-control, '
         + '.leaflet-popup, .cc-title')) { return; }
@@ -286,4 +326,196 @@
     }
   });
   cc.demand = function (D, t) { return new DemandLayer(D, t); };
+
+  // ------------------------------------------------------------------ online base maps
+
+  // A transparent pixel in place of a tile that cannot load: no broken-image icons offline.
+  var BLANK = 'data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7';
+
+  cc.tiles = function (D, k) {
+    var source = D.tiles[k], loaded = 0, failed = 0;
+    var layer = L.tileLayer(source.url, {attribution: source.attribution,
+      subdomains: source.subdomains || 'abc', maxNativeZoom: source.maxZoom || 18, maxZoom: 20,
+      errorTileUrl: BLANK, className: 'cc-tiles'});
+    layer.on('tileload', function (e) {
+      if (e.tile.getAttribute('src') === BLANK) { return; }  // the stand-in for a failed tile
+      loaded++;
+      note(layer._map, null);
+    });
+    layer.on('tileerror', function () {
+      failed++;
+      if (!loaded && failed === 1) { note(layer._map, D.labels.tiles_failed); }
+    });
+    layer.on('add', function () { loaded = 0; failed = 0; });
+    layer.on('remove', function () { note(layer._map, null); });
+    return layer;
+  };
+
+  // One quiet line in the layer control: the base map did not load (no internet, usually).
+  function note(map, text) {
+    if (!map) { return; }
+    var control = map.getContainer().querySelector('.leaflet-control-layers');
+    if (!control) { return; }
+    var line = control.querySelector('.cc-tile-note');
+    if (!text) { if (line) { L.DomUtil.remove(line); } return; }
+    if (!line) { line = L.DomUtil.create('div', 'cc-tile-note', control); }
+    line.innerHTML = text;
+  }
+
+  // ------------------------------------------------------------------ layout and print
+
+  // Called once every control is on the map: the layer control gets a title that folds it,
+  // the view is fitted around the panels, and printing re-fits the view to the page.
+  cc.ready = function (map, D) {
+    var control = map.getContainer().querySelector('.leaflet-control-layers');
+    if (control) {
+      var head = L.DomUtil.create('div', 'cc-box-title cc-layers-title');
+      head.innerHTML = D.labels.layers;
+      control.insertBefore(head, control.firstChild);
+      cc.collapsible(control, head);
+    }
+    var size = map.getSize();
+    if (control && (size.x < 1280 || size.y < 800 || overlaps(control, titleOf(map)))) {
+      cc.setCollapsed(control, true);
+    }
+    var bounds = cc.bounds(D);
+    if (!bounds) { return; }
+    var fit = cc.fit(map, bounds, margin(D));
+    if (fit.share < 0.25) {  // a small window: fold the panels and leave the map the room
+      map.getContainer().querySelectorAll('.cc-box, .leaflet-control-layers').forEach(
+        function (box) { cc.setCollapsed(box, true); });
+      cc.fit(map, bounds, margin(D));
+    }
+    cc.fitted = {center: map.getCenter(), zoom: map.getZoom(), bounds: bounds};
+    watchPrint(map, D);
+  };
+
+  function titleOf(map) { return map.getContainer().querySelector('.cc-title'); }
+
+  function overlaps(a, b) {
+    if (!a || !b) { return false; }
+    var r = a.getBoundingClientRect(), s = b.getBoundingClientRect();
+    return r.left < s.right && s.left < r.right && r.top < s.bottom && s.top < r.bottom;
+  }
+
+  // Room around each site marker: half the largest symbol, and its expansion badge.
+  function margin(D) {
+    var size = D.style.siteSize;
+    D.tiers.forEach(function (t) { size = Math.max(size, t.size); });
+    return Math.ceil(size / 2) + 8;
+  }
+
+  // What the first view shows: the regions (or the demand) and every site.
+  cc.bounds = function (D) {
+    var bounds = D.bounds ? L.latLngBounds(D.bounds) : null;
+    ['selected', 'existing'].forEach(function (group) {
+      D.sites[group].forEach(function (s) {
+        var p = L.latLng(s.lat, s.lon);
+        bounds = bounds ? bounds.extend(p) : L.latLngBounds(p, p);
+      });
+    });
+    return bounds && bounds.isValid() ? bounds : null;
+  };
+
+  // The boxes that sit on the map: each corner's stack of controls, and the title.
+  cc.panelRects = function (map) {
+    var container = map.getContainer(), origin = container.getBoundingClientRect();
+    var nodes = container.querySelectorAll('.leaflet-control-container > div, .cc-title');
+    var rects = [];
+    for (var k = 0; k < nodes.length; k++) {
+      var r = nodes[k].getBoundingClientRect();
+      if (r.width > 0 && r.height > 0) {
+        rects.push({left: r.left - origin.left, top: r.top - origin.top,
+          right: r.right - origin.left, bottom: r.bottom - origin.top});
+      }
+    }
+    return rects;
+  };
+
+  // Fit `bounds` as large as it goes while no part of it lies under a panel. A panel is
+  // cleared by keeping the bounds to one side of it (right of, left of, below or above),
+  // which is a padding on that side; every choice per panel is tried (4^panels, a few
+  // hundred at most) and the one giving the largest scale wins.
+  cc.fit = function (map, bounds, room) {
+    var size = map.getSize(), rects = cc.panelRects(map);
+    var nw = map.project(bounds.getNorthWest(), 0), se = map.project(bounds.getSouthEast(), 0);
+    var width = Math.max(se.x - nw.x, 1e-9), height = Math.max(se.y - nw.y, 1e-9);
+    var best = null;
+    function search(k, pad) {
+      if (k === rects.length) {
+        var w = size.x - pad[0] - pad[2], h = size.y - pad[1] - pad[3];
+        if (w <= 0 || h <= 0) { return; }
+        var scale = Math.min(w / width, h / height);
+        if (!best || scale > best.scale) {
+          best = {scale: scale, pad: pad.slice(), share: w * h / (size.x * size.y)};
+        }
+        return;
+      }
+      var r = rects[k];
+      // [left, top, right, bottom] padding that keeps the bounds clear of this panel
+      var sides = [[0, r.right + room], [1, r.bottom + room], [2, size.x - r.left + room],
+        [3, size.y - r.top + room]];
+      sides.forEach(function (side) {
+        var next = pad.slice();
+        next[side[0]] = Math.max(next[side[0]], side[1]);
+        search(k + 1, next);
+      });
+    }
+    search(0, [room, room, room, room]);
+    if (!best) { best = {scale: 0, pad: [room, room, room, room], share: 0}; }
+    map.fitBounds(bounds, {paddingTopLeft: [best.pad[0], best.pad[1]],
+      paddingBottomRight: [best.pad[2], best.pad[3]], animate: false});
+    return best;
+  };
+
+  // Printing puts the map alone on a landscape page (print stylesheet). Before the print
+  // layout ('beforeprint') the map takes the page's size (D.page, the paper of the @page rule),
+  // hides what the page does not show, and fits the view the user had (or the whole area, if
+  // the first view was not changed) around the title and legend: changes made during the
+  // print layout itself are not all painted (Chromium leaves SVG polygons out). A print media
+  // change without 'beforeprint' (emulation) fits the map as the print layout sized it.
+  // Afterwards the screen view returns.
+  function watchPrint(map, D) {
+    var container = map.getContainer(), screenView = null;
+    function enter(sized) {
+      if (screenView) { return; }
+      var moved = !cc.fitted || map.getZoom() !== cc.fitted.zoom
+        || !map.getCenter().equals(cc.fitted.center, 1e-7);
+      screenView = {center: map.getCenter(), zoom: map.getZoom(),
+        bounds: moved ? map.getBounds() : cc.fitted.bounds};
+      map.closePopup();
+      L.DomUtil.addClass(container, 'cc-printing');
+      if (sized && D.page) {
+        container.style.width = D.page.width + 'px';
+        container.style.height = D.page.height + 'px';
+      }
+      map.invalidateSize({pan: false});
+      cc.fit(map, screenView.bounds, moved ? 4 : margin(D));
+      demandLayers(map, true);
+    }
+    function leave() {
+      if (!screenView) { return; }
+      var view = screenView;
+      screenView = null;
+      demandLayers(map, false);
+      L.DomUtil.removeClass(container, 'cc-printing');
+      container.style.width = '';
+      container.style.height = '';
+      map.invalidateSize({pan: false});
+      map.setView(view.center, view.zoom, {animate: false});
+    }
+    window.addEventListener('beforeprint', function () { enter(true); });
+    window.addEventListener('afterprint', leave);
+    var query = window.matchMedia ? window.matchMedia('print') : null;
+    if (query) {
+      var change = function (e) { if (e.matches) { enter(false); } else { leave(); } };
+      if (query.addEventListener) { query.addEventListener('change', change); }
+      else if (query.addListener) { query.addListener(change); }
+    }
+    cc.print = {enter: enter, leave: leave};
+  }
+
+  function demandLayers(map, printing) {
+    map.eachLayer(function (layer) { if (layer instanceof DemandLayer) { layer._print(printing); } });
+  }
 })();

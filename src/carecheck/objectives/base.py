@@ -16,7 +16,7 @@ hook                    what it answers
 ``value``, ``bound``    the plan's exact objective value and the proven bound
 ``verify_options``      what the independent verifier must check of the objective
 ``plan_problems``       the objective's own checks of the finished plan
-``report_lines``        its lines in the report
+``report_notes``        its own sentences in the report (and ``question``, ``value_label``)
 ======================  ==========================================================
 
 and for a few facts: ``sense`` (+1 maximised, −1 minimised), ``partitionable`` (large demand
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -52,7 +53,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from carecheck.config import Scenario
     from carecheck.data import Layers
-    from carecheck.result import RunResult
     from carecheck.verify import Verification
 
 
@@ -204,6 +204,31 @@ class Objective:
         """The objective's own checks of a finished plan (beyond the verifier's)."""
         return []
 
-    def report_lines(self, result: RunResult) -> list[str]:
-        """Lines of the report's opening that only this objective has."""
+    # ------------------------------------------------------------------ report text
+
+    TEXT: ClassVar[dict[str, dict[str, str]]] = {
+        "zh": {"question": "目标：{kind}。", "value": "目标值"},
+        "en": {"question": "Objective: {kind}.", "value": "objective"},
+    }
+
+    def question(self, settings: dict, lang: str) -> str:
+        """The question the plan answers, one sentence in ``lang`` (``zh`` or ``en``).
+
+        Parameters
+        ----------
+        settings
+            The scenario's ``objective:`` settings (``result.json`` ``objective_settings``).
+        lang
+            ``zh`` or ``en``.
+        """
+        return self.TEXT[lang]["question"].format(kind=self.kind)
+
+    def value_label(self, settings: dict, lang: str) -> tuple[str, bool]:
+        """What the objective value counts, in ``lang``, and whether it is money (printed with
+        the scenario's ``cost_unit``)."""
+        return self.TEXT[lang]["value"], False
+
+    def report_notes(self, document: dict, folder: Path, lang: str) -> list[str]:
+        """Sentences of the report that only this objective has, in ``lang``, from a finished
+        run's ``result.json`` (``document``) and the files in ``folder``."""
         return []

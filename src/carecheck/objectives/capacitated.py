@@ -28,6 +28,17 @@ class Capacitated(Objective):
     kind: ClassVar[str] = "capacitated"
     partitionable: ClassVar[bool] = False  # bed assignment needs the full reach
     verifies_value: ClassVar[bool] = False  # beds served are checked here, by a max flow
+    TEXT: ClassVar[dict[str, dict[str, str]]] = {
+        "zh": {
+            "question": "在床位容量约束下，使床位可满足的需求最多（任何设施不超过其床位）。",
+            "value": "目标值（床位可满足的需求）",
+        },
+        "en": {
+            "question": "Serve the most bed need with the beds within reach, no site beyond "
+            "its beds.",
+            "value": "objective (bed need served)",
+        },
+    }
 
     def scenario_problems(self, scenario: Scenario) -> list[tuple[str, str, Any]]:
         if scenario.beds is None:

@@ -23,6 +23,18 @@ class MaxCoverage(Objective):
     kind: ClassVar[str] = "max_coverage"
     traces_frontier: ClassVar[bool] = True
     flags_idle_sites: ClassVar[bool] = True
+    TEXT: ClassVar[dict[str, dict[str, str]]] = {
+        "zh": {
+            "question": "在给定的设施数量（及预算、配额）下，使各类设施覆盖的老年人数最多"
+            "（各类设施分别计算，按目标权重相加）。",
+            "value": "目标值（各类设施覆盖老年人数加权和）",
+        },
+        "en": {
+            "question": "Cover the most elderly with the given number of sites (and budget, "
+            "quotas), per facility type, adding types with their objective weights.",
+            "value": "objective (weighted sum of covered elderly over types)",
+        },
+    }
 
     def wants_start(self, scenario: Scenario) -> bool:
         return scenario.solver.start_s != 0

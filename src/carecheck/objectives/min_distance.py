@@ -8,7 +8,9 @@ takes a dense distance matrix, built here.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -25,7 +27,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from carecheck.config import Scenario
     from carecheck.data import Layers
     from carecheck.model import Problem
-    from carecheck.result import RunResult
     from carecheck.verify import Verification
 
 DENSE_LIMIT = 50_000_000  # demand units × candidates of the dense distance matrix
@@ -52,6 +53,21 @@ class MinDistance(Objective):
     kind: ClassVar[str] = "min_distance"
     sense: ClassVar[int] = -1
     verifies_value: ClassVar[bool] = False  # the weighted distance is recomputed here
+    TEXT: ClassVar[dict[str, dict[str, str]]] = {
+        "zh": {
+            "question": "使老年人到最近设施的加权平均距离最短。",
+            "value": "目标值（老年人数 × 到最近设施距离（米）之和）",
+            "mean": "老年人到最近{type}（新建或现有）的加权平均距离为 {mean} 米；最远的需求点"
+            "距离 {farthest} 米。",
+        },
+        "en": {
+            "question": "Make the weighted mean distance from the elderly to the nearest "
+            "facility the shortest.",
+            "value": "objective (Σ elderly × metres to the nearest facility)",
+            "mean": "Weighted mean distance from the elderly to the nearest {type} (new or "
+            "existing): {mean} m; the farthest demand point is {farthest} m away.",
+        },
+    }
 
     def scenario_problems(self, scenario: Scenario) -> list[tuple[str, str, Any]]:
         types = set(scenario.facilities)
@@ -183,21 +199,36 @@ class MinDistance(Objective):
             problems.append(f"{int(far.sum())} demand unit(s) beyond max_distance_m {limit:g} m")
         return problems
 
-    def report_lines(self, result: RunResult) -> list[str]:
-        """The weighted mean distance to the nearest open facility of the type."""
-        if result.objective is None:
+    def report_notes(self, document: dict, folder: Path, lang: str) -> list[str]:
+        """The weighted mean distance to the nearest open facility of the type, and the
+        farthest demand unit's (``nearest_<type>_m`` of ``demand_coverage.csv``)."""
+        total = (document.get("coverage") or {}).get("demand_total")
+        if document.get("objective") is None or not total:
             return []
-        name = placed_type(result.scenario)
-        total = result.coverage["demand_total"]
-        column = f"nearest_{name}_m"
-        demand = result.demand
-        farthest = float(demand[column].max()) if column in demand else float("nan")
+        settings = document.get("objective_settings") or {}
+        name = settings.get("type") or next(iter(document["types"]))
+        farthest = _farthest(Path(folder) / "demand_coverage.csv", f"nearest_{name}_m")
+        from carecheck.labels import LABELS
+
         return [
-            f"Weighted mean distance from the elderly to the nearest {name} (new or existing): "
-            f"**{result.objective / total:,.0f} m** (the objective, Σ elderly × metres, is "
-            f"{result.objective:,.0f}); the farthest demand unit is {farthest:,.0f} m away.",
-            "",
+            self.TEXT[lang]["mean"].format(
+                type=LABELS[lang]["type"].get(name, name),
+                mean=f"{float(document['objective']) / total:,.0f}",
+                farthest="—" if farthest is None else f"{farthest:,.0f}",
+            )
         ]
+
+
+def _farthest(path: Path, column: str) -> float | None:
+    """The largest value of ``column`` in the CSV at ``path`` (None: no file or column)."""
+    if not path.is_file():
+        return None
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f)
+        if column not in (reader.fieldnames or []):
+            return None
+        values = [float(row[column]) for row in reader if row[column] not in ("", None)]
+    return max(values) if values else None
 
 
 OBJECTIVE = MinDistance()

@@ -23,6 +23,23 @@ class MinSites(Objective):
     kind: ClassVar[str] = "min_sites"
     sense: ClassVar[int] = -1
     needs_site_limit: ClassVar[bool] = False  # the target, not a count, bounds the plan
+    TEXT: ClassVar[dict[str, dict[str, str]]] = {
+        "zh": {
+            "question": "以最少的新开设施（或最少投资）使各类设施的覆盖率达到目标。",
+            "count": "目标值（新开设施数）",
+            "cost": "目标值（新开设施总投资）",
+        },
+        "en": {
+            "question": "Reach each type's coverage target with the fewest new sites (or the "
+            "least cost).",
+            "count": "objective (number of new sites)",
+            "cost": "objective (total cost of the new sites)",
+        },
+    }
+
+    def value_label(self, settings: dict, lang: str) -> tuple[str, bool]:
+        by_cost = settings.get("minimize") == "cost"
+        return self.TEXT[lang]["cost" if by_cost else "count"], by_cost
 
     def spec_problem(self, spec: Any) -> str | None:
         if not spec.target:

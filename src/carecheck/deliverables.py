@@ -1,0 +1,159 @@
+"""What a bureau hands on, written from a finished run's files: the GIS layers, the map pages,
+the printable map, the workbook and the report.
+
+The run first writes its data files (``result.json``, ``demand_coverage.csv``,
+``selected_sites.geojson``, ``reach_areas.geojson``); :func:`write_deliverables` then writes
+every deliverable from those files alone, in an order where each reads only what is already
+there:
+
+1. ``plan.gpkg`` (and ``shapefiles/`` with ``outputs.shapefile``) — the one file that needs
+   the run's memory: the region polygons (it keeps them, as its ``regions`` layer, for all that
+   follow);
+2. ``map.html`` (unless the run was asked for no map);
+3. ``map.png`` and ``map.pdf``, the printable map (its regions from ``plan.gpkg``);
+4. ``plan.xlsx``;
+5. ``report.md`` and ``report.docx`` (the printable map, and ``frontier.png`` when there is
+   one, as figures).
+
+:func:`redraw` writes 2–5 again for ``carecheck map OUTDIR`` — optionally in the other
+language — into a copy of the folder that replaces it only when every file is done, as a run
+does.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from carecheck.outdir import MARKER, locked, read_result, write_folder
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+LANGS = ("zh", "en")
+REPORT_FILES = ("report.md", "report.docx")
+
+
+def write_deliverables(
+    folder: Path, *, regions: gpd.GeoDataFrame | None = None, map_html: bool = True
+) -> list[Path]:
+    """Write every deliverable into ``folder`` from the data files already there.
+
+    Parameters
+    ----------
+    folder
+        The run's new output folder holding ``result.json`` and ``demand_coverage.csv``.
+    regions
+        Region polygons with a ``region`` column, or None.
+    map_html
+        Also write ``map.html``.
+
+    Returns
+    -------
+    list[Path]
+        Every file written, in the order written.
+    """
+    from carecheck.gis import write_gpkg
+
+    folder = Path(folder)
+    outputs = read_result(folder).get("outputs") or {}
+    written = write_gpkg(
+        folder,
+        regions,
+        shapefile=bool(outputs.get("shapefile")),
+        gbk_dbf=bool(outputs.get("gbk_dbf")),
+    )
+    return written + _drawn(folder, regions=regions, map_html=map_html)
+
+
+def _drawn(folder: Path, *, regions: gpd.GeoDataFrame | None, map_html: bool) -> list[Path]:
+    """Everything after ``plan.gpkg``: the pages, the printable map, the workbook, the report."""
+    from carecheck.maps import write_map
+    from carecheck.printmap import write_print_map
+    from carecheck.workbook import write_xlsx
+
+    lang = read_result(folder).get("lang") or "zh"
+    written = [write_map(folder, regions=regions, lang=lang)] if map_html else []
+    written += write_print_map(folder)
+    written += write_xlsx(folder)
+    return written + write_reports(folder)
+
+
+def write_reports(folder: Path) -> list[Path]:
+    """Write ``report.md`` and ``report.docx`` (one content, :mod:`carecheck.handout`)."""
+    from carecheck.handout import markdown_report, write_docx
+
+    folder = Path(folder)
+    path = folder / "report.md"
+    path.write_text(markdown_report(read_result(folder), folder), encoding="utf-8")
+    return [path, *write_docx(folder)]
+
+
+def redraw(
+    out_dir: str | Path,
+    *,
+    regions_from: Callable[[dict], gpd.GeoDataFrame | None] | None = None,
+    lang: str | None = None,
+) -> list[Path]:
+    """Draw a finished run's map pages, printable map, workbook and report again.
+
+    The files are drawn in a copy of ``out_dir`` that replaces it only when all are written
+    (nothing is lost when one fails). ``lang`` (``zh`` or ``en``) draws them in that language
+    and records it as the folder's ``lang`` in ``result.json``; None keeps the run's. The
+    region polygons come from ``regions_from(result)`` when it returns a frame, else from the
+    run's ``plan.gpkg``.
+
+    Returns
+    -------
+    list[Path]
+        The files written, as paths in ``out_dir``.
+    """
+    if lang is not None and lang not in LANGS:
+        raise ValueError(f"lang must be one of {LANGS}, not {lang!r}")
+    target = Path(out_dir)
+    document = read_result(target, needs=("types", "selected", "coverage"))
+    regions = regions_from(document) if regions_from is not None else None
+    if regions is None:
+        regions = _saved_regions(target)
+    names: list[str] = []
+
+    def write(folder: Path) -> None:
+        _copy_finished(target, folder)
+        if lang is not None and lang != document.get("lang"):
+            changed = {**document, "lang": lang}
+            (folder / "result.json").write_text(
+                json.dumps(changed, ensure_ascii=False, indent=2, allow_nan=False),
+                encoding="utf-8",
+            )
+        drawn = _drawn(folder, regions=regions, map_html=True)
+        names.extend(p.relative_to(folder).as_posix() for p in drawn)
+
+    with locked(target):
+        write_folder(target, write)
+    return [target / name for name in names]
+
+
+def _copy_finished(source: Path, folder: Path) -> None:
+    """Copy a finished folder's files (not its marker) into the new ``folder``."""
+    for item in source.iterdir():
+        if item.name == MARKER or item.name.startswith("."):
+            continue
+        if item.is_dir():
+            shutil.copytree(item, folder / item.name)
+        else:
+            shutil.copy2(item, folder / item.name)
+
+
+def _saved_regions(folder: Path) -> gpd.GeoDataFrame | None:
+    """The ``regions`` layer of the run's ``plan.gpkg``, or None when it has none."""
+    path = folder / "plan.gpkg"
+    if not path.is_file():
+        return None
+    import pyogrio
+
+    if "regions" not in {str(name) for name, _ in pyogrio.list_layers(path)}:
+        return None
+    return pyogrio.read_dataframe(path, layer="regions")
