@@ -3,12 +3,14 @@ feasible, with the numbers a planner needs to relax them."""
 
 from __future__ import annotations
 
+from itertools import combinations
+
 import numpy as np
 
 from carecheck.config import CountSpec, Scenario
 from carecheck.coverage import covered_by
 from carecheck.model import Milp, Problem, ReducedProblem
-from carecheck.solve import SolverOptions, conflicting_groups, feasible_without, solve_milp
+from carecheck.solve import SolverOptions, solve_milp
 
 
 def _asked(spec: CountSpec) -> str:
@@ -183,3 +185,52 @@ def _cheapest_plan(milp: Milp, budget_groups: list[int], options: SolverOptions)
     if outcome.status != "optimal" or outcome.objective is None:
         return None
     return -outcome.objective
+
+
+# --------------------------------------------------------------------------- the probes
+
+
+def conflicting_groups(
+    milp: Milp,
+    options: SolverOptions,
+    *,
+    families: list[list[int]],
+    max_pairs: int = 30,
+) -> list[tuple[int, ...]]:
+    """Which families of constraint groups, dropped alone (or in pairs), restore feasibility.
+
+    ``families`` lists groups that belong together (e.g. every region's row of one quota).
+    Returns the smallest combinations found: single families first, pairs only if no single
+    family is enough. Each entry is a tuple of family indices.
+    """
+    probe = SolverOptions(
+        name=options.name,
+        time_limit_s=options.time_limit_s or 60,
+        mip_gap=0.0,
+        threads=options.threads,
+    )
+
+    def feasible(dropped: set[int]) -> bool:
+        outcome = solve_milp(milp.without_groups(dropped, zero_objective=True), probe)
+        return outcome.status in ("optimal", "time_limit")
+
+    singles: list[tuple[int, ...]] = [(k,) for k, fam in enumerate(families) if feasible(set(fam))]
+    if singles:
+        return singles
+    pairs: list[tuple[int, ...]] = []
+    for a, b in list(combinations(range(len(families)), 2))[:max_pairs]:
+        if feasible(set(families[a]) | set(families[b])):
+            pairs.append((a, b))
+    return pairs
+
+
+def feasible_without(milp: Milp, dropped: set[int], options: SolverOptions) -> bool:
+    """True when the MILP is feasible once the ``dropped`` groups are removed."""
+    probe = SolverOptions(
+        name=options.name,
+        time_limit_s=options.time_limit_s or 60,
+        mip_gap=0.0,
+        threads=options.threads,
+    )
+    outcome = solve_milp(milp.without_groups(dropped, zero_objective=True), probe)
+    return outcome.status in ("optimal", "time_limit")

@@ -93,7 +93,14 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from carecheck.model import INF, Milp, ReducedProblem, column_layout, linked_positions
+from carecheck.model import (
+    INF,
+    Milp,
+    ReducedProblem,
+    column_layout,
+    covering_milp,
+    linked_positions,
+)
 
 _PAIR_LIMIT = 12_500_000  # entries of the dense ``both`` matrix (100 MB, and as much scratch)
 _ELITE = 10  # plans kept for path relinking
@@ -873,27 +880,8 @@ def _solve_covering(
     None when HiGHS returned no plan) and whether they are proven optimal."""
     from carecheck.solve import SolverOptions, solve_milp  # solve imports nothing from here
 
-    n_x, n_y = sub.shape[1], sub.shape[0]
-    # columns x (open) then y (row covered); y_i − Σ_j a_ij x_j ≤ 0, Σ_j x_j = count
-    matrix = sp.vstack(
-        [
-            sp.hstack([-sub, sp.identity(n_y, format="csr")]),
-            sp.hstack([sp.csr_matrix(np.ones((1, n_x))), sp.csr_matrix((1, n_y))]),
-        ],
-        format="csr",
-    )
-    milp = Milp(
-        objective=np.concatenate([np.zeros(n_x), np.asarray(weight, dtype=np.float64)]),
-        integer=np.concatenate([np.ones(n_x, dtype=bool), np.zeros(n_y, dtype=bool)]),
-        lower=np.zeros(n_x + n_y),
-        upper=np.ones(n_x + n_y),
-        matrix=matrix,
-        row_lower=np.concatenate([np.full(n_y, -INF), [count]]),
-        row_upper=np.concatenate([np.zeros(n_y), [count]]),
-        row_group=np.zeros(n_y + 1, dtype=np.int64),
-        groups=(("covering",),),
-        x_offset=(0,),
-    )
+    n_x = sub.shape[1]
+    milp = covering_milp(sub, weight, count)
     values = None
     if start is not None:
         x = np.asarray(start, dtype=np.float64)

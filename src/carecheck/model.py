@@ -934,3 +934,46 @@ def add_capacity(milp: Milp, reduced: ReducedProblem) -> tuple[Milp, CapacityLay
         constant=0.0,
     )
     return capacitated, CapacityLayout(first_column=start, n_pairs=n_pairs, need=row_need)
+
+
+def covering_milp(reach: sp.csr_matrix, weight: np.ndarray, count: int) -> Milp:
+    """The plain maximal covering MILP of a reach matrix: exactly ``count`` of its columns,
+    the most row weight covered (the swap search's window and merge models).
+
+    Columns are the sites ``x`` (binary), then one ``y`` per row (continuous in [0, 1]);
+    rows ``y_i − Σ_j a_ij x_j ≤ 0`` and ``Σ_j x_j = count``; objective ``Σ_i w_i y_i``.
+
+    Parameters
+    ----------
+    reach
+        Rows × sites, nonzero where the site reaches the row.
+    weight
+        Weight per row.
+    count
+        Sites to open.
+
+    Returns
+    -------
+    Milp
+        The model, its rows in one group ``("covering",)``.
+    """
+    n_x, n_y = reach.shape[1], reach.shape[0]
+    matrix = sp.vstack(
+        [
+            sp.hstack([-reach, sp.identity(n_y, format="csr")]),
+            sp.hstack([sp.csr_matrix(np.ones((1, n_x))), sp.csr_matrix((1, n_y))]),
+        ],
+        format="csr",
+    )
+    return Milp(
+        objective=np.concatenate([np.zeros(n_x), np.asarray(weight, dtype=np.float64)]),
+        integer=np.concatenate([np.ones(n_x, dtype=bool), np.zeros(n_y, dtype=bool)]),
+        lower=np.zeros(n_x + n_y),
+        upper=np.ones(n_x + n_y),
+        matrix=matrix,
+        row_lower=np.concatenate([np.full(n_y, -INF), [count]]),
+        row_upper=np.concatenate([np.zeros(n_y), [count]]),
+        row_group=np.zeros(n_y + 1, dtype=np.int64),
+        groups=(("covering",),),
+        x_offset=(0,),
+    )

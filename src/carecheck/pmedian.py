@@ -129,7 +129,7 @@ import scipy.sparse as sp
 
 from carecheck.errors import DataError
 from carecheck.model import INF, Milp
-from carecheck.solve import SolverOptions, relative_gap, solve_milp
+from carecheck.solve import SolverOptions, lp_relaxation, relative_gap, solve_milp
 
 _HASH_SEED = 20_100_605  # fixed: the model is the same on every run
 _GROUPS = (("count",), ("radius",), ("max_distance",))
@@ -875,49 +875,6 @@ def _dense_with_inf(distance: sp.spmatrix | sp.sparray) -> np.ndarray:
 # --------------------------------------------------------------------------- LP bound
 
 
-def _lp_duals(
-    milp: Milp, time_limit_s: float | None, threads: int | None, *, method: str = "ipm"
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Primal values and row duals of the LP relaxation (HiGHS, minimising the cost).
-
-    ``method`` is HiGHS's ``solver`` option (``ipm`` runs crossover, so both give a vertex).
-    None when HiGHS does not report an optimal LP (e.g. at its time limit).
-    """
-    import highspy
-
-    from carecheck.solve import match_highs_scheduler, stdout_silenced
-
-    with stdout_silenced():  # the constructor prints a banner before options can stop it
-        h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("solver", method)
-    if time_limit_s is not None:
-        h.setOptionValue("time_limit", float(max(time_limit_s, 1.0)))
-    if threads is not None:
-        h.setOptionValue("threads", int(threads))
-    lp = highspy.HighsLp()
-    lp.num_col_ = milp.n_cols
-    lp.num_row_ = milp.n_rows
-    lp.col_cost_ = -milp.objective.astype(float)
-    lp.col_lower_ = milp.lower.astype(float)
-    lp.col_upper_ = milp.upper.astype(float)
-    lp.row_lower_ = np.where(np.isfinite(milp.row_lower), milp.row_lower, -highspy.kHighsInf)
-    lp.row_upper_ = np.where(np.isfinite(milp.row_upper), milp.row_upper, highspy.kHighsInf)
-    lp.sense_ = highspy.ObjSense.kMinimize
-    csc = milp.matrix.tocsc()
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = csc.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = csc.indices.astype(np.int32)
-    lp.a_matrix_.value_ = csc.data.astype(float)
-    h.passModel(lp)
-    match_highs_scheduler(highspy, threads)  # as every HiGHS run here must (solve.py)
-    h.run()
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return None
-    solution = h.getSolution()
-    return np.asarray(solution.col_value, dtype=float), np.asarray(solution.row_dual, dtype=float)
-
-
 def _dual_bound(milp: Milp, row_dual: np.ndarray) -> tuple[float, np.ndarray]:
     """A lower bound :math:`L` on the cost and the reduced costs, from any row duals.
 
@@ -1333,7 +1290,7 @@ def _lp_bound(
     caps = caps.copy()
     for rounds in range(1, _LP_ROUNDS + 1):
         model = _radius_model(rows, weight, p, cap=caps)
-        solved = _lp_duals(model.milp, remaining(), threads)
+        solved = lp_relaxation(model.milp, time_limit_s=remaining(), threads=threads)
         if solved is None:
             break
         values, duals = solved
@@ -1345,7 +1302,9 @@ def _lp_bound(
             break
         caps = np.maximum(caps, grow)
     if best is not None:
-        solved = _lp_duals(best.model.milp, remaining(), threads, method="simplex")
+        solved = lp_relaxation(
+            best.model.milp, time_limit_s=remaining(), threads=threads, method="simplex"
+        )
         if solved is not None:
             value, reduced = _dual_bound(best.model.milp, solved[1])
             best = replace(

@@ -20,7 +20,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -363,27 +362,73 @@ def _highs_with_options(highspy: Any, options: SolverOptions) -> Any:
     return h
 
 
-def _highs_lp(highspy: Any, milp: Milp) -> Any:
-    """The MILP as a HiGHS model (maximised, column-wise matrix, integrality per column)."""
+def _highs_lp(highspy: Any, milp: Milp, *, relaxed: bool = False) -> Any:
+    """The MILP as a HiGHS model: maximised with integrality per column, or (``relaxed``)
+    its LP relaxation minimising the negated objective; column-wise matrix."""
     lp = highspy.HighsLp()
     lp.num_col_ = milp.n_cols
     lp.num_row_ = milp.n_rows
-    lp.col_cost_ = milp.objective.astype(float)
+    lp.col_cost_ = -milp.objective.astype(float) if relaxed else milp.objective.astype(float)
     lp.col_lower_ = milp.lower.astype(float)
     lp.col_upper_ = milp.upper.astype(float)
     lp.row_lower_ = np.where(np.isfinite(milp.row_lower), milp.row_lower, -highspy.kHighsInf)
     lp.row_upper_ = np.where(np.isfinite(milp.row_upper), milp.row_upper, highspy.kHighsInf)
-    lp.sense_ = highspy.ObjSense.kMaximize
+    lp.sense_ = highspy.ObjSense.kMinimize if relaxed else highspy.ObjSense.kMaximize
     csc = milp.matrix.tocsc()
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_ = csc.indptr.astype(np.int32)
     lp.a_matrix_.index_ = csc.indices.astype(np.int32)
     lp.a_matrix_.value_ = csc.data.astype(float)
+    if relaxed:
+        return lp
     lp.integrality_ = [
         highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
         for flag in milp.integer
     ]
     return lp
+
+
+def lp_relaxation(
+    milp: Milp, *, time_limit_s: float | None, threads: int | None, method: str = "ipm"
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Primal values and row duals of the MILP's LP relaxation (HiGHS, minimising the negated
+    objective, i.e. the cost of a model that maximises ``-cost``).
+
+    Parameters
+    ----------
+    milp
+        The model; its integrality is dropped.
+    time_limit_s
+        Seconds for HiGHS (at least 1); None for none.
+    threads
+        HiGHS threads; None for HiGHS's choice.
+    method
+        HiGHS's ``solver`` option: ``ipm`` (with crossover, so a vertex) or ``simplex``.
+
+    Returns
+    -------
+    tuple of numpy.ndarray or None
+        Column values and row duals, or None when HiGHS reports no optimal LP (e.g. at its
+        time limit).
+    """
+    import highspy
+
+    with stdout_silenced():  # the constructor prints a banner before options can stop it
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("solver", method)
+    if time_limit_s is not None:
+        h.setOptionValue("time_limit", float(max(time_limit_s, 1.0)))
+    if threads is not None:
+        h.setOptionValue("threads", int(threads))
+    lp = _highs_lp(highspy, milp, relaxed=True)
+    h.passModel(lp)
+    match_highs_scheduler(highspy, threads)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    solution = h.getSolution()
+    return np.asarray(solution.col_value, dtype=float), np.asarray(solution.row_dual, dtype=float)
 
 
 def _highs_outcome(highspy: Any, h: Any, milp: Milp):
@@ -404,52 +449,3 @@ def _highs_outcome(highspy: Any, h: Any, milp: Milp):
     if model_status == status_enum.kOptimal:
         return "optimal", values, objective, bound if bound is not None else objective
     return "time_limit", values, objective, bound
-
-
-# --------------------------------------------------------------------------- diagnosis
-
-
-def conflicting_groups(
-    milp: Milp,
-    options: SolverOptions,
-    *,
-    families: list[list[int]],
-    max_pairs: int = 30,
-) -> list[tuple[int, ...]]:
-    """Which families of constraint groups, dropped alone (or in pairs), restore feasibility.
-
-    ``families`` lists groups that belong together (e.g. every region's row of one quota).
-    Returns the smallest combinations found: single families first, pairs only if no single
-    family is enough. Each entry is a tuple of family indices.
-    """
-    probe = SolverOptions(
-        name=options.name,
-        time_limit_s=options.time_limit_s or 60,
-        mip_gap=0.0,
-        threads=options.threads,
-    )
-
-    def feasible(dropped: set[int]) -> bool:
-        outcome = solve_milp(milp.without_groups(dropped, zero_objective=True), probe)
-        return outcome.status in ("optimal", "time_limit")
-
-    singles: list[tuple[int, ...]] = [(k,) for k, fam in enumerate(families) if feasible(set(fam))]
-    if singles:
-        return singles
-    pairs: list[tuple[int, ...]] = []
-    for a, b in list(combinations(range(len(families)), 2))[:max_pairs]:
-        if feasible(set(families[a]) | set(families[b])):
-            pairs.append((a, b))
-    return pairs
-
-
-def feasible_without(milp: Milp, dropped: set[int], options: SolverOptions) -> bool:
-    """True when the MILP is feasible once the ``dropped`` groups are removed."""
-    probe = SolverOptions(
-        name=options.name,
-        time_limit_s=options.time_limit_s or 60,
-        mip_gap=0.0,
-        threads=options.threads,
-    )
-    outcome = solve_milp(milp.without_groups(dropped, zero_objective=True), probe)
-    return outcome.status in ("optimal", "time_limit")

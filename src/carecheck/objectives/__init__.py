@@ -27,12 +27,35 @@ _REGISTERED: dict[str, Objective] = {}
 
 
 def kinds() -> tuple[str, ...]:
-    """The allowed values of ``objective.kind``, in the order of :data:`KINDS`."""
+    """The allowed values of ``objective.kind``.
+
+    Returns
+    -------
+    tuple of str
+        The built-in kinds in the order of :data:`KINDS`, then those added by
+        :func:`register`.
+    """
     return (*KINDS, *(k for k in _REGISTERED if k not in KINDS))
 
 
 def get(kind: str) -> Objective:
-    """The objective named ``kind`` (its module is imported on first use)."""
+    """The objective named ``kind`` (its module is imported on first use).
+
+    Parameters
+    ----------
+    kind
+        A value of :func:`kinds`.
+
+    Returns
+    -------
+    Objective
+        The objective's one instance.
+
+    Raises
+    ------
+    KeyError
+        When no objective has that kind.
+    """
     if kind in _REGISTERED:
         return _REGISTERED[kind]
     if kind not in KINDS:
@@ -42,10 +65,23 @@ def get(kind: str) -> Objective:
 
 
 def register(objective: Objective) -> None:
-    """Add (or replace) an objective under ``objective.kind``; scenarios may then name it."""
+    """Add (or replace) an objective under ``objective.kind``; scenarios may then name it.
+
+    Parameters
+    ----------
+    objective
+        An instance of a subclass of :class:`carecheck.objectives.base.Objective` with its
+        ``kind`` set.
+    """
     _REGISTERED[objective.kind] = objective
 
 
 def unregister(kind: str) -> None:
-    """Remove an objective added by :func:`register`."""
+    """Remove an objective added by :func:`register` (nothing happens for other kinds).
+
+    Parameters
+    ----------
+    kind
+        The kind it was registered under.
+    """
     _REGISTERED.pop(kind, None)
