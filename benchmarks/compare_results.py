@@ -5,8 +5,8 @@
 With ``--run``, first runs each ``scenarios/*.yaml`` into ``AFTER_DIR/<name>`` (no map). Then
 compares ``BEFORE_DIR/<name>/result.json`` with ``AFTER_DIR/<name>/result.json`` key by key,
 leaving out what differs between any two runs (``timings``, the scenario's absolute path,
-``inputs``, which record where the files were, the run's date and the baseline's path), and prints one line
-per scenario: identical, or the keys that differ. Exit code 1 when any differs. With
+``inputs``, which record where the files were, the run's date and the baseline's path), and
+prints one line per scenario: identical, or the keys that differ. Exit code 1 when any differs. With
 ``--added-ok``, keys that only AFTER has (new outputs) are not differences.
 """
 

@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.size:
             from benchmarks.scale import SIZES, generate
 
+            (base / "input").mkdir()
             scenario = generate(SIZES[args.size], args.seed, base / "input")
         elif args.scenario:
             scenario = args.scenario

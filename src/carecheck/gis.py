@@ -95,6 +95,7 @@ def write_gpkg(
     folder = Path(folder)
     layers = plan_layers(folder, regions)
     path = folder / GPKG_FILE
+    path.unlink(missing_ok=True)  # a new file, never layers added to an old one
     for name, frame in layers.items():
         pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG", append=path.exists())
     written = [path]
