@@ -153,7 +153,7 @@ def test_workbook_agrees_with_the_result(example_run):
     assert book.sheetnames == ["建设选址", "区域覆盖", "未覆盖老年人口点", "方案比较", "设置与求解"]
     rows = _sheet(book, "建设选址")
     header = rows[0]
-    assert header[:3] == ("设施类型", "顺序", "编号\nsite_id")
+    assert header[:4] == ("设施类型", "顺序", "编号\nsite_id", "图上编号")
     assert "投资（万元）\ncost" in header  # the unit, and the planner's own column name
     ids, costs = header.index("编号\nsite_id"), header.index("投资（万元）\ncost")
     body = rows[1:]
@@ -167,9 +167,9 @@ def test_workbook_agrees_with_the_result(example_run):
     assert [r[ids] for r in body] == order
     assert all(isinstance(r[costs], float | int) for r in body)  # numbers, not text
     assert sum(r[costs] for r in body) == pytest.approx(document["total_cost"])
-    assert [r[1] for r in body if r[0] == "养老机构"] == list(
-        range(1, document["types"]["institution"]["count_opened"] + 1)
-    )
+    opened = document["types"]["institution"]["count_opened"]
+    assert [r[1] for r in body if r[0] == "养老机构"] == list(range(1, opened + 1))
+    assert [r[3] for r in body if r[0] == "养老机构"] == [f"A{k}" for k in range(1, opened + 1)]
 
     regions = _sheet(book, "区域覆盖")
     total = regions[-1]

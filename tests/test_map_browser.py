@@ -147,6 +147,23 @@ def test_site_popup_opens_with_the_right_site(ningbo_page, ningbo):
     close_popup(page)
 
 
+def test_new_sites_carry_their_build_order_label(ningbo_page, ningbo):
+    """Each new site's marker shows the label the printable map and the tables use."""
+    from carecheck.labels import site_labels
+
+    page, _ = ningbo_page
+    document = ningbo[2]
+    expected = {sid: label for (_, sid), label in site_labels(document).items()}
+    shown = page.evaluate(
+        "() => Array.from(document.querySelectorAll('.cc-selected-site')).map("
+        "e => [e.getAttribute('data-site-id'), e.querySelector('text').textContent])"
+    )
+    assert dict(shown) == expected
+    assert sorted(expected.values())[:2] == ["A1", "A10"]  # two types: letter and priority
+    first = next(s for s in document["selected"] if expected[s["id"]] == "B1")
+    assert first["type"] == "embedded" and first["priority"] == 1
+
+
 def test_demand_point_popup(ningbo_page):
     page, _ = ningbo_page
     # a drawn point at least 25 px away from every site marker, in the middle of the screen

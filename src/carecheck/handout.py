@@ -27,12 +27,13 @@ import math
 import os
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from carecheck.errors import DataError
-from carecheck.labels import LABELS
+from carecheck.labels import LABELS, site_labels
 from carecheck.outdir import read_result
 from carecheck.textsafe import markdown_text
 from carecheck.units import money
@@ -120,6 +121,7 @@ TEXT: dict[str, dict[str, str]] = {
         "sites_beds": "，新增床位 {beds} 张",
         "no_sites": "无新开设施。",
         "col_priority": "顺序",
+        "col_label": "图上编号",
         "col_id": "编号",
         "col_name": "名称",
         "col_action": "方式",
@@ -289,6 +291,7 @@ TEXT: dict[str, dict[str, str]] = {
         "sites_beds": ", {beds} beds added",
         "no_sites": "No sites opened.",
         "col_priority": "priority",
+        "col_label": "map label",
         "col_id": "id",
         "col_name": "name",
         "col_action": "action",
@@ -516,6 +519,11 @@ class _Context:
     @property
     def types(self) -> list[str]:
         return list(self.document["types"])
+
+    @cached_property
+    def map_labels(self) -> dict[tuple[str, str], str]:
+        """Each selected site's label on the maps, by (type, id)."""
+        return site_labels(self.document)
 
     @property
     def total(self) -> float:
@@ -869,6 +877,7 @@ _SITE_COLUMNS = (
     ("col_unique", "unique_covered_weight", COUNT),
 )
 _ALWAYS = {"priority", "id", "marginal_weight"}
+_LABEL_COLUMN = ("col_label", "label", None)  # the site's label on the maps (labels.site_labels)
 
 
 def sites_in_order(document: dict, type_name: str) -> list[dict]:
@@ -878,6 +887,8 @@ def sites_in_order(document: dict, type_name: str) -> list[dict]:
 
 
 def _site_value(c: _Context, site: dict, key: str) -> Any:
+    if key == "label":
+        return c.map_labels.get((str(site["type"]), str(site["id"])))
     value = site.get(key)
     if key in ("tier", "action") and value not in (None, ""):
         return c.name(key, value)
@@ -892,6 +903,8 @@ def _site_table(c: _Context, sites: list[dict]) -> Table:
         for column in _SITE_COLUMNS
         if column[1] in _ALWAYS or any(s.get(column[1]) not in (None, "") for s in sites)
     ]
+    if len(c.types) > 1:  # the label on the maps (A3) differs from the order (3)
+        columns.insert(2, _LABEL_COLUMN)
     headers = tuple(c.with_unit(key) if field == "cost" else c.t(key) for key, field, _ in columns)
     rows = tuple(tuple(_site_value(c, s, field) for _, field, _ in columns) for s in sites)
     return Table(headers, rows, tuple(f for _, _, f in columns))
@@ -1317,7 +1330,9 @@ def _planner(header: str, source: str | None) -> str:
 
 _WORKBOOK_SITE_COLUMNS = (
     ("col_type", "type", None),
-    *_SITE_COLUMNS,
+    *_SITE_COLUMNS[:2],
+    _LABEL_COLUMN,
+    *_SITE_COLUMNS[2:],
     ("col_reach_m", "radius_m", COUNT),
     ("col_lon", "lon", ".6f"),
     ("col_lat", "lat", ".6f"),

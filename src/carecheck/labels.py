@@ -24,6 +24,8 @@ LABELS: dict[str, dict[str, dict[str, str]]] = {
             "solver": "求解",
             "gap": "相对间隙",
             "legend": "图例",
+            "numbering": "新选址编号 = 建设顺序（1 = 最先；多类设施时字母 A、B… 表示设施类型）",
+            "tier_sizes": "符号大小：",
             "choropleth": "区域覆盖率（规划后）",
             "no_data": "无数据",
             "demand": "老年人口点（大小 = 老年人数）",
@@ -91,6 +93,9 @@ LABELS: dict[str, dict[str, dict[str, str]]] = {
             "solver": "Solver",
             "gap": "gap",
             "legend": "Legend",
+            "numbering": "New sites are numbered in build order (1 = first; with several types, "
+            "a letter A, B … names the type)",
+            "tier_sizes": "Symbol size: ",
             "choropleth": "Covered share by region (after)",
             "no_data": "no data",
             "demand": "Elderly (size = number of elderly)",
@@ -149,3 +154,24 @@ LANGS = tuple(LABELS)
 # tier follows, by name), and a selected site of the tier is drawn this many pixels wide (any
 # other tier at the renderer's default size).
 TIER_SIZES: dict[str, int] = {"county": 28, "town": 22, "village": 17}
+
+
+def site_labels(document: dict) -> dict[tuple[str, str], str]:
+    """The label of every selected site on the maps and in the tables, by (type, id).
+
+    The site's ``priority`` within its type (1 = build first); with several facility types,
+    preceded by the type's letter in the order of ``result.json`` ``types`` (A, B, C …), so
+    tables can name sites as the map does.
+    """
+    types = list(document.get("types", {}))
+    several = len(types) > 1
+    labels: dict[tuple[str, str], str] = {}
+    seen: dict[str, int] = {}
+    for site in document.get("selected", []):
+        t = str(site.get("type"))
+        seen[t] = seen.get(t, 0) + 1
+        priority = site.get("priority") or seen[t]
+        k = types.index(t) if t in types else len(types)
+        letter = (chr(ord("A") + k) if k < 26 else f"{k + 1}-") if several else ""
+        labels[(t, str(site.get("id")))] = f"{letter}{int(priority)}"
+    return labels

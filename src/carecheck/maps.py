@@ -55,7 +55,7 @@ from folium.template import Template
 
 from carecheck import schema
 from carecheck.errors import CarecheckError, DataError
-from carecheck.labels import LABELS, LANGS, TIER_SIZES
+from carecheck.labels import LABELS, LANGS, TIER_SIZES, site_labels
 from carecheck.outdir import read_result
 from carecheck.textsafe import from_spreadsheet_cell
 from carecheck.units import money
@@ -352,7 +352,15 @@ def map_data(
         "regionNames": [_e(r) for r in region_names],
         "demand": _demand_data(demand, types, region_names),
         "sites": {
-            "selected": _site_data(document.get("selected", []), types, tiers, names, True, areas),
+            "selected": _site_data(
+                document.get("selected", []),
+                types,
+                tiers,
+                names,
+                True,
+                areas,
+                site_labels(document),
+            ),
             "existing": _site_data(document.get("existing", []), types, tiers, names, False, areas),
         },
         "regions": (None if regions is None else _region_data(regions, document, types, names)),
@@ -445,9 +453,13 @@ def _site_data(
     names: _Names,
     selected: bool,
     areas: dict[tuple[str, str, str], dict] | None = None,
+    numbers: dict[tuple[str, str], str] | None = None,
 ) -> list[dict]:
+    """The sites as the page draws them; ``numbers`` gives a selected site's label on the
+    map (:func:`carecheck.labels.site_labels`: build order, with the type's letter)."""
     labels = names.labels
     areas = areas or {}
+    numbers = numbers or {}
     out = []
     for row in rows:
         try:
@@ -466,10 +478,13 @@ def _site_data(
         cells = [(k, v) for k, v in cells if v is not None]
         kind = labels["selected"] if selected else labels["existing"]
         name = _e(row.get("name")) or _e(row.get("id"))
+        number = numbers.get((str(type_name), str(row.get("id"))))
+        shown_name = f"{_e(number)} · {name}" if number else name
         popup = (
             f'<div class="cc-popup cc-site-popup" data-site-id="{_e(row.get("id"))}">'
             f'<div class="cc-popup-title">{name}</div>'
-            f'<div class="cc-muted">{kind} · {names.type(type_name)}</div><table>'
+            f'<div class="cc-muted">{_e(number) + " · " if number else ""}{kind} · '
+            f"{names.type(type_name)}</div><table>"
             + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in cells)
             + "</table></div>"
         )
@@ -486,7 +501,8 @@ def _site_data(
                 "area": areas.get(
                     ("selected" if selected else "existing", str(type_name), str(row.get("id")))
                 ),
-                "tip": f"{name} · {kind}",
+                "n": _e(number) if number else None,
+                "tip": f"{shown_name} · {kind}",
                 "popup": popup,
             }
         )
@@ -754,7 +770,8 @@ def _legend_html(
         "</div>"
         for k, t in enumerate(type_info)
     )
-    tiers = " ".join(f"<b>{t['letter']}</b> {t['label']}" for t in tier_info)
+    tiers = (labels["tier_sizes"] + " > ".join(t["label"] for t in tier_info)) if tier_info else ""
+    tiers = labels["numbering"] + ("<br>" + tiers if tiers else "")
     parts.append(
         f'<div class="cc-sub">{labels["selected"]} / {labels["existing"]}</div>{symbols}'
         + (f'<div class="cc-muted">{tiers}</div>' if tiers else "")

@@ -45,7 +45,7 @@ import numpy as np
 
 from carecheck import __version__
 from carecheck.errors import DataError
-from carecheck.labels import LABELS
+from carecheck.labels import LABELS, site_labels
 from carecheck.outdir import read_result
 from carecheck.units import money
 
@@ -311,27 +311,6 @@ def _style(document: dict, path: Path) -> _Style:
         raise DataError(f"{path}: outputs.paper must be one of {sorted(PAPERS)}, not {paper!r}")
     families = (font, LATIN_FAMILY) if font else (LATIN_FAMILY,)
     return _Style(lang=lang, families=families, paper=paper, size_mm=PAPERS[paper])
-
-
-def site_labels(document: dict) -> dict[tuple[str, str], str]:
-    """The label of every selected site on the printable map, by (type, id).
-
-    The site's ``priority`` within its type (1 = build first); with several facility types,
-    preceded by the type's letter in the order of ``result.json`` ``types`` (A, B, C …), so
-    tables can name sites as the map does.
-    """
-    types = list(document.get("types", {}))
-    several = len(types) > 1
-    labels: dict[tuple[str, str], str] = {}
-    seen: dict[str, int] = {}
-    for site in document.get("selected", []):
-        t = str(site.get("type"))
-        seen[t] = seen.get(t, 0) + 1
-        priority = site.get("priority") or seen[t]
-        k = types.index(t) if t in types else len(types)
-        letter = (chr(ord("A") + k) if k < 26 else f"{k + 1}-") if several else ""
-        labels[(t, str(site.get("id")))] = f"{letter}{int(priority)}"
-    return labels
 
 
 def text_width_mm(text: str, size_pt: float) -> float:

@@ -128,11 +128,11 @@
     return group;
   };
 
-  // Sites the plan opens are large and carry their tier's letter; existing ones stay small and
+  // Sites the plan opens are large (by tier) and carry their build-order label; existing ones stay small and
   // hollow so that 300 of them do not hide the plan.
   function siteSize(D, s, selected) {
     var tier = D.tiers[s.tier], size = tier ? tier.size : D.style.siteSize;
-    return selected ? size : Math.round(6 + size * 0.2);
+    return selected ? Math.max(size, 20) : Math.round(6 + size * 0.2);  // room for "A10"
   }
 
   cc.symbol = function (D, s, selected, size) {
@@ -144,10 +144,13 @@
     var svg = '<svg width="' + size + '" height="' + size + '" viewBox="0 0 ' + size + ' '
       + size + '">' + shape + ' fill="' + fill + '" stroke="' + line + '" stroke-width="'
       + (selected ? 2 : 1.8) + '"' + (selected ? '' : ' fill-opacity="0.85"') + '/>';
-    if (tier && selected && size >= 14) {
-      svg += '<text x="' + size / 2 + '" y="' + (size / 2 + size * 0.17) + '" text-anchor="middle"'
-        + ' font-size="' + Math.round(size * 0.48) + '" font-weight="700" fill="'
-        + (selected ? '#ffffff' : type.colour) + '">' + tier.letter + '</text>';
+    // a new site shows its build-order label (A3 = third of the first type), as the tables do
+    var text = selected ? (s.n || (tier ? tier.letter : '')) : '';
+    if (text && size >= 14) {
+      var scale = text.length <= 1 ? 0.48 : text.length === 2 ? 0.42 : 0.34;
+      svg += '<text x="' + size / 2 + '" y="' + (size / 2 + size * 0.15) + '" text-anchor="middle"'
+        + ' font-size="' + Math.max(8, Math.round(size * scale)) + '" font-weight="700" fill="'
+        + '#ffffff">' + text + '</text>';
     }
     if (s.expand) {
       svg += '<circle cx="' + (size - 1) + '" cy="1" r="5" fill="#ffd54f" stroke="#333"'
