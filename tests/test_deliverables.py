@@ -223,3 +223,21 @@ def test_redraw_in_english_replaces_the_drawn_files(example_run, tmp_path):
     assert "## Sites to build, in priority order" in (out / "report.md").read_text(encoding="utf-8")
     assert (out / "plan.gpkg").read_bytes() == gpkg  # data layers are not redrawn
     assert not [p for p in tmp_path.iterdir() if p.name.startswith((".copy.tmp", ".copy.old"))]
+
+
+def test_a_plan_with_no_sites_still_has_typed_layers(example_run, tmp_path):
+    """Empty layers keep their geometry type (a GIS program otherwise shows them as lines)."""
+    import shutil
+
+    from carecheck.gis import write_gpkg
+
+    folder = tmp_path / "empty"
+    shutil.copytree(example_run, folder)
+    document = _document(folder)
+    document.update(selected=[], existing=[])
+    (folder / "result.json").write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    write_gpkg(folder, shapefile=True)
+    types = dict(pyogrio.list_layers(folder / "plan.gpkg"))
+    assert types["selected_sites"] == "Point" and types["reach"] == "MultiPolygon"
+    info = pyogrio.read_info(folder / "shapefiles" / "selected_sites.shp")
+    assert info["features"] == 0 and info["geometry_type"] == "Point"

@@ -45,6 +45,13 @@ if TYPE_CHECKING:
 GPKG_FILE = "plan.gpkg"
 SHAPEFILE_DIR = "shapefiles"
 LAYERS = ("selected_sites", "existing_sites", "demand", "regions", "reach")
+GEOMETRY_TYPES = {
+    "selected_sites": "Point",
+    "existing_sites": "Point",
+    "demand": "Point",
+    "regions": "MultiPolygon",
+    "reach": "MultiPolygon",  # circles and road-reach areas alike, one type per layer
+}
 SITE_COLUMNS = (
     "priority", "id", "name", "type", "tier", "action", "region", "cost", "beds",
     "marginal_weight", "new_covered_weight", "unique_covered_weight",
@@ -97,7 +104,16 @@ def write_gpkg(
     path = folder / GPKG_FILE
     path.unlink(missing_ok=True)  # a new file, never layers added to an old one
     for name, frame in layers.items():
-        pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG", append=path.exists())
+        geometry = GEOMETRY_TYPES[name]
+        pyogrio.write_dataframe(
+            frame,
+            path,
+            layer=name,
+            driver="GPKG",
+            append=path.exists(),
+            geometry_type=geometry,  # declared even when the layer is empty
+            promote_to_multi=geometry.startswith("Multi"),
+        )
     written = [path]
     if shapefile:
         written += write_shapefiles(
@@ -298,7 +314,14 @@ def write_shapefiles(
         listing += [(name, renamed[c], c) for c in columns]
         out = frame.rename(columns=renamed)
         path = folder / f"{name}.shp"
-        pyogrio.write_dataframe(out, path, driver="ESRI Shapefile", encoding=encoding)
+        pyogrio.write_dataframe(
+            out,
+            path,
+            driver="ESRI Shapefile",
+            encoding=encoding,
+            geometry_type=GEOMETRY_TYPES.get(name),
+            promote_to_multi=GEOMETRY_TYPES.get(name, "").startswith("Multi"),
+        )
         cpg = path.with_suffix(".cpg")
         if not cpg.exists():  # GDAL writes it for UTF-8; say the code page in any case
             cpg.write_text(encoding, encoding="ascii")
