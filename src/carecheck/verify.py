@@ -223,6 +223,29 @@ def _snap_brute(roads: Roads, points: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return edge, frac, dist
 
 
+_SNAPPED: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+_SNAPPED_KEEP = 8  # a plan's check snaps the same demand points once per type and reach
+
+
+def _snap_once(roads: Roads, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_snap_brute` of ``points``, remembered for the same points on the same segments
+    (the check of one plan asks for the demand points' snapping several times)."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=16)
+    for array in (roads.node_xy, roads.u, roads.v, points):
+        values = np.ascontiguousarray(array)
+        digest.update(str((values.dtype, values.shape)).encode())
+        digest.update(values.tobytes())
+    key = digest.digest()
+    if key not in _SNAPPED:
+        if len(_SNAPPED) >= _SNAPPED_KEEP:
+            _SNAPPED.pop(next(iter(_SNAPPED)))
+        _SNAPPED[key] = _snap_brute(roads, np.asarray(points, dtype=float).reshape(-1, 2))
+    edge, frac, dist = _SNAPPED[key]
+    return edge.copy(), frac.copy(), dist.copy()
+
+
 def road_costs_to_sites(
     roads: Roads,
     demand_xy: np.ndarray,
@@ -239,7 +262,8 @@ def road_costs_to_sites(
     """
     n_demand, n_sites = len(demand_xy), len(site_xy)
     points = np.vstack([demand_xy, site_xy])
-    edge, frac, leg = _snap_brute(roads, points)
+    at_demand, at_sites = _snap_once(roads, demand_xy), _snap_once(roads, site_xy)
+    edge, frac, leg = (np.concatenate([a, b]) for a, b in zip(at_demand, at_sites, strict=True))
     n_nodes = len(roads.node_xy)
     span = np.hypot(*(roads.node_xy[roads.v] - roads.node_xy[roads.u]).T)  # metres
     on_edge, joins = _snapped_points(roads, span, edge, frac, leg)
