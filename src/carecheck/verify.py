@@ -297,7 +297,8 @@ def road_costs_to_sites(
 ) -> np.ndarray:
     """Cost (sites × demand) to reach each site along the roads; inf beyond its ``bound``.
 
-    Snapping by checking every segment, the graph built afresh with the sites and demand
+    Snapping by its own exact search (:func:`_snap_near`, equal to checking every segment,
+    :func:`_snap_brute`), the graph built afresh with the sites and demand
     points inserted where they snap (legs walked), and a Dijkstra per site over the reversed
     roads — written apart from :mod:`carecheck.network`, so the two can check each other.
     """
