@@ -487,23 +487,3 @@ def test_near_coincident_points_network_and_verifier_agree(seed):
     piled = reach[:80].reshape(10, 8, 10)[np.arange(10), :, np.arange(10)]
     close = (np.abs(offsets) < 1e-6).all(axis=2)
     assert piled[close].all() and close.sum() > 20
-
-
-@pytest.mark.parametrize("seed", range(12))
-def test_the_verifiers_fast_snap_equals_its_brute_force(seed):
-    """verify._snap_near projects onto fewer segments than _snap_brute; the answers (segment,
-    position, distance) must be identical, ties included (grid-like seeds have many)."""
-    from carecheck.verify import _snap_brute, _snap_near
-
-    rng = np.random.default_rng(seed)
-    n_nodes = int(rng.integers(2, 300))
-    xy = rng.uniform(0, [100.0, 5_000.0, 50_000.0][seed % 3], (n_nodes, 2))
-    m = int(rng.integers(1, 600))
-    u, v = rng.integers(0, n_nodes, m), rng.integers(0, n_nodes, m)
-    points = rng.uniform(-100, xy.max() + 100, (int(rng.integers(1, 400)), 2))
-    if seed % 2 == 0:  # on a grid: many points equally far from two segments
-        xy, points = np.round(xy / 50) * 50, np.round(points / 25) * 25
-    roads = Roads(xy, u, v, np.ones(m), np.full(m, 30.0), np.zeros(m, dtype=bool))
-    brute, near = _snap_brute(roads, points), _snap_near(roads, points)
-    for a, b in zip(brute, near, strict=True):
-        assert np.array_equal(a, b)

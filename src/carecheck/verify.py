@@ -223,54 +223,13 @@ def _snap_brute(roads: Roads, points: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return edge, frac, dist
 
 
-def _snap_near(roads: Roads, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_snap_brute`'s answer, from fewer segments: the same bounds, the same projection
-    and the same ties, but each point projected only onto the segments whose midpoint lies
-    within its nearest midpoint's distance plus the longest half-segment (plus the tie slack)
-    — a superset of the segments :func:`_snap_brute` projects onto, found with a KD-tree of the
-    midpoints. The numbers are computed by the same expressions, so they are identical."""
-    from scipy.spatial import cKDTree
-
-    a, b = roads.node_xy[roads.u], roads.node_xy[roads.v]
-    ab = b - a
-    denom = np.maximum((ab * ab).sum(axis=1), 1e-300)
-    mid = (a + b) / 2
-    half = np.sqrt(denom) / 2
-    n = len(points)
-    if n == 0 or len(a) == 0:
-        return _snap_brute(roads, points)
-    tree = cKDTree(mid)
-    near, _ = tree.query(points, k=1)
-    slack = 2 * SNAP_TOLERANCE_M
-    # the nearest midpoint by the KD-tree may differ from hypot's in the last bit: widen a little
-    radius = near * (1 + 1e-9) + 1e-6 + slack + float(half.max())
-    lists = tree.query_ball_point(points, radius)
-    counts = np.fromiter((len(x) for x in lists), dtype=np.int64, count=n)
-    rows = np.repeat(np.arange(n), counts)
-    cols = np.fromiter((c for x in lists for c in sorted(x)), dtype=np.int64, count=counts.sum())
-    to_mid = np.hypot(points[rows, 0] - mid[cols, 0], points[rows, 1] - mid[cols, 1])
-    best_upper = np.full(n, np.inf)
-    np.minimum.at(best_upper, rows, to_mid)
-    keep = to_mid - half[cols] <= best_upper[rows] + slack
-    rows, cols = rows[keep], cols[keep]
-    p = points[rows]
-    t = np.clip(((p - a[cols]) * ab[cols]).sum(axis=1) / denom[cols], 0, 1)
-    d = np.hypot(*(p - (a[cols] + t[:, None] * ab[cols])).T)
-    nearest = np.full(n, np.inf)
-    np.minimum.at(nearest, rows, d)
-    tied = np.flatnonzero(d <= nearest[rows] + SNAP_TOLERANCE_M)
-    first = tied[np.r_[True, rows[tied][1:] != rows[tied][:-1]]]
-    return cols[first], t[first], d[first]
-
-
 _SNAPPED: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 _SNAPPED_KEEP = 8  # a plan's check snaps the same demand points once per type and reach
 
 
 def _snap_once(roads: Roads, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_snap_brute`'s snapping of ``points`` (computed by :func:`_snap_near`),
-    remembered for the same points on the same segments (the check of one plan asks for the
-    demand points' snapping several times)."""
+    """:func:`_snap_brute` of ``points``, remembered for the same points on the same segments
+    (the check of one plan asks for the demand points' snapping several times)."""
     import hashlib
 
     digest = hashlib.blake2b(digest_size=16)
@@ -282,7 +241,7 @@ def _snap_once(roads: Roads, points: np.ndarray) -> tuple[np.ndarray, np.ndarray
     if key not in _SNAPPED:
         if len(_SNAPPED) >= _SNAPPED_KEEP:
             _SNAPPED.pop(next(iter(_SNAPPED)))
-        _SNAPPED[key] = _snap_near(roads, np.asarray(points, dtype=float).reshape(-1, 2))
+        _SNAPPED[key] = _snap_brute(roads, np.asarray(points, dtype=float).reshape(-1, 2))
     edge, frac, dist = _SNAPPED[key]
     return edge.copy(), frac.copy(), dist.copy()
 
@@ -297,8 +256,7 @@ def road_costs_to_sites(
 ) -> np.ndarray:
     """Cost (sites × demand) to reach each site along the roads; inf beyond its ``bound``.
 
-    Snapping by its own exact search (:func:`_snap_near`, equal to checking every segment,
-    :func:`_snap_brute`), the graph built afresh with the sites and demand
+    Snapping by checking every segment, the graph built afresh with the sites and demand
     points inserted where they snap (legs walked), and a Dijkstra per site over the reversed
     roads — written apart from :mod:`carecheck.network`, so the two can check each other.
     """
