@@ -232,11 +232,9 @@ def axis_label(
     text = _TEXT[lang if lang in _TEXT else "zh"]
     if kind == "count":
         return text["count"].format(type=_type_name(type_name or "", lang))
-    return (
-        f"{text['budget']}（{unit}）"
-        if unit and lang == "zh"
-        else (f"{text['budget']} ({unit})" if unit else text["budget"])
-    )
+    if not unit:
+        return text["budget"]
+    return f"{text['budget']}（{unit}）" if lang == "zh" else f"{text['budget']} ({unit})"
 
 
 def _type_name(type_name: str, lang: str) -> str:

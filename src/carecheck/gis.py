@@ -168,7 +168,7 @@ def _sites(rows: list[dict], target: str) -> gpd.GeoDataFrame:
 def _demand(folder: Path, types: list[str], target: str) -> gpd.GeoDataFrame:
     import pandas as pd
 
-    from carecheck.maps import read_demand
+    from carecheck.textsafe import read_demand
 
     frame = read_demand(folder)
     for column in frame.columns:

@@ -1382,15 +1382,9 @@ def _region_table(c: _Context) -> Table:
 def _uncovered(c: _Context) -> list[Block]:
     import pandas as pd
 
-    from carecheck.textsafe import from_spreadsheet_cell
+    from carecheck.textsafe import read_demand
 
-    path = c.folder / "demand_coverage.csv"
-    try:
-        frame = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{path}: not a readable demand_coverage.csv ({exc})") from None
-    frame = frame.map(from_spreadsheet_cell)
-    frame.columns = [str(from_spreadsheet_cell(col)) for col in frame.columns]
+    frame = read_demand(c.folder)
     types = [t for t in c.types if f"covered_after_{t}" in frame.columns]
     covered = {
         t: pd.to_numeric(frame[f"covered_after_{t}"], errors="coerce").fillna(0) > 0 for t in types

@@ -57,7 +57,7 @@ from carecheck import schema
 from carecheck.errors import CarecheckError, DataError
 from carecheck.labels import LABELS, LANGS, TIER_SIZES, site_labels
 from carecheck.outdir import read_result
-from carecheck.textsafe import from_spreadsheet_cell
+from carecheck.textsafe import read_demand
 from carecheck.units import money
 
 MAP_FILE = "map.html"
@@ -175,25 +175,6 @@ def _rounded(geometry: dict) -> dict:
 
 
 # --------------------------------------------------------------------------- reading
-
-
-def read_demand(folder: Path) -> pd.DataFrame:
-    """``demand_coverage.csv`` of an output folder, text columns kept as text."""
-    path = folder / "demand_coverage.csv"
-    try:
-        frame = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise DataError(
-            f"{path}: not found; run `carecheck run SCENARIO --out {folder}` first"
-        ) from None
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{path}: not a readable demand_coverage.csv ({exc})") from None
-    frame = frame.map(from_spreadsheet_cell)  # undo what made the cells safe for Excel
-    frame.columns = [str(from_spreadsheet_cell(c)) for c in frame.columns]
-    missing = [c for c in ("demand_id", "weight", "lon", "lat") if c not in frame.columns]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {missing}")
-    return frame
 
 
 # --------------------------------------------------------------------------- the data document

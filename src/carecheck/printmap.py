@@ -410,7 +410,7 @@ def drawing_crs(document: dict, lon: np.ndarray, lat: np.ndarray) -> CRS:
 def _demand(folder: Path, shade: str) -> pd.DataFrame:
     import pandas as pd
 
-    from carecheck.maps import read_demand
+    from carecheck.textsafe import read_demand
 
     raw = read_demand(folder)
     path = folder / "demand_coverage.csv"
@@ -942,32 +942,24 @@ def _draw_sites(ax: Axes, data: _Data, style: _Style, frame: _Frame) -> None:
     k = style.k
     for t in data.types:
         colour, marker = _type_symbol(data, t)
-        existing = data.existing[data.existing["type"].astype(str) == t]
-        existing = existing[_within(frame, existing["x"], existing["y"])]
-        if len(existing):
-            ax.scatter(
-                existing["x"],
-                existing["y"],
-                s=(4.2 * k) ** 2,
-                marker=marker,
-                facecolors="white",
-                edgecolors=colour,
-                linewidths=0.9 * k,
-                zorder=4,
-            )
-        chosen = data.selected[data.selected["type"].astype(str) == t]
-        chosen = chosen[_within(frame, chosen["x"], chosen["y"])]
-        if len(chosen):
-            ax.scatter(
-                chosen["x"],
-                chosen["y"],
-                s=(7.5 * k) ** 2,
-                marker=marker,
-                c=colour,
-                edgecolors="white",
-                linewidths=0.9 * k,
-                zorder=5,
-            )
+        # existing facilities small and hollow, new sites larger and filled, drawn above them
+        for sites, size, filled, z in (
+            (data.existing, 4.2, False, 4),
+            (data.selected, 7.5, True, 5),
+        ):
+            shown = sites[sites["type"].astype(str) == t]
+            shown = shown[_within(frame, shown["x"], shown["y"])]
+            if len(shown):
+                ax.scatter(
+                    shown["x"],
+                    shown["y"],
+                    s=(size * k) ** 2,
+                    marker=marker,
+                    facecolors=colour if filled else "white",
+                    edgecolors="white" if filled else colour,
+                    linewidths=0.9 * k,
+                    zorder=z,
+                )
     _draw_site_labels(ax, data, style, frame)
 
 

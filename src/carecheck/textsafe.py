@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from carecheck.errors import DataError
+
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 _NUMBER = re.compile(r"[+-](\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -63,3 +65,23 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
     shows), CRLF line ends (RFC 4180; a cell holding a line break is then quoted, whatever it
     is), and no cell that a spreadsheet would run as a formula."""
     spreadsheet_frame(frame).to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+
+
+def read_demand(folder: Path) -> pd.DataFrame:
+    """``demand_coverage.csv`` of an output folder, text columns kept as text: the one reader
+    of that file for the deliverables (it undoes what :func:`write_csv` did to the cells)."""
+    path = folder / "demand_coverage.csv"
+    try:
+        frame = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise DataError(
+            f"{path}: not found; run `carecheck run SCENARIO --out {folder}` first"
+        ) from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{path}: not a readable demand_coverage.csv ({exc})") from None
+    frame = frame.map(from_spreadsheet_cell)  # undo what made the cells safe for Excel
+    frame.columns = [str(from_spreadsheet_cell(c)) for c in frame.columns]
+    missing = [c for c in ("demand_id", "weight", "lon", "lat") if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}")
+    return frame
