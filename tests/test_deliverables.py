@@ -189,6 +189,10 @@ def test_workbook_agrees_with_the_result(example_run):
 
     settings = [r[0] for r in _sheet(book, "设置与求解")]
     assert "规划问题" in settings and "求解与核验" in settings
+    # one-table sheets filter from their header; the settings sheet (several tables) does not
+    assert book["建设选址"].auto_filter.ref.startswith("A1:")
+    assert book["未覆盖老年人口点"].auto_filter.ref.startswith("A2:")
+    assert not book["设置与求解"].auto_filter.ref
 
 
 def test_workbook_of_the_hand_instance(make_case, tmp_path):

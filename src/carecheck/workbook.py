@@ -97,7 +97,9 @@ def _write_sheet(ws: Any, blocks: tuple, styles: dict[str | None, Any]) -> None:
     for k, width in _widths(blocks).items():
         ws.set_column(k, k, width)
     row = 0
-    single = len(blocks) == 1 and isinstance(blocks[0], Table)
+    # a sheet holding one table gets a filter and a frozen header (Excel allows one filter a
+    # sheet; the settings and comparison sheets hold several tables and get neither)
+    single = sum(isinstance(b, Table) for b in blocks) == 1
     for block in blocks:
         if isinstance(block, Heading):
             ws.write_string(row, 0, block.text, styles["heading"])
@@ -110,7 +112,7 @@ def _write_sheet(ws: Any, blocks: tuple, styles: dict[str | None, Any]) -> None:
                 ws.write_string(row, 0, item.text, styles["text"])
                 row += 1
         elif isinstance(block, Table):
-            row = _write_table(ws, row, block, styles, filtered=single or block is blocks[-1])
+            row = _write_table(ws, row, block, styles, filtered=single)
             row += 1
         elif isinstance(block, Figure):
             continue  # the workbook holds data; the figures are in the report
