@@ -87,3 +87,35 @@ def test_build_order_equals_a_greedy_recount(seed):
     by_priority = np.argsort(priority)
     assert [ids[j] for j in by_priority] == order
     assert marginal[by_priority].tolist() == adds
+
+
+def test_an_exact_count_is_padded_with_the_cheapest_sites(make_case, tmp_path):
+    """count: 4 where two sites cover everyone reachable: the plan is solved as "at most 4"
+    and padded with the cheapest of the rest, then by candidate order (model.pad_counts)."""
+    sites = [
+        {"id": "s1", "x": 0.0, "y": 100.0, "cost": 50},  # reaches a
+        {"id": "s2", "x": 2000.0, "y": 100.0, "cost": 50},  # reaches b
+        {"id": "s3", "x": 2100.0, "y": 0.0, "cost": 3},  # reaches b: nothing once s2 is open
+        {"id": "s4", "x": 5000.0, "y": 0.0, "cost": 1},  # reaches no one
+        {"id": "s5", "x": 5500.0, "y": 0.0, "cost": 3},  # reaches no one
+    ]
+    path = make_case(DEMAND, {"home": {"radius_m": 500, "count": 4, "candidates": sites}})
+    out = tmp_path / "out"
+    result = run_scenario(path, out=out, map_html=False)
+    assert result.objective == 30 and result.status == "optimal"
+    assert sorted(result.selected["id"]) == ["s1", "s2", "s3", "s4"]
+    document = json.loads((out / "result.json").read_text(encoding="utf-8"))
+    assert document["count_padding"] == {
+        "rule": "cheapest_then_order",
+        "sites": {"home": ["s3", "s4"]},
+    }
+    assert document["verification"]["ok"]
+    assert sorted(document["plan_checks"]["idle_sites"]["home"]) == ["s3", "s4"]
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "另选 2 处不增加覆盖人数的站点（s3、s4）" in report
+    assert "按建设成本由低到高" in report
+    # max_count: nothing padded, and result.json says so
+    plain = make_case(DEMAND, {"home": {"radius_m": 500, "max_count": 4, "candidates": sites}})
+    run_scenario(plain, out=tmp_path / "plain", map_html=False)
+    document = json.loads((tmp_path / "plain" / "result.json").read_text(encoding="utf-8"))
+    assert document["count_padding"] is None

@@ -7,8 +7,10 @@ enumeration of every subset of candidates — and must agree.
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,8 +20,11 @@ from carecheck.model import (
     Bounds,
     Problem,
     TypeProblem,
+    at_most_counts,
     build_milp,
     identity_reduction,
+    pad_counts,
+    problem_from_reach,
     reduce_problem,
     selection_from_solution,
 )
@@ -35,8 +40,11 @@ SETTINGS = settings(
 
 
 @st.composite
-def problems(draw, *, max_candidates: int = 7):
-    """A random multi-type problem with every kind of constraint (each maybe absent)."""
+def problems(draw, *, max_candidates: int = 7, budgets: bool = True, tier_uppers: bool = False):
+    """A random multi-type problem with every kind of constraint (each maybe absent).
+
+    ``budgets=False``: never a budget; ``tier_uppers``: tier counts may have upper bounds too.
+    """
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     n_demand = draw(st.integers(1, 12))
@@ -44,7 +52,7 @@ def problems(draw, *, max_candidates: int = 7):
     weight = rng.integers(0, 20, n_demand).astype(float)
     region = rng.integers(0, n_regions, n_demand)
     n_types = draw(st.integers(1, 2))
-    budget = float(rng.integers(3, 15)) if draw(st.booleans()) else None
+    budget = float(rng.integers(3, 15)) if budgets and draw(st.booleans()) else None
     types = []
     for t in range(n_types):
         n_cand = draw(st.integers(1, max_candidates // n_types))
@@ -58,6 +66,9 @@ def problems(draw, *, max_candidates: int = 7):
         upper = int(rng.integers(lower, n_cand + 1))
         count = Bounds(lower, upper) if draw(st.booleans()) else Bounds(upper, upper)
         tier_counts = {0: Bounds(int(rng.integers(0, 2)), None)} if draw(st.booleans()) else {}
+        if tier_uppers and draw(st.booleans()):
+            low = int(rng.integers(0, 2))
+            tier_counts = {k: Bounds(low, low + int(rng.integers(0, 3))) for k in (0, 1)}
         region_min_sites = (
             {r: int(rng.integers(0, 2)) for r in range(n_regions)} if draw(st.booleans()) else {}
         )
@@ -260,3 +271,99 @@ def test_coverage_never_falls_as_radius_or_count_grows(instance):
     if count < len(site_xy):
         _, more = _solve_points(demand_xy, site_xy, weight, radius, count + 1)
         assert more.objective >= base.objective - 1e-9
+
+
+def _plan_value(problem: Problem, opened: list[np.ndarray]) -> float | None:
+    """A plan's objective by brute force, None when it breaks a constraint of ``problem``."""
+    weight, region = problem.weight, problem.demand_region()
+    value, cost = 0.0, 0.0
+    for tp, chosen in zip(problem.types, opened, strict=True):
+        if not _counts_ok(tp, chosen, region):
+            return None
+        counted = [
+            j
+            for j in chosen
+            if tp.needs_referral is None
+            or not tp.needs_referral[j]
+            or tp.referral[j, chosen].toarray().any()
+        ]
+        covered = tp.covered_before | (np.asarray(tp.reach[:, counted].sum(axis=1)).ravel() > 0)
+        if not _floors_ok(tp, covered, weight, region):
+            return None
+        value += tp.alpha * weight[covered].sum()
+        cost += tp.cost[chosen].sum()
+    if problem.budget is not None and cost > problem.budget + 1e-9:
+        return None
+    return value
+
+
+@settings(SETTINGS, max_examples=200)
+@given(problems(budgets=False, tier_uppers=True))
+def test_counts_as_upper_bounds_then_padding_keep_the_optimum(problem):
+    """Drop the counts' lower bounds, solve, pad (cheapest first): the brute-force optimum of
+    the problem as asked, with every constraint kind but a budget (which the relaxation
+    refuses)."""
+    expected = brute_force(problem)
+    relaxed = at_most_counts(problem)
+    if relaxed is None:
+        assert all(tp.count.lower == 0 for tp in problem.types)
+        return
+    assert all(tp.count.lower == 0 for tp in relaxed.types)
+    assert [tp.count.upper for tp in relaxed.types] == [tp.count.upper for tp in problem.types]
+    reduced, outcome = solve(relaxed)
+    if outcome.status == "infeasible":
+        assert expected is None  # a relaxation without a plan: none as asked either
+        return
+    assert outcome.status == "optimal"
+    opened = pad_counts(problem, selection_from_solution(reduced, outcome.values))
+    if expected is None:
+        # no plan as asked: padding must fail (the tier upper bounds leave too few sites)
+        assert opened is None or _plan_value(problem, opened) is None
+        return
+    assert opened is not None
+    assert _plan_value(problem, opened) == pytest.approx(expected, abs=1e-6)
+    assert outcome.objective == pytest.approx(expected, abs=1e-6)
+
+
+def test_the_relaxation_is_refused_where_it_is_not_exact():
+    reach = sp.csr_matrix(np.eye(3, dtype=bool))
+    base = problem_from_reach(reach, np.array([5.0, 3.0, 1.0]), 2)
+    assert at_most_counts(base) is not None
+    assert at_most_counts(replace(base, budget=10.0)) is None  # padding may not fit
+    assert at_most_counts(replace(base, minimize="count")) is None  # the count is the goal
+    assert at_most_counts(replace(base, bed_types=("site",))) is None  # bed assignment
+    negative = replace(base, types=(replace(base.types[0], alpha=-1.0),))
+    assert at_most_counts(negative) is None
+    at_most = replace(base, types=(replace(base.types[0], count=Bounds(0, 2)),))
+    assert at_most_counts(at_most) is None  # nothing to drop
+
+
+def test_padding_takes_the_cheapest_then_the_first_within_tier_room():
+    # six candidates: 0 and 1 cover everyone; 2..5 add nothing
+    reach = sp.csr_matrix(
+        np.array([[1, 0, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0]], dtype=bool), shape=(2, 6)
+    )
+    tp = TypeProblem(
+        name="t",
+        reach=reach,
+        covered_before=np.zeros(2, dtype=bool),
+        cost=np.array([9.0, 9.0, 4.0, 1.0, 4.0, 1.0]),
+        tier=np.array([0, 0, 0, 1, 0, 1]),
+        region=np.full(6, -1),
+        tier_names=("town", "village"),
+        count=Bounds(5, 5),
+    )
+    problem = Problem(weight=np.array([3.0, 2.0]), types=(tp,))
+    relaxed = at_most_counts(problem)
+    reduced, outcome = solve(relaxed)
+    found = selection_from_solution(reduced, outcome.values)
+    assert found[0].tolist() == [0, 1]  # the relaxed optimum opens only what covers
+    # cheapest first (3, 5 at 1), then cost 4 by index (2 before 4)
+    assert pad_counts(problem, found)[0].tolist() == [0, 1, 2, 3, 5]
+    # villages full at one site: 3 (the first of the cheapest), then 2 and 4
+    capped = replace(tp, tier_counts={1: Bounds(0, 1)})
+    padded = pad_counts(replace(problem, types=(capped,)), found)
+    assert padded[0].tolist() == [0, 1, 2, 3, 4]
+    # villages allowed none and towns at most three: five sites cannot be opened
+    tight = replace(tp, tier_counts={0: Bounds(0, 3), 1: Bounds(0, 0)})
+    assert pad_counts(replace(problem, types=(tight,)), found) is None

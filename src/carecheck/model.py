@@ -59,11 +59,47 @@ Reductions (each keeps the optimal objective; tests prove it)
    maximal covering or fewest sites, no budget or cost objective, no tier counts, regional
    minimum sites, bed minimum, linked tiers or fillers, and not for a type whose beds serve
    the capacitated objective.
+
+Counts as upper bounds (exact, then padded)
+-------------------------------------------
+A lower bound on a type's count (``count: p`` sets :math:`L_t = U_t = p`, ``min_count`` sets
+:math:`L_t`) is dropped when solving maximal coverage, and the plan is padded afterwards
+(:func:`at_most_counts`, :func:`pad_counts`). This is exact when
+
+(a) the objective maximises coverage (``minimize`` is None, no bed assignment) with every
+    :math:`\alpha_t \ge 0`,
+(b) there is no budget.
+
+Proof. Write :math:`P` for the problem and :math:`P'` for it with every :math:`L_t` set to 0;
+:math:`P'` is a relaxation, so :math:`\mathrm{opt}(P') \ge \mathrm{opt}(P)`. Take an optimal
+:math:`(x, y, v)` of :math:`P'` opening :math:`q_t \le U_t` sites of type :math:`t`, and open
+:math:`\max(0, L_t - q_t)` closed candidates more, keeping :math:`y` and :math:`v`. Every row of
+the model stays satisfied: the link rows :math:`y \le \sum x + \sum v` and the referral rows
+:math:`v_j \le x_j`, :math:`v_j \le \sum_k x_k` only gain on their right; the region minimum
+sites and minimum beds rows are lower bounds on :math:`\sum x` with non-negative coefficients
+(beds :math:`b_j \ge 0`); the region coverage rows involve only :math:`y`; the count now meets
+:math:`L_t \le q_t + (L_t - q_t) \le U_t`. The only rows that could break are upper bounds on
+sums of :math:`x`: the budget, excluded by (b), and the tier counts :math:`U_{tk}` — the padding
+takes only candidates of tiers with room, which is possible whenever
+:math:`\sum_k \min(U_{tk}, n_{tk}) + n_{t,\text{free}} \ge L_t` (:math:`n_{tk}` candidates of
+tier :math:`k`, :math:`n_{t,\text{free}}` those of tiers without an upper bound); if it is not,
+:math:`P` has no plan with :math:`L_t` sites at all and the caller solves :math:`P` as it is. The
+objective involves only :math:`y`, so the padded plan has the value :math:`\mathrm{opt}(P') \ge
+\mathrm{opt}(P)` and is feasible for :math:`P`: it is optimal for :math:`P`. A budget breaks
+this (one dear site may beat two cheap ones, and padding the dear one with a second site may
+not fit), as does a minimised count or cost (``min_sites``: the count is the objective) and a
+negative type weight (coverage would then cost). The same argument holds for a bound
+:math:`B'` proved for :math:`P'` when the solve stops early: it bounds :math:`P` too.
+
+Padding rule: per type, the closed candidates of the *full* candidate list (the reductions of
+:math:`P'` may drop fillers and dominated sites that :math:`P` would keep), cheapest first, then
+by candidate order, skipping those of a tier already at its upper bound. The padded sites add
+no one; the report says so.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -440,6 +476,81 @@ def identity_reduction(problem: Problem) -> ReducedProblem:
         types=tuple(types),
         weight_by_region=np.bincount(region[valid], weights=weight[valid], minlength=n_regions),
     )
+
+
+# --------------------------------------------------------------------------- counts as upper bounds
+
+
+def at_most_counts(problem: Problem) -> Problem | None:
+    """The problem with every type's count lower bound dropped, when that is exact.
+
+    See "Counts as upper bounds" in the module docstring: maximal coverage (no ``minimize``, no
+    bed assignment, every ``alpha`` ≥ 0) without a budget. Solve the returned problem, then
+    :func:`pad_counts` the plan back to the lower bounds.
+
+    Parameters
+    ----------
+    problem
+        The array problem, counts as the scenario asks.
+
+    Returns
+    -------
+    Problem or None
+        The relaxed problem, or None when the relaxation is not exact or changes nothing (no
+        type has a count lower bound).
+    """
+    if problem.minimize is not None or problem.bed_types or problem.budget is not None:
+        return None
+    if any(tp.alpha < 0 or tp.target is not None for tp in problem.types):
+        return None
+    if not any(tp.count.lower > 0 for tp in problem.types):
+        return None
+    types = tuple(replace(tp, count=Bounds(0, tp.count.upper)) for tp in problem.types)
+    return replace(problem, types=types)
+
+
+def pad_counts(problem: Problem, opened: list[np.ndarray]) -> list[np.ndarray] | None:
+    """Open more candidates until each type meets its count's lower bound.
+
+    The rule (module docstring): per type, the closed candidates of the full list, cheapest
+    first, then by index, skipping those whose tier is already at its upper bound.
+
+    Parameters
+    ----------
+    problem
+        The problem as asked (with the lower bounds :func:`at_most_counts` dropped).
+    opened
+        Per type, the opened candidate indices of the relaxed problem's plan.
+
+    Returns
+    -------
+    list of numpy.ndarray or None
+        Per type the sorted opened indices, padding included; None when the tier upper bounds
+        leave too few candidates (the problem as asked then has no plan with that count).
+    """
+    padded = []
+    for tp, sites in zip(problem.types, opened, strict=True):
+        sites = np.asarray(sites, dtype=np.int64)
+        need = tp.count.lower - len(sites)
+        if need <= 0:
+            padded.append(np.sort(sites))
+            continue
+        closed = np.setdiff1d(np.arange(tp.n_candidates), sites)
+        order = closed[np.lexsort((closed, np.nan_to_num(tp.cost[closed], nan=INF)))]
+        room = np.full(len(order), True)
+        tier = np.asarray(tp.tier, dtype=np.int64)[order]
+        for code, bounds in tp.tier_counts.items():
+            if bounds.upper is None:
+                continue
+            left = bounds.upper - int(np.count_nonzero(tp.tier[sites] == code))
+            in_tier = tier == code
+            # the first `left` closed candidates of this tier, in padding order
+            room[in_tier] = np.cumsum(in_tier)[in_tier] <= left
+        chosen = order[room][:need]
+        if len(chosen) < need:
+            return None
+        padded.append(np.sort(np.concatenate([sites, chosen])))
+    return padded
 
 
 # --------------------------------------------------------------------------- the MILP

@@ -259,7 +259,19 @@ def _verify(
         beds=beds,
         reach_areas=reach_area_frame(scenario, layers, selected),
         checks=plan_checks(scenario, layers, problem, selected),
+        padding=_padding(layers, solved),
     )
+
+
+def _padding(layers: Layers, solved: Solved) -> dict | None:
+    """The sites opened only to meet a count (model.pad_counts), by type, with the rule."""
+    if not solved.padded:
+        return None
+    sites = {
+        name: [str(i) for i in layers.facilities[name].candidates["id"].iloc[padded]]
+        for name, padded in solved.padded.items()
+    }
+    return {"rule": "cheapest_then_order", "sites": sites}
 
 
 def _compare(result: RunResult, clock: Stages) -> RunResult:

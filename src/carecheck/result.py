@@ -41,6 +41,8 @@ class RunResult:
     reach_areas: gpd.GeoDataFrame | None = field(default=None, repr=False)
     inputs: list[dict] = field(default_factory=list, repr=False)
     checks: dict | None = None  # idle sites and unreachable demand (report.plan_checks)
+    # sites opened only to meet a count, cheapest first (model.pad_counts); None when none
+    padding: dict | None = None
     created: str = field(default_factory=lambda: date.today().isoformat())
 
     def to_json(self) -> dict:
@@ -121,6 +123,7 @@ class RunResult:
             "inputs": self._inputs(),
             "layers": self._layers(),
             "plan_checks": self.checks,
+            "count_padding": self.padding,
             "lang": scenario.language,
             "cost_unit": scenario.cost_unit,
             "outputs": scenario.outputs.model_dump()

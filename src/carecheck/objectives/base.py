@@ -73,6 +73,8 @@ class Solved:
     reduced: ReducedProblem | None = None
     milp: Milp | None = None
     opened: list[np.ndarray] | None = None  # set when the solve decodes its own plan
+    # per type the candidates opened only to meet a count's lower bound (model.pad_counts)
+    padded: dict[str, np.ndarray] | None = None
 
 
 class Objective:
