@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+_STARTED = time.perf_counter()  # this process's start, for the imports of a child
 WORKING_CRS = "EPSG:32651"  # UTM 51N (Ningbo); the generated region sits inside this zone
 ORIGIN = (300_000.0, 3_250_000.0)  # south-west corner of the region, metres in WORKING_CRS
 
@@ -249,6 +250,76 @@ def run_pipeline(scenario: Path, out: Path, solver: str) -> dict:
     }
 
 
+def run_spopt(folder: Path, size: Size) -> dict:
+    """spopt's MCLP on the same files, in this (fresh) process: read, distances, model, CBC.
+
+    The same instance as carecheck's: demand points and sites projected to ``WORKING_CRS``,
+    straight-line distance ≤ the radius covers, the existing facilities forced open
+    (``predefined_facilities_arr``; spopt counts them in ``p_facilities``, so p + existing),
+    the objective the covered weight — carecheck's ``objective`` (covered before + new).
+    """
+    import geopandas as gpd
+    import pandas as pd
+    import pulp
+    from scipy.spatial.distance import cdist
+    from spopt.locate import MCLP
+
+    imported = time.perf_counter()
+    watcher = ChildPeak()
+    watcher.start()
+    demand = pd.read_csv(folder / "demand.csv")
+    points = gpd.GeoSeries(gpd.points_from_xy(demand["lon"], demand["lat"]), crs=4326)
+    demand_xy = np.column_stack(_xy(points.to_crs(WORKING_CRS)))
+    layers = [
+        gpd.read_file(folder / "sites.gpkg", layer=name, engine="pyogrio").to_crs(WORKING_CRS)
+        for name in ("candidates", "existing")
+    ]
+    site_xy = np.vstack([np.column_stack(_xy(layer.geometry)) for layer in layers])
+    predefined = np.zeros(len(site_xy), dtype=int)
+    predefined[len(layers[0]) :] = 1
+    cost = cdist(demand_xy, site_xy)
+    model = MCLP.from_cost_matrix(
+        cost,
+        demand["elderly"].to_numpy(float),
+        service_radius=size.radius_m,
+        p_facilities=size.count + len(layers[1]),
+        predefined_facilities_arr=predefined,
+    )
+    built = time.perf_counter()
+    model = model.solve(pulp.PULP_CBC_CMD(msg=False))
+    solved = time.perf_counter()
+    return {
+        "status": pulp.LpStatus[model.problem.status],
+        "objective": float(pulp.value(model.problem.objective)),
+        "import_s": imported - _STARTED,
+        "build_s": built - imported,
+        "solve_s": solved - built,
+        "peak_python_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_solver_mb": watcher.stop() / 1024,
+    }
+
+
+def _xy(geometry) -> tuple[np.ndarray, np.ndarray]:
+    return geometry.x.to_numpy(), geometry.y.to_numpy()
+
+
+def whole_process(scenario: Path, out: Path, *extra: str) -> dict:
+    """``carecheck run`` as a planner starts it, a process of its own: wall seconds, the
+    objective it wrote."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "carecheck", "run", str(scenario), "--out", str(out), *extra],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"carecheck run failed:\n{done.stderr[-3000:]}")
+    document = json.loads((out / "result.json").read_text(encoding="utf-8"))
+    return {"seconds": seconds, "objective": document["objective"], "args": list(extra)}
+
+
 def cpu_by_stage(marks: list[tuple[str, float]]) -> dict[str, float]:
     """CPU seconds between consecutive progress messages, keyed like ``result.timings``."""
     keys = {
@@ -278,7 +349,7 @@ def _cpu_s() -> float:
 def child(argv: list[str]) -> int:
     """Entry point of the child processes: ``--child generate|run``."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--child", choices=("generate", "run"))
+    parser.add_argument("--child", choices=("generate", "run", "spopt"))
     parser.add_argument("--size")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--folder", type=Path)
@@ -286,17 +357,17 @@ def child(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.child == "generate":
         print(json.dumps({"scenario": str(generate(SIZES[args.size], args.seed, args.folder))}))
+    elif args.child == "spopt":
+        print(json.dumps(run_spopt(args.folder, SIZES[args.size])))
     else:
         report = run_pipeline(args.folder / "scenario.yaml", args.folder / "out", args.solver)
         print(json.dumps(report))
     return 0
 
 
-def in_child(*args: str) -> dict:
+def in_child(*args: str, python: str = sys.executable) -> dict:
     """Run this script in a fresh Python process and return the JSON it prints last."""
-    done = subprocess.run(
-        [sys.executable, __file__, *args], capture_output=True, text=True, check=False
-    )
+    done = subprocess.run([python, __file__, *args], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"child {args} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -343,6 +414,36 @@ def report_lines(size: Size, report: dict, generate_s: float) -> list[str]:
     return lines
 
 
+def side_by_side(size: Size, folder: Path, spopt_python: str) -> dict:
+    """carecheck's whole process (with and without the handout files) and spopt's MCLP on
+    the same instance, each in a process of its own; prints the ratio and both objectives."""
+    scenario = folder / "scenario.yaml"
+    plain = whole_process(scenario, folder / "out-cli", "--no-map")
+    data = whole_process(scenario, folder / "out-data", "--data-only")
+    start = time.perf_counter()
+    spopt = in_child(
+        "--child", "spopt", "--folder", str(folder), "--size", size.label, python=spopt_python
+    )
+    spopt["seconds"] = time.perf_counter() - start
+    same = abs(spopt["objective"] - plain["objective"]) <= 1e-6 * max(1.0, plain["objective"])
+    print(
+        f"       side by side, whole process: carecheck run --no-map {plain['seconds']:.2f} s, "
+        f"--data-only {data['seconds']:.2f} s; spopt MCLP {spopt['seconds']:.2f} s "
+        f"(imports {spopt['import_s']:.2f}, model {spopt['build_s']:.2f}, "
+        f"solve {spopt['solve_s']:.2f}; peak python {spopt['peak_python_mb']:,.0f} MB, solver "
+        f"{spopt['peak_solver_mb']:,.0f} MB)",
+        flush=True,
+    )
+    print(
+        f"       ratio spopt / carecheck: {spopt['seconds'] / plain['seconds']:.1f}× "
+        f"(--data-only {spopt['seconds'] / data['seconds']:.1f}×); objectives carecheck "
+        f"{plain['objective']:,.0f}, spopt {spopt['objective']:,.0f} ({spopt['status']}): "
+        f"{'same' if same else 'DIFFERENT'}",
+        flush=True,
+    )
+    return {"carecheck": plain, "carecheck_data_only": data, "spopt": spopt, "same": same}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if "--child" in argv:
@@ -353,6 +454,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument("--keep", type=Path, default=None, help="keep files in this folder")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument(
+        "--spopt",
+        metavar="PYTHON",
+        default=None,
+        help="also solve each instance with spopt's MCLP, in a process of this Python "
+        "(one with spopt installed); and time `carecheck run` as a process of its own",
+    )
     args = parser.parse_args(argv)
     labels = args.size or list(SIZES)
     print(f"carecheck scale benchmark: solver {args.solver}, seed {args.seed}", flush=True)
@@ -377,7 +485,10 @@ def main(argv: list[str] | None = None) -> int:
             generate_s = time.perf_counter() - start
             report = in_child("--child", "run", "--folder", str(folder), "--solver", args.solver)
             print("\n".join(report_lines(size, report, generate_s)), flush=True)
-            figures.append({"size": asdict(size), "generate_s": generate_s, **report})
+            figure = {"size": asdict(size), "generate_s": generate_s, **report}
+            if args.spopt:
+                figure["side_by_side"] = side_by_side(size, folder, args.spopt)
+            figures.append(figure)
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
     return 0

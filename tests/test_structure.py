@@ -170,6 +170,18 @@ def test_light_commands_load_no_solver_map_plot_or_cluster(args):
         assert not loaded & {"numpy", "pandas", "geopandas", "scipy", "pydantic"}
 
 
+def test_a_data_only_run_loads_what_it_needs_and_nothing_else(tmp_path):
+    """A default CBC run: the data stack and PuLP (for CBC), but not the map, plot, Word or
+    Excel writers, the cluster, nor numba (the default start makes no search rounds). HiGHS may
+    load: the starting plan's swap search solves its merges with it."""
+    out = tmp_path / "out 结果"
+    loaded = _loaded_by("run", "scenarios/example.yaml", "--out", str(out), "--data-only")
+    assert (out / "result.json").is_file() and not (out / "report.docx").exists()
+    assert {"carecheck", "numpy", "pandas", "geopandas", "scipy", "pulp"} <= loaded
+    unused = {"folium", "offlinefolium", "matplotlib", "docx", "xlsxwriter", "dask"}
+    assert not loaded & (unused | {"numba"}), sorted(loaded & (unused | {"numba"}))
+
+
 def test_readme_layout_names_every_module():
     readme = (SRC.parents[1] / "README.md").read_text(encoding="utf-8")
     layout = readme[readme.index("### Layout") :]

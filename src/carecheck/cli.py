@@ -78,6 +78,12 @@ def cli() -> None:
 )
 @click.option("--no-map", is_flag=True, help="Do not write map.html (large batch runs).")
 @click.option(
+    "--data-only",
+    is_flag=True,
+    help="Write result.json and the data files only: no GIS layers, maps, workbook or report "
+    "(batch runs, benchmarks).",
+)
+@click.option(
     "--lang",
     type=click.Choice(["zh", "en"]),
     default=None,
@@ -97,6 +103,7 @@ def run(
     time_limit: float | None,
     gap: float | None,
     no_map: bool,
+    data_only: bool,
     lang: str | None,
     shapefile: bool | None,
     offline: bool | None,
@@ -112,6 +119,7 @@ def run(
             time_limit_s=time_limit,
             mip_gap=gap,
             map_html=False if no_map else None,
+            handout=not data_only,
             map_lang=lang,
             shapefile=shapefile,
             progress=lambda stage: status.update(Text(stage)),

@@ -428,8 +428,8 @@ def greedy(reach: sp.spmatrix, weight: np.ndarray, count: int) -> np.ndarray:
 
 
 def _backend(name: str, pairs: bool, rounds: int | None) -> SimpleNamespace | None:
-    if name == "numpy" or not pairs:
-        return None
+    if name == "numpy" or not pairs or (name == "auto" and rounds is not None and rounds <= 0):
+        return None  # auto without rounds: numpy (numba's import alone costs ~0.2 s)
     from carecheck import kernels as _kernels  # imports numba (if installed) only when needed
 
     if name == "python":

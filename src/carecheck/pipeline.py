@@ -63,6 +63,7 @@ def run_scenario(
     map_lang: str | None = None,
     map_offline: bool | None = None,
     shapefile: bool | None = None,
+    handout: bool = True,
     progress: Progress | None = None,
 ) -> RunResult:
     """Solve a scenario, verify the plan independently and write the outputs.
@@ -87,6 +88,9 @@ def run_scenario(
         Ignored: ``map.html`` is always self-contained (kept for older callers).
     shapefile
         Also write ``shapefiles/`` (None: the scenario's ``outputs.shapefile``).
+    handout
+        Write what a bureau hands on (``plan.gpkg``, the maps, ``plan.xlsx``, the reports);
+        False writes ``result.json`` and the data files only (batch runs, benchmarks).
 
     Raises
     ------
@@ -110,7 +114,7 @@ def run_scenario(
     if shapefile is not None:
         outputs = scenario.outputs.model_copy(update={"shapefile": shapefile})
         scenario = scenario.model_copy(update={"outputs": outputs})
-    draw = MapChoice(html=map_html)
+    draw = MapChoice(html=map_html, handout=handout)
     if not write:
         return _solve(scenario, None, compare, draw, progress)
     # refused before any solving when the folder may not be replaced; one run at a time
@@ -124,6 +128,7 @@ class MapChoice:
     """Whether the run draws ``map.html`` (None: the scenario's ``map.write``)."""
 
     html: bool | None = None
+    handout: bool = True  # False: result.json and the data files only
 
 
 class _Clock(Stages):
@@ -304,7 +309,9 @@ def _write(result: RunResult, out_dir: Path, draw: MapChoice, clock: Stages) -> 
         write_deliverables(folder, regions=regions, map_html=drawn)
 
     # input paths are written relative to the output folder in result.json
-    write_outputs(_with(result, out_dir=out_dir), out_dir, also=deliverables)
+    write_outputs(
+        _with(result, out_dir=out_dir), out_dir, also=deliverables if draw.handout else None
+    )
     clock.end("write")
 
 
