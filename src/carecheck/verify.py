@@ -223,13 +223,235 @@ def _snap_brute(roads: Roads, points: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return edge, frac, dist
 
 
+# Grid snapping: rings of cells searched for a point's nearest segment midpoint before the point
+# is left to the brute force (it is then farther than this many cells from every road, which
+# is rare, and costs what every point cost before).
+_SNAP_RINGS = 8
+_SNAP_BLOCK = 4096  # points per block of the grid snapping: bounds its candidate pairs
+
+
+@dataclass(frozen=True)
+class _SegmentGrid:
+    """A uniform grid over the road segments: per cell the midpoints inside it, and the
+    segments whose disc (around the midpoint, radius half the length) the cell touches."""
+
+    origin: np.ndarray  # (x, y) of cell (0, 0)'s lower left corner
+    cell: float
+    shape: tuple[int, int]
+    tol: float  # metres: far above the rounding of any coordinate the grid compares
+    mid_start: np.ndarray  # cell k's midpoints are mid_segment[mid_start[k] : mid_start[k + 1]]
+    mid_segment: np.ndarray
+    disc_start: np.ndarray
+    disc_segment: np.ndarray
+
+
+def _segment_grid(mid: np.ndarray, half: np.ndarray) -> _SegmentGrid:
+    """The grid of the segments with these midpoints and half lengths (as :func:`_snap_brute`
+    computes them); about one midpoint a cell, at most 3 × segments + 1 cells."""
+    low = (mid - half[:, None]).min(axis=0)
+    high = (mid + half[:, None]).max(axis=0)
+    tol = 1e-10 * max(float(np.abs(low).max()), float(np.abs(high).max()), 1.0)
+    low, high = low - tol, high + tol
+    width, height = high - low
+    m = len(mid)
+    # sqrt(area / m) gives ~1 midpoint a cell; the longer side / m keeps a thin network's
+    # grid at most m + 1 cells long
+    cell = max(float(np.sqrt(width * height / m)), float(max(width, height)) / m, tol)
+    nx, ny = int(width // cell) + 1, int(height // cell) + 1
+    n_cells = nx * ny
+    ix, iy = ((mid - low) // cell).astype(np.int64).T
+    mid_start, mid_segment = _cell_lists(ix * ny + iy, np.arange(m), n_cells)
+    # every cell the disc's bounding box (widened by tol) touches
+    x0, y0 = (
+        np.clip((mid - half[:, None] - tol - low) // cell, 0, [nx - 1, ny - 1]).astype(np.int64).T
+    )
+    x1, y1 = (
+        np.clip((mid + half[:, None] + tol - low) // cell, 0, [nx - 1, ny - 1]).astype(np.int64).T
+    )
+    cells_x = x1 - x0 + 1
+    owner, k = _ranges(np.zeros(m, dtype=np.int64), cells_x * (y1 - y0 + 1))
+    cx, cy = x0[owner] + k % cells_x[owner], y0[owner] + k // cells_x[owner]
+    disc_start, disc_segment = _cell_lists(cx * ny + cy, owner, n_cells)
+    return _SegmentGrid(low, cell, (nx, ny), tol, mid_start, mid_segment, disc_start, disc_segment)
+
+
+def _cell_lists(cell: np.ndarray, segment: np.ndarray, n_cells: int) -> tuple[np.ndarray, ...]:
+    """Per cell, its segments (given in ascending order: they stay so), as (start per cell,
+    segments)."""
+    order = np.argsort(cell, kind="stable")
+    start = np.zeros(n_cells + 1, dtype=np.int64)
+    np.cumsum(np.bincount(cell, minlength=n_cells), out=start[1:])
+    return start, segment[order]
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ranges ``start, …, start + count − 1`` one after another, and the range each
+    element comes from: (owner, value)."""
+    owner = np.repeat(np.arange(len(counts)), counts)
+    offset = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return owner, starts[owner] + offset
+
+
+def _ring(r: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cell offsets (dx, dy) at Chebyshev distance exactly ``r``."""
+    if r == 0:
+        return np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
+    side, inner = np.arange(-r, r + 1), np.arange(-r + 1, r)
+    dx = np.concatenate([side, side, np.full(2 * r - 1, -r), np.full(2 * r - 1, r)])
+    dy = np.concatenate([np.full(2 * r + 1, -r), np.full(2 * r + 1, r), inner, inner])
+    return dx, dy
+
+
+def _in_cells(
+    grid: _SegmentGrid, point: np.ndarray, cx: np.ndarray, cy: np.ndarray, by_disc: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (point, segment) pairs of the given (point, cell x, cell y) triples; cells off the
+    grid hold nothing. ``by_disc``: the segments whose disc touches the cell, else those whose
+    midpoint lies in it."""
+    nx, ny = grid.shape
+    on_grid = (cx >= 0) & (cx < nx) & (cy >= 0) & (cy < ny)
+    point, cell = point[on_grid], cx[on_grid] * ny + cy[on_grid]
+    start, segment = (
+        (grid.disc_start, grid.disc_segment) if by_disc else (grid.mid_start, grid.mid_segment)
+    )
+    owner, k = _ranges(start[cell], start[cell + 1] - start[cell])
+    return point[owner], segment[k]
+
+
+def _snap_grid(roads: Roads, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_snap_brute`'s answer, from the segments near each point only.
+
+    The brute force projects a point onto every segment whose lower bound (the distance to
+    its midpoint minus half its length) is within the slack of the least distance to any
+    midpoint. Here a uniform grid (:func:`_segment_grid`) finds those segments: first the
+    nearest midpoint, searching rings of cells around the point until every cell not yet
+    searched lies farther than the nearest midpoint found; then, among the segments whose
+    disc (which holds the segment) touches a cell within that distance plus the slack, the
+    brute force's own test picks the same segments. Distances, projections and ties are
+    computed by the brute force's own expressions, so the answer is identical, bit for bit.
+    Points the rings do not settle (more than ``_SNAP_RINGS`` cells from every midpoint),
+    no points, no segments or coordinates that are not finite are left to the brute force.
+    """
+    points = np.asarray(points, dtype=float).reshape(-1, 2)
+    n = len(points)
+    if n == 0 or len(roads.u) == 0 or not np.isfinite(points).all():
+        return _snap_brute(roads, points)
+    if not np.isfinite(roads.node_xy).all():
+        return _snap_brute(roads, points)
+    a, b = roads.node_xy[roads.u], roads.node_xy[roads.v]
+    ab = b - a
+    denom = np.maximum((ab * ab).sum(axis=1), 1e-300)
+    mid = (a + b) / 2
+    half = np.sqrt(denom) / 2
+    grid = _segment_grid(mid, half)
+    edge = np.empty(n, dtype=np.int64)
+    frac = np.empty(n)
+    dist = np.empty(n)
+    unsettled = []
+    for start in range(0, n, _SNAP_BLOCK):
+        block = np.arange(start, min(n, start + _SNAP_BLOCK))
+        best, settled = _nearest_midpoint(grid, mid, points, block)
+        unsettled.append(block[~settled])
+        block = block[settled]
+        if not len(block):
+            continue
+        rows, cols = _near_discs(grid, points, block, best[settled])
+        # from here on the brute force's own expressions and test, on the same pairs
+        p = points
+        to_mid = np.hypot(p[rows, 0] - mid[cols, 0], p[rows, 1] - mid[cols, 1])
+        best_upper = np.full(n, np.inf)
+        best_upper[block] = best[settled]
+        slack = 2 * SNAP_TOLERANCE_M
+        keep = to_mid - half[cols] <= best_upper[rows] + slack
+        rows, cols = rows[keep], cols[keep]
+        t = np.clip(((p[rows] - a[cols]) * ab[cols]).sum(axis=1) / denom[cols], 0, 1)
+        d = np.hypot(*(p[rows] - (a[cols] + t[:, None] * ab[cols])).T)
+        nearest = np.full(n, np.inf)
+        np.minimum.at(nearest, rows, d)
+        # per point, the lowest segment among those tied with the nearest (rows, then cols,
+        # come sorted from _near_discs)
+        tied = np.flatnonzero(d <= nearest[rows] + SNAP_TOLERANCE_M)
+        first = tied[np.r_[True, rows[tied][1:] != rows[tied][:-1]]]
+        edge[block], frac[block], dist[block] = cols[first], t[first], d[first]
+    far = np.concatenate(unsettled)
+    if len(far):
+        edge[far], frac[far], dist[far] = _snap_brute(roads, points[far])
+    return edge, frac, dist
+
+
+def _nearest_midpoint(
+    grid: _SegmentGrid, mid: np.ndarray, points: np.ndarray, block: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per point of ``block``: the least distance to a segment midpoint (as the brute force
+    computes it), and whether the rings settled it."""
+    xy = points[block]
+    cell_xy = (xy - grid.origin) // grid.cell
+    # a point more than the rings away from the grid never settles (and its cell index could
+    # overflow an integer)
+    reachable = (cell_xy >= -_SNAP_RINGS - 1) & (cell_xy <= np.array(grid.shape) + _SNAP_RINGS)
+    reachable = reachable.all(axis=1)
+    ix, iy = np.where(reachable[:, None], cell_xy, 0).astype(np.int64).T
+    best = np.full(len(block), np.inf)
+    settled = np.zeros(len(block), dtype=bool)
+    active = np.flatnonzero(reachable)
+    for r in range(_SNAP_RINGS + 1):
+        dx, dy = _ring(r)
+        local = np.repeat(active, len(dx))
+        rows, cols = _in_cells(
+            grid,
+            local,
+            np.repeat(ix[active], len(dx)) + np.tile(dx, len(active)),
+            np.repeat(iy[active], len(dy)) + np.tile(dy, len(active)),
+            by_disc=False,
+        )
+        p = xy[rows]
+        np.minimum.at(best, rows, np.hypot(p[:, 0] - mid[cols, 0], p[:, 1] - mid[cols, 1]))
+        # every midpoint not yet seen lies outside the (2r + 1)² cells around the point's,
+        # so at least as far as the nearest side of that square
+        left = grid.origin + (np.stack([ix[active], iy[active]], axis=1) - r) * grid.cell
+        right = left + (2 * r + 1) * grid.cell
+        xa = xy[active]
+        margin = np.minimum((xa - left).min(axis=1), (right - xa).min(axis=1))
+        done = best[active] <= margin - grid.tol
+        settled[active[done]] = True
+        active = active[~done]
+        if not len(active):
+            break
+    return best, settled
+
+
+def _near_discs(
+    grid: _SegmentGrid, points: np.ndarray, block: np.ndarray, within: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(point, segment) pairs, sorted, of every segment whose disc's bounding box comes
+    within ``within`` plus the slack of the point (``block`` holds the points)."""
+    reach = within + 2 * SNAP_TOLERANCE_M + grid.tol
+    xy = points[block]
+    nx, ny = grid.shape
+    low = np.clip((xy - reach[:, None] - grid.origin) // grid.cell, -1, [nx, ny]).astype(np.int64)
+    high = np.clip((xy + reach[:, None] - grid.origin) // grid.cell, -1, [nx, ny]).astype(np.int64)
+    wide = high[:, 0] - low[:, 0] + 1
+    owner, k = _ranges(np.zeros(len(block), dtype=np.int64), wide * (high[:, 1] - low[:, 1] + 1))
+    rows, cols = _in_cells(
+        grid,
+        block[owner],
+        low[owner, 0] + k % wide[owner],
+        low[owner, 1] + k // wide[owner],
+        by_disc=True,
+    )
+    # a segment whose disc touches several of the cells comes once, and in order
+    key = np.unique(rows * len(grid.mid_segment) + cols)
+    return key // len(grid.mid_segment), key % len(grid.mid_segment)
+
+
 _SNAPPED: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 _SNAPPED_KEEP = 8  # a plan's check snaps the same demand points once per type and reach
 
 
 def _snap_once(roads: Roads, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_snap_brute` of ``points``, remembered for the same points on the same segments
-    (the check of one plan asks for the demand points' snapping several times)."""
+    """:func:`_snap_brute`'s snapping of ``points`` (found by :func:`_snap_grid`), remembered
+    for the same points on the same segments (the check of one plan asks for the demand
+    points' snapping several times)."""
     import hashlib
 
     digest = hashlib.blake2b(digest_size=16)
@@ -241,7 +463,7 @@ def _snap_once(roads: Roads, points: np.ndarray) -> tuple[np.ndarray, np.ndarray
     if key not in _SNAPPED:
         if len(_SNAPPED) >= _SNAPPED_KEEP:
             _SNAPPED.pop(next(iter(_SNAPPED)))
-        _SNAPPED[key] = _snap_brute(roads, np.asarray(points, dtype=float).reshape(-1, 2))
+        _SNAPPED[key] = _snap_grid(roads, np.asarray(points, dtype=float).reshape(-1, 2))
     edge, frac, dist = _SNAPPED[key]
     return edge.copy(), frac.copy(), dist.copy()
 
@@ -256,7 +478,8 @@ def road_costs_to_sites(
 ) -> np.ndarray:
     """Cost (sites × demand) to reach each site along the roads; inf beyond its ``bound``.
 
-    Snapping by checking every segment, the graph built afresh with the sites and demand
+    Snapping onto the nearest segment (the brute force's answer, found with the verifier's own
+    grid: :func:`_snap_grid`), the graph built afresh with the sites and demand
     points inserted where they snap (legs walked), and a Dijkstra per site over the reversed
     roads — written apart from :mod:`carecheck.network`, so the two can check each other.
     """
