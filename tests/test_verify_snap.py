@@ -213,3 +213,23 @@ def test_road_costs_are_the_brute_forces(seed, monkeypatch):
     verify._SNAPPED.clear()
     assert np.array_equal(fast, brute)
     assert np.isfinite(fast).any() and np.isinf(fast).any()
+
+
+def test_snapped_points_cut_the_segments_in_order():
+    """Where snapped points join the roads: at a segment's end they are tied to its node, inside
+    they cut it in order, and a point within 1 µm of the one before it along the segment is
+    tied to the last point kept (not cut again), even when that one is farther."""
+    xy = ORIGIN + np.array([[0.0, 0.0], [100.0, 0.0], [100.0, 50.0]])
+    roads = roads_of(xy, np.array([0, 1]), np.array([1, 2]), max_snap_m=10.0)
+    span = np.hypot(*(xy[roads.v] - xy[roads.u]).T)
+    # points 0..6 are nodes 3..9; point 6 is beyond max_snap_m and joins nothing
+    edge = np.array([0, 0, 0, 0, 1, 1, 0])
+    frac = np.array([0.5, 0.25, 0.5 + 8e-9, 0.5 + 1.6e-8, 1.0 - 1e-9, 0.5, 0.75])
+    leg = np.array([1.0, 2.0, 0.0, 3.0, 0.5, 4.0, 11.0])
+    inside, ends = verify._snapped_points(roads, span, edge, frac, leg)
+    assert ends.tolist() == [[7, 2]]  # 1e-9 of 50 m before node 2
+    pieces, ties = verify._road_pieces(roads, span, inside)
+    # 0.8 µm past point 0, and 0.8 µm past that (1.6 µm past point 0): both at point 0
+    assert ties.tolist() == [[5, 3], [6, 3]]
+    assert pieces[:, :3].tolist() == [[0, 0, 4], [0, 4, 3], [0, 3, 1], [1, 1, 8], [1, 8, 2]]
+    assert pieces[:, 3].tolist() == [0.25, 0.25, 0.5, 0.5, 0.5]

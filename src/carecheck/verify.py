@@ -7,7 +7,6 @@ in the KD-tree reach, a reduction or the model shows up as a disagreement.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -489,12 +488,10 @@ def road_costs_to_sites(
     edge, frac, leg = (np.concatenate([a, b]) for a, b in zip(at_demand, at_sites, strict=True))
     n_nodes = len(roads.node_xy)
     span = np.hypot(*(roads.node_xy[roads.v] - roads.node_xy[roads.u]).T)  # metres
-    on_edge, joins = _snapped_points(roads, span, edge, frac, leg)
-    pieces, ties = _road_pieces(roads, span, on_edge)
-    joins += ties
+    inside, ends = _snapped_points(roads, span, edge, frac, leg)
+    piece, ties = _road_pieces(roads, span, inside)
+    join = np.vstack([ends, ties])
     costs = np.full((n_sites, n_demand), np.inf)
-    piece = np.array(pieces, dtype=float).reshape(-1, 4)
-    join = np.array(joins, dtype=np.int64).reshape(-1, 2)
     n_total = n_nodes + len(points)
     on_road = leg <= roads.max_snap_m
     for group in sorted({(str(k), str(m or "walk")) for k, m in zip(kind, mode, strict=True)}):
@@ -512,53 +509,57 @@ def road_costs_to_sites(
 
 def _snapped_points(
     roads: Roads, span: np.ndarray, edge: np.ndarray, frac: np.ndarray, leg: np.ndarray
-) -> tuple[dict[int, list[tuple[float, int]]], list[tuple[int, int]]]:
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
     """Where the points within snapping distance join the roads.
 
-    Returns the points inside each segment, as (fraction along it, node) per segment, and the
-    points at a segment's end, tied to that node both ways at no cost, as (node, road node).
-    Point ``k`` is node ``len(roads.node_xy) + k``.
+    Returns the points inside a segment, as (segment, fraction along it, node) arrays, and the
+    points at a segment's end, tied to that node both ways at no cost, as (node, road node)
+    rows. Point ``k`` is node ``len(roads.node_xy) + k``.
     """
-    n_nodes = len(roads.node_xy)
-    on_edge: dict[int, list[tuple[float, int]]] = {}
-    # points at a segment's end, or at the position of the point before them along it: tied to
-    # that node both ways at no cost
-    joins = []
-    for k in np.flatnonzero(leg <= roads.max_snap_m):
-        metres = span[edge[k]]
-        if frac[k] * metres <= SNAP_TOLERANCE_M:
-            joins.append((n_nodes + int(k), int(roads.u[edge[k]])))
-        elif (1.0 - frac[k]) * metres <= SNAP_TOLERANCE_M:
-            joins.append((n_nodes + int(k), int(roads.v[edge[k]])))
-        else:
-            on_edge.setdefault(int(edge[k]), []).append((float(frac[k]), n_nodes + int(k)))
-    return on_edge, joins
+    k = np.flatnonzero(leg <= roads.max_snap_m)
+    segment, f, node = edge[k], frac[k], len(roads.node_xy) + k
+    metres = span[segment]
+    at_u = f * metres <= SNAP_TOLERANCE_M
+    at_end = at_u | ((1.0 - f) * metres <= SNAP_TOLERANCE_M)
+    road_node = np.where(at_u, roads.u[segment], roads.v[segment])
+    joins = np.stack([node[at_end], road_node[at_end]], axis=1).astype(np.int64)
+    inside = ~at_end
+    return (segment[inside], f[inside], node[inside]), joins
 
 
 def _road_pieces(
-    roads: Roads, span: np.ndarray, on_edge: dict[int, list[tuple[float, int]]]
-) -> tuple[list[tuple[int, int, int, float]], list[tuple[int, int]]]:
-    """Every segment cut at the points inserted along it.
+    roads: Roads, span: np.ndarray, inside: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every segment cut at the points inserted along it (``inside``: their segment, fraction
+    along it and node).
 
-    Returns the pieces as (segment, from node, to node, fraction of the segment) and the
-    points at the position of the point before them along their segment, tied to it as
-    (node, node).
+    Returns the pieces as (segment, from node, to node, fraction of the segment) rows and the
+    points at the position of the point before them along their segment (within
+    ``SNAP_TOLERANCE_M``), tied to the last point kept before them, as (node, node) rows.
     """
-    joins = []
-    pieces = []  # (edge, from node, to node, fraction of the edge)
-    for segment in range(len(roads.u)):
-        stops = [(0.0, int(roads.u[segment]))]
-        previous = None
-        for f, node in sorted(on_edge.get(segment, [])):
-            if previous is not None and (f - previous) * span[segment] <= SNAP_TOLERANCE_M:
-                joins.append((node, stops[-1][1]))
-            else:
-                stops.append((f, node))
-            previous = f
-        stops.append((1.0, int(roads.v[segment])))
-        for (f0, start_node), (f1, end_node) in itertools.pairwise(stops):
-            pieces.append((segment, start_node, end_node, f1 - f0))
-    return pieces, joins
+    order = np.lexsort((inside[2], inside[1], inside[0]))
+    segment, f, node = (values[order] for values in inside)
+    near_previous = np.zeros(len(order), dtype=bool)
+    near_previous[1:] = (segment[1:] == segment[:-1]) & (
+        (f[1:] - f[:-1]) * span[segment[1:]] <= SNAP_TOLERANCE_M
+    )
+    # a segment's first inserted point is always kept, so the last kept one stays on the segment
+    last_kept = np.maximum.accumulate(np.where(near_previous, 0, np.arange(len(order))))
+    ties = np.stack([node[near_previous], node[last_kept[near_previous]]], axis=1)
+    kept = ~near_previous
+    m = len(roads.u)
+    # the stops along each segment: its start, the points kept in order, its end
+    stop_segment = np.concatenate([np.arange(m), segment[kept], np.arange(m)])
+    rank = np.concatenate([np.zeros(m), np.ones(kept.sum()), np.full(m, 2.0)])
+    stop_f = np.concatenate([np.zeros(m), f[kept], np.ones(m)])
+    stop_node = np.concatenate([roads.u, node[kept], roads.v])
+    by_stop = np.lexsort((stop_node, stop_f, rank, stop_segment))
+    stop_segment, stop_f, stop_node = stop_segment[by_stop], stop_f[by_stop], stop_node[by_stop]
+    step = np.flatnonzero(stop_segment[1:] == stop_segment[:-1])
+    pieces = np.column_stack(
+        [stop_segment[step], stop_node[step], stop_node[step + 1], stop_f[step + 1] - stop_f[step]]
+    ).astype(float)
+    return pieces, ties.astype(np.int64).reshape(-1, 2)
 
 
 def _reversed_graph(
