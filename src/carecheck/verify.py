@@ -244,9 +244,13 @@ class _SegmentGrid:
     disc_segment: np.ndarray
 
 
-def _segment_grid(mid: np.ndarray, half: np.ndarray) -> _SegmentGrid:
-    """The grid of the segments with these midpoints and half lengths (as :func:`_snap_brute`
+def _segment_grid(roads: Roads) -> _SegmentGrid:
+    """The grid of the road segments (midpoints and half lengths as :func:`_snap_brute`
     computes them); about one midpoint a cell, at most 3 × segments + 1 cells."""
+    a, b = roads.node_xy[roads.u], roads.node_xy[roads.v]
+    ab = b - a
+    mid = (a + b) / 2
+    half = np.sqrt(np.maximum((ab * ab).sum(axis=1), 1e-300)) / 2
     low = (mid - half[:, None]).min(axis=0)
     high = (mid + half[:, None]).max(axis=0)
     tol = 1e-10 * max(float(np.abs(low).max()), float(np.abs(high).max()), 1.0)
@@ -317,7 +321,9 @@ def _in_cells(
     return point[owner], segment[k]
 
 
-def _snap_grid(roads: Roads, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _snap_grid(
+    roads: Roads, points: np.ndarray, grid: _SegmentGrid | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_snap_brute`'s answer, from the segments near each point only.
 
     The brute force projects a point onto every segment whose lower bound (the distance to
@@ -330,19 +336,20 @@ def _snap_grid(roads: Roads, points: np.ndarray) -> tuple[np.ndarray, np.ndarray
     computed by the brute force's own expressions, so the answer is identical, bit for bit.
     Points the rings do not settle (more than ``_SNAP_RINGS`` cells from every midpoint),
     no points, no segments or coordinates that are not finite are left to the brute force.
+    ``grid``: :func:`_segment_grid` of these roads, if already built.
     """
     points = np.asarray(points, dtype=float).reshape(-1, 2)
     n = len(points)
-    if n == 0 or len(roads.u) == 0 or not np.isfinite(points).all():
-        return _snap_brute(roads, points)
-    if not np.isfinite(roads.node_xy).all():
+    finite = np.isfinite(points).all() and np.isfinite(roads.node_xy).all()
+    if n == 0 or len(roads.u) == 0 or not finite:
         return _snap_brute(roads, points)
     a, b = roads.node_xy[roads.u], roads.node_xy[roads.v]
     ab = b - a
     denom = np.maximum((ab * ab).sum(axis=1), 1e-300)
     mid = (a + b) / 2
     half = np.sqrt(denom) / 2
-    grid = _segment_grid(mid, half)
+    if grid is None:
+        grid = _segment_grid(roads)
     edge = np.empty(n, dtype=np.int64)
     frac = np.empty(n)
     dist = np.empty(n)
@@ -445,24 +452,37 @@ def _near_discs(
 
 _SNAPPED: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 _SNAPPED_KEEP = 8  # a plan's check snaps the same demand points once per type and reach
+# the last road network's grid: a plan's check snaps several point sets onto the same roads
+_GRID: dict[bytes, _SegmentGrid] = {}
+
+
+def _digest(*arrays: np.ndarray) -> bytes:
+    """A fingerprint of the arrays' types, shapes and values."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=16)
+    for array in arrays:
+        values = np.ascontiguousarray(array)
+        digest.update(str((values.dtype, values.shape)).encode())
+        digest.update(values.tobytes())
+    return digest.digest()
 
 
 def _snap_once(roads: Roads, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_snap_brute`'s snapping of ``points`` (found by :func:`_snap_grid`), remembered
     for the same points on the same segments (the check of one plan asks for the demand
     points' snapping several times)."""
-    import hashlib
-
-    digest = hashlib.blake2b(digest_size=16)
-    for array in (roads.node_xy, roads.u, roads.v, points):
-        values = np.ascontiguousarray(array)
-        digest.update(str((values.dtype, values.shape)).encode())
-        digest.update(values.tobytes())
-    key = digest.digest()
+    points = np.asarray(points, dtype=float).reshape(-1, 2)
+    on_roads = _digest(roads.node_xy, roads.u, roads.v)
+    key = on_roads + _digest(points)
     if key not in _SNAPPED:
         if len(_SNAPPED) >= _SNAPPED_KEEP:
             _SNAPPED.pop(next(iter(_SNAPPED)))
-        _SNAPPED[key] = _snap_grid(roads, np.asarray(points, dtype=float).reshape(-1, 2))
+        grid = _GRID.get(on_roads)
+        if grid is None and len(roads.u) and np.isfinite(roads.node_xy).all():
+            _GRID.clear()
+            grid = _GRID[on_roads] = _segment_grid(roads)
+        _SNAPPED[key] = _snap_grid(roads, points, grid)
     edge, frac, dist = _SNAPPED[key]
     return edge.copy(), frac.copy(), dist.copy()
 
