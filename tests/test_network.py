@@ -195,6 +195,29 @@ def test_line_layer_with_classes_through_the_pipeline(tmp_path):
     ).replace(" ", "")
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_reach_area_hulls_of_a_line_through_the_nodes_are_those_of_the_points(seed):
+    """network.reach_areas takes the concave hull of a line through the reached nodes (made in
+    one piece) for that of their MultiPoint: GEOS hulls the vertices alone, so the two agree
+    to the coordinate, degenerate sets (collinear, repeated, on a lattice) included."""
+    import shapely
+
+    rng = np.random.default_rng(seed)
+    for n in [2, 3, 5, 40, 400, 3000]:
+        sets = [
+            rng.uniform(0, 5_000, (n, 2)),
+            np.outer(rng.uniform(0, 1, n), [300.0, 40.0]),
+            rng.uniform(0, 100, (max(1, n // 3), 2))[rng.integers(0, max(1, n // 3), n)],
+            np.round(rng.uniform(0, 8, (n, 2))) * 50.0,
+        ]
+        for nodes in sets:
+            nodes = nodes + np.array([360_000.0, 3_305_000.0])
+            line = shapely.concave_hull(shapely.linestrings(nodes), ratio=0.3)
+            points = shapely.concave_hull(shapely.multipoints(nodes), ratio=0.3)
+            assert line.geom_type == points.geom_type
+            assert np.array_equal(shapely.get_coordinates(line), shapely.get_coordinates(points))
+
+
 def test_travel_time_uses_class_speeds(tmp_path):
     lines = [[(0, 0), (1000, 0)], [(1000, 0), (1000, 1000)]]
     roads_layer(lines, kind=["fast", "slow"]).to_file(tmp_path / "r.gpkg", engine="pyogrio")

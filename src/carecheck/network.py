@@ -293,7 +293,10 @@ def reach_areas(
             nodes = network.node_xy[reached[row]]
             if len(nodes) == 0:
                 continue
-            hull = shapely.concave_hull(shapely.multipoints(nodes), ratio=0.3)
+            # the hull is computed from the vertices alone, and a line through the nodes holds
+            # the same vertices as a MultiPoint of them, made in one piece (not a Point each)
+            vertices = shapely.linestrings(nodes) if len(nodes) > 1 else shapely.multipoints(nodes)
+            hull = shapely.concave_hull(vertices, ratio=0.3)
             areas[site] = shapely.buffer(hull, buffer_m)
     return areas
 
