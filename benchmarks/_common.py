@@ -26,7 +26,9 @@ from carecheck.coverage import reach_matrix
 from carecheck.heuristic import mip_start
 from carecheck.model import (
     Problem,
+    at_most_counts,
     build_milp,
+    pad_counts,
     problem_from_reach,
     reduce_problem,
     selection_from_solution,
@@ -174,12 +176,14 @@ def solve_reach(
 ) -> RunRecord:
     """Reduce, build, find a starting plan and solve one exactly-``count`` MCLP; time each step.
 
-    The same steps as the pipeline (reductions 1–4, ``heuristic.mip_start`` for ``start_s``
-    seconds, ``solve_milp``); extra solver switches travel in ``options``.
+    The same steps as the pipeline: the count solved as "at most" and the plan padded
+    (``model.at_most_counts``, ``model.pad_counts``), reductions 1–4, ``heuristic.mip_start``
+    for ``start_s`` seconds, ``solve_milp``; extra solver switches travel in ``options``.
     """
     t0 = time.perf_counter()
     problem: Problem = problem_from_reach(reach, weight, count)
-    reduced = reduce_problem(problem)
+    relaxed = at_most_counts(problem) or problem
+    reduced = reduce_problem(relaxed)
     milp = build_milp(reduced)
     t1 = time.perf_counter()
     found = mip_start(reduced, milp, seconds=start_s, workers=workers) if start_s > 0 else None
@@ -189,11 +193,10 @@ def solve_reach(
     outcome = solve_milp(milp, options, start=start)
     t3 = time.perf_counter()
     cpu3 = cpu_seconds()
-    opened = (
-        selection_from_solution(reduced, outcome.values)[0]
-        if outcome.values is not None
-        else np.zeros(0, dtype=np.int64)
-    )
+    opened = np.zeros(0, dtype=np.int64)
+    if outcome.values is not None:
+        plan = selection_from_solution(reduced, outcome.values)
+        opened = (pad_counts(problem, plan) or plan)[0]
     (rt,) = reduced.types
     return RunRecord(
         objective=outcome.objective,
