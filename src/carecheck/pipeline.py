@@ -246,6 +246,9 @@ def _verify(
     clock.end("verify")
     if not verification.ok:
         raise VerificationError(verification.problems)
+    clock.begin("reach areas")
+    areas = reach_area_frame(scenario, layers, selected)
+    clock.end("areas")
     return RunResult(
         scenario=scenario,
         status=outcome.status,
@@ -262,7 +265,7 @@ def _verify(
         layers=layers,
         network=network_summary(scenario, layers),
         beds=beds,
-        reach_areas=reach_area_frame(scenario, layers, selected),
+        reach_areas=areas,
         checks=plan_checks(scenario, layers, problem, selected),
         padding=_padding(layers, solved),
     )
