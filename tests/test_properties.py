@@ -126,14 +126,7 @@ def brute_force(problem: Problem) -> float | None:
             chosen = np.flatnonzero(mask)
             if not _counts_ok(tp, chosen, region):
                 continue
-            counted = [
-                j
-                for j in chosen
-                if tp.needs_referral is None
-                or not tp.needs_referral[j]
-                or tp.referral[j, chosen].toarray().any()
-            ]
-            covered = tp.covered_before | (np.asarray(tp.reach[:, counted].sum(axis=1)).ravel() > 0)
+            covered = _covered(tp, chosen)
             if not _floors_ok(tp, covered, weight, region):
                 continue
             options.append((tp.alpha * weight[covered].sum(), tp.cost[chosen].sum()))
@@ -145,6 +138,19 @@ def brute_force(problem: Problem) -> float | None:
         value = sum(v for v, _ in combo)
         best = value if best is None else max(best, value)
     return best
+
+
+def _covered(tp: TypeProblem, chosen: np.ndarray) -> np.ndarray:
+    """Demand covered by the existing sites and the chosen ones that count (linked ones only
+    with an opened site to refer to)."""
+    counted = [
+        j
+        for j in chosen
+        if tp.needs_referral is None
+        or not tp.needs_referral[j]
+        or tp.referral[j, chosen].toarray().any()
+    ]
+    return tp.covered_before | (np.asarray(tp.reach[:, counted].sum(axis=1)).ravel() > 0)
 
 
 def _counts_ok(tp: TypeProblem, chosen: np.ndarray, region: np.ndarray) -> bool:
@@ -280,14 +286,7 @@ def _plan_value(problem: Problem, opened: list[np.ndarray]) -> float | None:
     for tp, chosen in zip(problem.types, opened, strict=True):
         if not _counts_ok(tp, chosen, region):
             return None
-        counted = [
-            j
-            for j in chosen
-            if tp.needs_referral is None
-            or not tp.needs_referral[j]
-            or tp.referral[j, chosen].toarray().any()
-        ]
-        covered = tp.covered_before | (np.asarray(tp.reach[:, counted].sum(axis=1)).ravel() > 0)
+        covered = _covered(tp, chosen)
         if not _floors_ok(tp, covered, weight, region):
             return None
         value += tp.alpha * weight[covered].sum()
