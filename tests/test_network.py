@@ -218,6 +218,34 @@ def test_reach_area_hulls_of_a_line_through_the_nodes_are_those_of_the_points(se
             assert np.array_equal(shapely.get_coordinates(line), shapely.get_coordinates(points))
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+def test_reach_area_hulls_on_threads_are_those_of_one_call(monkeypatch, threads):
+    """The hulls computed in chunks on threads land on the right sites and equal one vectorised
+    call, coordinate for coordinate (sizes mixed so that the size-ordered chunks interleave)."""
+    import shapely
+
+    from carecheck import network
+
+    monkeypatch.setattr(network, "_HULL_THREADS", threads)
+    rng = np.random.default_rng(7)
+    sizes = rng.choice([1, 2, 3, 30, 700], size=41)
+    geoms = np.array(
+        [
+            shapely.linestrings(rng.uniform(0, 2_000, (n, 2)))
+            if n > 1
+            else shapely.multipoints(rng.uniform(0, 2_000, (1, 2)))
+            for n in sizes
+        ],
+        dtype=object,
+    )
+    threaded = network._concave_hulls(geoms, ratio=0.3)
+    single = shapely.concave_hull(geoms, ratio=0.3)
+    assert len(threaded) == len(single) == len(geoms)
+    for a, b in zip(threaded, single, strict=True):
+        assert a.geom_type == b.geom_type
+        assert np.array_equal(shapely.get_coordinates(a), shapely.get_coordinates(b))
+
+
 def test_travel_time_uses_class_speeds(tmp_path):
     lines = [[(0, 0), (1000, 0)], [(1000, 0), (1000, 1000)]]
     roads_layer(lines, kind=["fast", "slow"]).to_file(tmp_path / "r.gpkg", engine="pyogrio")

@@ -21,6 +21,8 @@ cost, so a point a rounding error downstream on a one-way street still reaches i
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +31,9 @@ import shapely
 from scipy.sparse import csgraph
 
 _BATCH = 64
+# GEOS releases the GIL while it triangulates, so the reach-area hulls run on threads, one
+# per core (the hulls are most of a road-reach run's area stage; the answer is the same)
+_HULL_THREADS = max(1, min(4, os.cpu_count() or 1))
 _TOL_M = 1e-6  # metres: snapping ties, snaps at a segment's end, points at one position
 
 
@@ -280,6 +285,8 @@ def reach_areas(
     budget = np.asarray(site_reach, float) - leg
     areas: list[shapely.Geometry | None] = [None] * len(site_snap.edge)
     usable = np.flatnonzero((budget >= 0) & (site_snap.edge >= 0))
+    sites: list[int] = []
+    vertices: list[shapely.Geometry] = []
     for start in range(0, len(usable), _BATCH):
         batch = usable[start : start + _BATCH]
         dist = csgraph.dijkstra(
@@ -295,10 +302,31 @@ def reach_areas(
                 continue
             # the hull is computed from the vertices alone, and a line through the nodes holds
             # the same vertices as a MultiPoint of them, made in one piece (not a Point each)
-            vertices = shapely.linestrings(nodes) if len(nodes) > 1 else shapely.multipoints(nodes)
-            hull = shapely.concave_hull(vertices, ratio=0.3)
-            areas[site] = shapely.buffer(hull, buffer_m)
+            sites.append(int(site))
+            vertices.append(
+                shapely.linestrings(nodes) if len(nodes) > 1 else shapely.multipoints(nodes)
+            )
+    if not sites:
+        return areas
+    hulls = _concave_hulls(np.array(vertices, dtype=object), ratio=0.3)
+    for site, area in zip(sites, shapely.buffer(hulls, buffer_m), strict=True):
+        areas[site] = area
     return areas
+
+
+def _concave_hulls(vertices: np.ndarray, *, ratio: float) -> np.ndarray:
+    """``shapely.concave_hull`` of each geometry, in chunks on :data:`_HULL_THREADS` threads
+    (the same hulls as one call; the largest first so that the threads finish together)."""
+    if _HULL_THREADS == 1 or len(vertices) < 2:
+        return shapely.concave_hull(vertices, ratio=ratio)
+    order = np.argsort(-shapely.get_num_coordinates(vertices), kind="stable")
+    chunks = [order[k :: 4 * _HULL_THREADS] for k in range(4 * _HULL_THREADS)]
+    hulls = np.empty(len(vertices), dtype=object)
+    with ThreadPoolExecutor(_HULL_THREADS) as pool:
+        done = pool.map(lambda idx: shapely.concave_hull(vertices[idx], ratio=ratio), chunks)
+        for idx, part in zip(chunks, done, strict=True):
+            hulls[idx] = part
+    return hulls
 
 
 def network_reach(
