@@ -78,3 +78,51 @@ def test_knee_is_the_bend():
     covered = np.array([0, 70, 85, 92, 96, 100], float)
     assert knee(values, covered) == 1
     assert knee(values, values) is None  # a straight line has no knee
+
+
+def test_count_frontier_pads_as_a_run_does(make_case, tmp_path):
+    """Counts beyond what adds anyone: each point is solved as "at most" and padded with the
+    cheapest closed sites, then by candidate order — the plan ``carecheck run`` gives at that
+    count, its padded sites marked in frontier_sites.csv and counted in frontier.csv."""
+    demand = [
+        {"id": "a", "x": 0.0, "y": 0.0, "w": 10},
+        {"id": "b", "x": 2000.0, "y": 0.0, "w": 20},
+        {"id": "c", "x": 9000.0, "y": 0.0, "w": 7},  # beyond every site's reach
+    ]
+    sites = [
+        {"id": "s1", "x": 0.0, "y": 100.0, "cost": 50},  # reaches a
+        {"id": "s2", "x": 2000.0, "y": 100.0, "cost": 50},  # reaches b
+        {"id": "s3", "x": 2100.0, "y": 0.0, "cost": 3},  # reaches b: nothing once s2 is open
+        {"id": "s4", "x": 5000.0, "y": 0.0, "cost": 1},  # reaches no one
+        {"id": "s5", "x": 5500.0, "y": 0.0, "cost": 3},  # reaches no one
+    ]
+    path = make_case(demand, {"home": {"radius_m": 500, "count": 4, "candidates": sites}})
+    table = frontier(path, type_name="home", counts=[1, 2, 3, 4, 5])
+    assert table["objective"].tolist() == [20, 30, 30, 30, 30]
+    assert table["sites"].tolist() == [1, 2, 3, 4, 5]
+    by_rule = ["s4", "s3", "s5"]  # the padding order: cost 1, then cost 3 by candidate order
+    for value, open_sites, n_padded in zip(
+        table["value"], table["open_sites"], table["padded"], strict=True
+    ):
+        ids = [s["id"] for s in open_sites]
+        padded = sorted(s["id"] for s in open_sites if s["padded"])
+        solved = [i for i in ids if i not in padded]
+        assert len(padded) == n_padded and len(ids) == value
+        assert value < 2 or {"s1", "s2"} <= set(solved)
+        # the padded sites: the first of the rule's order among those the solver left closed
+        closed = [i for i in by_rule if i not in solved]
+        assert padded == sorted(closed[: len(padded)])
+    # solved as "at most": the solver opens what adds someone (and may open more), the rest
+    # is padding; solved as asked nothing would be padded
+    assert table["padded"].sum() >= 1
+    alone = run_scenario(path, write=False)
+    assert table.loc[table["value"] == 4, "objective"].item() == alone.objective
+    write_frontier(table, tmp_path / "f", x_label="home sites", chosen=4, title="case")
+    written = pd.read_csv(tmp_path / "f" / "frontier_sites.csv", encoding="utf-8-sig", dtype=str)
+    at_four = written[written["value"].astype(float) == 4]
+    at_four_open = [s["id"] for s in table.loc[table["value"] == 4, "open_sites"].item()]
+    assert sorted(at_four["id"]) == sorted(at_four_open)
+    assert sorted(at_four.loc[at_four["padded"] == "True", "id"]) == sorted(
+        s["id"] for s in table.loc[table["value"] == 4, "open_sites"].item() if s["padded"]
+    )
+    assert set(written["padded"]) <= {"True", "False"}

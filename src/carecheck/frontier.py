@@ -3,6 +3,11 @@
 The model is built once with the widest setting of the series; each point only changes the
 bounds of the count (or budget) row and is solved again, so reach, reductions and the build
 are paid once. Every point is checked by the independent verifier.
+
+A count series is solved as ``carecheck run`` solves a count, where that is exact
+(:func:`carecheck.model.at_most_counts`): every count row as "at most", the plan then padded to
+the counts with the cheapest closed candidates (:func:`carecheck.model.pad_counts`); the padded
+sites are marked in ``frontier_sites.csv`` and counted in ``frontier.csv`` (``padded``).
 """
 
 from __future__ import annotations
@@ -23,16 +28,19 @@ from carecheck.config import Scenario, load_scenario
 from carecheck.data import Layers, load_layers, xy
 from carecheck.errors import ScenarioError, VerificationError
 from carecheck.model import (
+    Bounds,
     Milp,
     Problem,
     ReducedProblem,
+    at_most_counts,
     build_milp,
+    pad_counts,
     reduce_problem,
     selection_from_solution,
 )
 from carecheck.plans import plans_from_layers
 from carecheck.report import coverage_tables
-from carecheck.solve import SolverOptions, solve_milp
+from carecheck.solve import SolverOptions, Status, solve_milp
 from carecheck.textsafe import write_csv
 from carecheck.verify import verify_plan
 
@@ -106,6 +114,14 @@ def frontier(
     if group not in base.groups:
         raise ScenarioError([f"frontier: the scenario has no {group[0]} row to vary"])
     row = int(np.flatnonzero(base.row_group == base.groups.index(group))[0])
+    # counts as "at most" where that is exact (the widest problem asks every count it varies)
+    relax = counts is not None and at_most_counts(problem) is not None
+    count_rows = [
+        int(r)
+        for g, name in enumerate(base.groups)
+        if name[0] == "count"
+        for r in np.flatnonzero(base.row_group == g)
+    ]
     options = solver_options(scenario)
     records = []
     series = counts if counts is not None else budgets
@@ -114,20 +130,39 @@ def frontier(
         if progress:
             progress(f"solve {value:g}")
         lower, upper = base.row_lower.copy(), base.row_upper.copy()
+        relaxed: tuple[Milp, Problem] | None = None
         if counts is not None:
             lower[row] = upper[row] = int(value)
             point = _with_count(scenario, type_name or "", int(value))
+            if relax:
+                at_most = lower.copy()
+                at_most[count_rows] = np.minimum(at_most[count_rows], 0.0)
+                relaxed = (
+                    dataclasses.replace(base, row_lower=at_most, row_upper=upper),
+                    _with_type_count(problem, type_name or "", int(value)),
+                )
         else:
             upper[row] = float(value)
             point = scenario.model_copy(
                 update={"constraints": scenario.constraints.model_copy(update={"budget": value})}
             )
         milp = dataclasses.replace(base, row_lower=lower, row_upper=upper)
-        records.append(_solve_point(point, layers, problem, reduced, milp, options, value))
+        records.append(
+            _solve_point(point, layers, problem, reduced, milp, options, value, relaxed=relaxed)
+        )
     table = pd.DataFrame(records)
     covered = table["objective"].to_numpy(float)
     table["added_by_step"] = np.r_[np.nan, np.diff(covered)]
     return table
+
+
+def _with_type_count(problem: Problem, type_name: str, count: int) -> Problem:
+    """The array problem with one type's count exactly ``count`` (what the padding meets)."""
+    types = tuple(
+        dataclasses.replace(tp, count=Bounds(count, count)) if tp.name == type_name else tp
+        for tp in problem.types
+    )
+    return dataclasses.replace(problem, types=types)
 
 
 def _solve_point(
@@ -138,16 +173,36 @@ def _solve_point(
     milp: Milp,
     options: SolverOptions,
     value: float,
+    *,
+    relaxed: tuple[Milp, Problem] | None = None,
 ) -> dict:
+    """Solve one point and verify its plan. With ``relaxed`` (the model with the counts as
+    "at most", and the problem whose counts the padding meets) that model is solved first and
+    its plan padded; when it has no plan or cannot be padded, ``milp`` as asked."""
     start = time.perf_counter()
-    outcome = solve_milp(milp, options)
+    opened = padded = None
+    if relaxed is not None:
+        at_most, asked = relaxed
+        outcome = solve_milp(at_most, options)
+        if outcome.status in (Status.OPTIMAL, Status.TIME_LIMIT) and outcome.values is not None:
+            found = selection_from_solution(reduced, outcome.values)
+            opened = pad_counts(asked, found)
+            if opened is not None:
+                padded = {
+                    (tp.name, str(layers.facilities[tp.name].candidates["id"].iloc[int(k)]))
+                    for tp, before, after in zip(asked.types, found, opened, strict=True)
+                    for k in np.setdiff1d(after, before)
+                }
+    if opened is None:
+        outcome = solve_milp(milp, options)
     record: dict = {"value": value, "status": outcome.status, "seconds": 0.0}
     if outcome.values is None:
         record.update(objective=np.nan, total_cost=np.nan, sites=np.nan, gap=np.nan)
         record["open_sites"] = []
         record["seconds"] = time.perf_counter() - start
         return record
-    opened = selection_from_solution(reduced, outcome.values)
+    if opened is None:
+        opened = selection_from_solution(reduced, outcome.values)
     selected, coverage, _, masks, total_cost = coverage_tables(point, layers, problem, opened)
     verification = verify_plan(
         xy(layers.demand),
@@ -175,6 +230,7 @@ def _solve_point(
         gap=outcome.gap if outcome.gap is not None else np.nan,
         total_cost=total_cost,
         sites=len(selected),
+        padded=len(padded or ()),
         **{f"covered_{t}": c["covered_after"] for t, c in coverage["types"].items()},
         open_sites=[
             {
@@ -182,6 +238,7 @@ def _solve_point(
                 "id": str(r["id"]),
                 "name": r.get("name"),
                 "priority": r.get("priority"),
+                "padded": (str(r["type"]), str(r["id"])) in (padded or ()),
             }
             for r in selected.to_dict(orient="records")
         ],
@@ -260,7 +317,7 @@ def write_frontier(
     scenario's own choice are marked on the objective's curve. With ``lang: zh`` and no CJK
     font installed the plot is in English. Returns the paths of ``frontier.csv`` and
     ``frontier.png``; ``frontier_sites.csv`` (one row per site open at each point: value,
-    type, id, name, build order) is beside them.
+    type, id, name, build order, opened only to meet the count) is beside them.
     """
     import matplotlib
 
@@ -285,7 +342,8 @@ def write_frontier(
     rows = [
         {"value": v, **site} for v, sites in zip(values, open_sites, strict=True) for site in sites
     ]
-    write_csv(pd.DataFrame(rows, columns=["value", "type", "id", "name", "priority"]), sites_path)
+    columns = ["value", "type", "id", "name", "priority", "padded"]
+    write_csv(pd.DataFrame(rows, columns=columns), sites_path)
     covered_columns = [c for c in flat.columns if c.startswith("covered_")]
     if type_name is not None and f"covered_{type_name}" in covered_columns:
         covered_columns = [f"covered_{type_name}"]
