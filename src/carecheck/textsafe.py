@@ -79,7 +79,12 @@ def read_demand(folder: Path) -> pd.DataFrame:
         ) from None
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"{path}: not a readable demand_coverage.csv ({exc})") from None
-    frame = frame.map(from_spreadsheet_cell)  # undo what made the cells safe for Excel
+    # undo what made the cells safe for Excel (from_spreadsheet_cell, a column at a time)
+    for column in frame.columns:
+        cells = frame[column]
+        quoted = cells.str.startswith("'").to_numpy(bool)
+        if quoted.any():
+            frame[column] = cells.where(~quoted, cells.str.slice(1))
     frame.columns = [str(from_spreadsheet_cell(c)) for c in frame.columns]
     missing = [c for c in ("demand_id", "weight", "lon", "lat") if c not in frame.columns]
     if missing:
