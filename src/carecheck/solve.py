@@ -502,7 +502,8 @@ def _solve_cbc(milp: Milp, options: SolverOptions, start: np.ndarray | None = No
         return "optimal", np.zeros(0), 0.0, 0.0
     if os.name == "nt":
         # PuLP warns that CBC's warm start there needs its files kept in the working folder;
-        # not tried on Windows with these files, so the start is still left out there
+        # they now are (below), but that has not been tried on Windows, so the start is still
+        # left out there
         start = None
     with tempfile.TemporaryDirectory(prefix="carecheck-cbc-") as tmp:
         folder = Path(tmp)
@@ -512,10 +513,21 @@ def _solve_cbc(milp: Milp, options: SolverOptions, start: np.ndarray | None = No
         if start is not None:
             mip_start = folder / "start.mst"
             _write_start(mip_start, start, milp, order)
-        args = _cbc_arguments(_cbc_path(), model, mip_start, solution, options)
+        # CBC runs in the temporary folder and is given the files' names only: no argument
+        # holds the folder's path, whatever its characters (a user name in Chinese, on a
+        # Windows code page CBC's argv would mangle), and the start file is beside the model
+        # in the working folder, as PuLP asks for CBC's warm start on Windows (keepFiles)
+        args = _cbc_arguments(
+            _cbc_path(),
+            Path(model.name),
+            None if mip_start is None else Path(mip_start.name),
+            Path(solution.name),
+            options,
+        )
         with log.open("wb") as sink:
             ended = subprocess.run(
                 args,
+                cwd=folder,
                 stdin=subprocess.DEVNULL,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
