@@ -452,3 +452,24 @@ def test_tiers_mixing_kinds_of_reach(tmp_path):
     # before: e1 (village, 400 m by road) reaches d1 (300 m up the second street) → 2;
     # e2 (county, 1 min drive = 500 m) reaches d3 (300 m along the top street) → 4
     assert result.coverage["types"]["home"]["covered_before"] == 6
+
+
+def test_the_segment_tree_is_built_once_and_snaps_as_a_fresh_one():
+    """snap_points reuses the network's STRtree; a copy (pickled, as for a Dask worker) builds
+    its own and snaps the same."""
+    import pickle
+
+    rng = np.random.default_rng(3)
+    start = rng.uniform(0, 2_000, (300, 2))
+    network = network_from_segments(start, start + rng.uniform(-200, 200, (300, 2)))
+    points = rng.uniform(0, 2_000, (500, 2))
+    first = snap_points(network, points)
+    tree = network.segment_tree()
+    again = snap_points(network, points)
+    assert network.segment_tree() is tree
+    copied = pickle.loads(pickle.dumps(network))
+    fresh = snap_points(copied, points)
+    for snap in (again, fresh):
+        assert np.array_equal(snap.edge, first.edge)
+        assert np.array_equal(snap.fraction, first.fraction)
+        assert np.array_equal(snap.leg_m, first.leg_m)

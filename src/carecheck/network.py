@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -52,6 +52,17 @@ class Network:
     length_m: np.ndarray
     speed_kmh: np.ndarray
     oneway: np.ndarray
+    # the segments' STRtree, built on first use (a run snaps its points several times)
+    _tree: shapely.STRtree | None = field(default=None, init=False, repr=False, compare=False)
+
+    def segment_tree(self) -> shapely.STRtree:
+        """An STRtree of the segments; item ``k`` is segment ``u[k]``–``v[k]``."""
+        if self._tree is None:
+            a, b = self.node_xy[self.u], self.node_xy[self.v]
+            tree = shapely.STRtree(shapely.linestrings(np.stack([a, b], axis=1)))
+            object.__setattr__(self, "_tree", tree)  # frozen: a cache, not a field of its value
+        assert self._tree is not None
+        return self._tree
 
     @property
     def n_nodes(self) -> int:
@@ -145,7 +156,7 @@ def snap_points(network: Network, points_xy: np.ndarray) -> Snap:
         return Snap(np.full(n, -1), np.zeros(n), np.full(n, np.inf))
     a = network.node_xy[network.u]
     b = network.node_xy[network.v]
-    tree = shapely.STRtree(shapely.linestrings(np.stack([a, b], axis=1)))
+    tree = network.segment_tree()
     points = shapely.points(points_xy)
     _, nearest_m = tree.query_nearest(points, all_matches=False, return_distance=True)
     # every segment about as near (margin for shapely's and numpy's rounding), then the rule
