@@ -18,6 +18,21 @@ EXAMPLE = ROOT / "scenarios" / "example.yaml"
 # A local metric CRS (UTM 51N, Ningbo): hand-made test points are given in metres.
 METRIC = "EPSG:32651"
 
+# a hand instance where two sites cover everyone reachable (30 of 37), for counts beyond that:
+# padding takes the cheapest of the rest (s4 at 1), then candidate order (s3 before s5)
+PADDING_DEMAND = [
+    {"id": "a", "x": 0.0, "y": 0.0, "w": 10, "region": "东区"},
+    {"id": "b", "x": 2000.0, "y": 0.0, "w": 20, "region": "东区"},
+    {"id": "c", "x": 9000.0, "y": 0.0, "w": 7, "region": "西区"},  # beyond every site's reach
+]
+PADDING_SITES = [
+    {"id": "s1", "x": 0.0, "y": 100.0, "cost": 50},  # reaches a
+    {"id": "s2", "x": 2000.0, "y": 100.0, "cost": 50},  # reaches b
+    {"id": "s3", "x": 2100.0, "y": 0.0, "cost": 3},  # reaches b: nothing once s2 is open
+    {"id": "s4", "x": 5000.0, "y": 0.0, "cost": 1},  # reaches no one
+    {"id": "s5", "x": 5500.0, "y": 0.0, "cost": 3},  # reaches no one
+]
+
 
 def points_layer(rows: list[dict[str, Any]], *, crs: str = METRIC) -> gpd.GeoDataFrame:
     """Rows with ``x``, ``y`` (metres) and attributes → a point GeoDataFrame."""

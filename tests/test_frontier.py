@@ -9,7 +9,7 @@ import pytest
 from carecheck import ScenarioError, run_scenario
 from carecheck.frontier import frontier, knee, parse_series, write_frontier
 
-from .conftest import EXAMPLE
+from .conftest import EXAMPLE, PADDING_DEMAND, PADDING_SITES
 
 
 def test_parse_series():
@@ -84,19 +84,9 @@ def test_count_frontier_pads_as_a_run_does(make_case, tmp_path):
     """Counts beyond what adds anyone: each point is solved as "at most" and padded with the
     cheapest closed sites, then by candidate order — the plan ``carecheck run`` gives at that
     count, its padded sites marked in frontier_sites.csv and counted in frontier.csv."""
-    demand = [
-        {"id": "a", "x": 0.0, "y": 0.0, "w": 10},
-        {"id": "b", "x": 2000.0, "y": 0.0, "w": 20},
-        {"id": "c", "x": 9000.0, "y": 0.0, "w": 7},  # beyond every site's reach
-    ]
-    sites = [
-        {"id": "s1", "x": 0.0, "y": 100.0, "cost": 50},  # reaches a
-        {"id": "s2", "x": 2000.0, "y": 100.0, "cost": 50},  # reaches b
-        {"id": "s3", "x": 2100.0, "y": 0.0, "cost": 3},  # reaches b: nothing once s2 is open
-        {"id": "s4", "x": 5000.0, "y": 0.0, "cost": 1},  # reaches no one
-        {"id": "s5", "x": 5500.0, "y": 0.0, "cost": 3},  # reaches no one
-    ]
-    path = make_case(demand, {"home": {"radius_m": 500, "count": 4, "candidates": sites}})
+    path = make_case(
+        PADDING_DEMAND, {"home": {"radius_m": 500, "count": 4, "candidates": PADDING_SITES}}
+    )
     table = frontier(path, type_name="home", counts=[1, 2, 3, 4, 5])
     assert table["objective"].tolist() == [20, 30, 30, 30, 30]
     assert table["sites"].tolist() == [1, 2, 3, 4, 5]

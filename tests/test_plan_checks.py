@@ -8,11 +8,9 @@ import pytest
 
 from carecheck.pipeline import run_scenario
 
-DEMAND = [
-    {"id": "a", "x": 0.0, "y": 0.0, "w": 10, "region": "东区"},
-    {"id": "b", "x": 2000.0, "y": 0.0, "w": 20, "region": "东区"},
-    {"id": "c", "x": 9000.0, "y": 0.0, "w": 7, "region": "西区"},  # beyond every site's reach
-]
+from .conftest import PADDING_DEMAND, PADDING_SITES
+
+DEMAND = PADDING_DEMAND
 SITES = [
     {"id": "s1", "x": 0.0, "y": 100.0},  # reaches a
     {"id": "s2", "x": 2000.0, "y": 100.0},  # reaches b
@@ -92,13 +90,7 @@ def test_build_order_equals_a_greedy_recount(seed):
 def test_an_exact_count_is_padded_with_the_cheapest_sites(make_case, tmp_path):
     """count: 4 where two sites cover everyone reachable: the plan is solved as "at most 4"
     and padded with the cheapest of the rest, then by candidate order (model.pad_counts)."""
-    sites = [
-        {"id": "s1", "x": 0.0, "y": 100.0, "cost": 50},  # reaches a
-        {"id": "s2", "x": 2000.0, "y": 100.0, "cost": 50},  # reaches b
-        {"id": "s3", "x": 2100.0, "y": 0.0, "cost": 3},  # reaches b: nothing once s2 is open
-        {"id": "s4", "x": 5000.0, "y": 0.0, "cost": 1},  # reaches no one
-        {"id": "s5", "x": 5500.0, "y": 0.0, "cost": 3},  # reaches no one
-    ]
+    sites = PADDING_SITES
     path = make_case(DEMAND, {"home": {"radius_m": 500, "count": 4, "candidates": sites}})
     out = tmp_path / "out"
     result = run_scenario(path, out=out, map_html=False)
