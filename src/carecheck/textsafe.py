@@ -41,6 +41,12 @@ def from_spreadsheet_cell(value: object) -> object:
     return value
 
 
+def from_spreadsheet_column(cells: pd.Series) -> pd.Series:
+    """:func:`from_spreadsheet_cell` on a column of text cells read back, vectorised."""
+    quoted = cells.str.startswith("'").to_numpy(bool)
+    return cells.where(~quoted, cells.str.slice(1)) if quoted.any() else cells
+
+
 def spreadsheet_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` with every text cell and column name made safe by
     :func:`spreadsheet_cell`."""
@@ -79,12 +85,8 @@ def read_demand(folder: Path) -> pd.DataFrame:
         ) from None
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"{path}: not a readable demand_coverage.csv ({exc})") from None
-    # undo what made the cells safe for Excel (from_spreadsheet_cell, a column at a time)
-    for column in frame.columns:
-        cells = frame[column]
-        quoted = cells.str.startswith("'").to_numpy(bool)
-        if quoted.any():
-            frame[column] = cells.where(~quoted, cells.str.slice(1))
+    for column in frame.columns:  # undo what made the cells safe for Excel
+        frame[column] = from_spreadsheet_column(frame[column])
     frame.columns = [str(from_spreadsheet_cell(c)) for c in frame.columns]
     missing = [c for c in ("demand_id", "weight", "lon", "lat") if c not in frame.columns]
     if missing:
