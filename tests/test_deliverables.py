@@ -245,3 +245,76 @@ def test_a_plan_with_no_sites_still_has_typed_layers(example_run, tmp_path):
     assert types["selected_sites"] == "Point" and types["reach"] == "MultiPolygon"
     info = pyogrio.read_info(folder / "shapefiles" / "selected_sites.shp")
     assert info["features"] == 0 and info["geometry_type"] == "Point"
+
+
+def _xlsx_parts(path: Path) -> dict[str, bytes]:
+    """Every part of a workbook but its creation time (docProps/core.xml)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as book:
+        return {n: book.read(n) for n in book.namelist() if n != "docProps/core.xml"}
+
+
+def _beside(monkeypatch, code: str | None = None) -> list:
+    """Make every run 'large' on a two-core machine; returns the list of started processes."""
+    import subprocess
+
+    from carecheck import deliverables
+
+    monkeypatch.setattr(deliverables, "BESIDE_BYTES", 0)
+    monkeypatch.setattr(deliverables.os, "cpu_count", lambda: 2)
+    if code is not None:
+        monkeypatch.setattr(deliverables, "_BESIDE_CODE", code)
+    started: list = []
+    real = subprocess.Popen
+
+    def spy(*args, **kwargs):
+        started.append(real(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(deliverables.subprocess, "Popen", spy)
+    return started
+
+
+def test_a_large_runs_workbook_from_a_second_process_is_the_same_workbook(
+    example_run, tmp_path, monkeypatch
+):
+    import shutil
+
+    from carecheck.deliverables import redraw
+
+    out = tmp_path / "第二 进程"
+    shutil.copytree(example_run, out)
+    started = _beside(monkeypatch)
+    redraw(out)
+    assert len(started) == 1 and started[0].returncode == 0  # the workbook came from it
+    assert _xlsx_parts(out / "plan.xlsx") == _xlsx_parts(example_run / "plan.xlsx")
+    assert openpyxl.load_workbook(out / "plan.xlsx").sheetnames[0] == "建设选址"
+
+
+def test_a_failed_second_process_leaves_the_workbook_to_this_one(
+    example_run, tmp_path, monkeypatch
+):
+    import shutil
+
+    from carecheck.deliverables import _WorkbookBeside
+
+    folder = tmp_path / "copy"
+    shutil.copytree(example_run, folder)
+    (folder / "plan.xlsx").unlink()
+    started = _beside(monkeypatch, "import sys; sys.exit(3)")
+    with _WorkbookBeside(folder) as workbook:
+        assert workbook.finish() == [folder / "plan.xlsx"]
+    assert started[0].returncode == 3
+    assert _xlsx_parts(folder / "plan.xlsx") == _xlsx_parts(example_run / "plan.xlsx")
+
+
+def test_the_second_process_is_stopped_when_another_writer_fails(tmp_path, monkeypatch):
+    from carecheck.deliverables import _WorkbookBeside
+
+    (tmp_path / "demand_coverage.csv").write_text("demand_id\n", encoding="utf-8")
+    started = _beside(monkeypatch, "import time; time.sleep(120)")
+    with pytest.raises(RuntimeError, match="the print map failed"), _WorkbookBeside(tmp_path):
+        raise RuntimeError("the print map failed")
+    assert started[0].returncode is not None  # killed, not left running
+    assert not (tmp_path / "plan.xlsx").exists()

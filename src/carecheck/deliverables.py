@@ -15,6 +15,13 @@ there:
 5. ``report.md`` and ``report.docx`` (the printable map, and ``frontier.png`` when there is
    one, as figures).
 
+On a machine with two or more cores and a large run (``demand_coverage.csv`` of
+:data:`BESIDE_BYTES` or more, about 20,000 demand units), ``plan.xlsx`` is written by a second
+Python process (:class:`_WorkbookBeside`) while this one writes 1–3: xlsxwriter is pure Python
+and the GIS and map writers hold the interpreter, so a thread would not run beside them. The
+workbook reads only the data files, the same bytes either way; if the second process fails, the
+workbook is written again here, where a failure raises its own error.
+
 :func:`redraw` writes 2–5 again for ``carecheck map OUTDIR`` — optionally in the other
 language — into a copy of the folder that replaces it only when every file is done, as a run
 does.
@@ -23,7 +30,10 @@ does.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +45,7 @@ if TYPE_CHECKING:
 
 LANGS = ("zh", "en")
 REPORT_FILES = ("report.md", "report.docx")
+BESIDE_BYTES = 1_000_000  # demand_coverage.csv size from which plan.xlsx gets its own process
 
 
 def write_deliverables(
@@ -60,26 +71,96 @@ def write_deliverables(
 
     folder = Path(folder)
     outputs = read_result(folder).get("outputs") or {}
-    written = write_gpkg(
-        folder,
-        regions,
-        shapefile=bool(outputs.get("shapefile")),
-        gbk_dbf=bool(outputs.get("gbk_dbf")),
-    )
-    return written + _drawn(folder, regions=regions, map_html=map_html)
+    with _WorkbookBeside(folder) as workbook:
+        written = write_gpkg(
+            folder,
+            regions,
+            shapefile=bool(outputs.get("shapefile")),
+            gbk_dbf=bool(outputs.get("gbk_dbf")),
+        )
+        return written + _drawn(folder, regions=regions, map_html=map_html, workbook=workbook)
 
 
-def _drawn(folder: Path, *, regions: gpd.GeoDataFrame | None, map_html: bool) -> list[Path]:
+def _drawn(
+    folder: Path,
+    *,
+    regions: gpd.GeoDataFrame | None,
+    map_html: bool,
+    workbook: _WorkbookBeside | None = None,
+) -> list[Path]:
     """Everything after ``plan.gpkg``: the pages, the printable map, the workbook, the report."""
     from carecheck.maps import write_map
     from carecheck.printmap import write_print_map
-    from carecheck.workbook import write_xlsx
 
+    if workbook is None:
+        with _WorkbookBeside(folder) as started:
+            return _drawn(folder, regions=regions, map_html=map_html, workbook=started)
     lang = read_result(folder).get("lang") or "zh"
     written = [write_map(folder, regions=regions, lang=lang)] if map_html else []
     written += write_print_map(folder)
-    written += write_xlsx(folder)
+    written += workbook.finish()
     return written + write_reports(folder)
+
+
+class _WorkbookBeside:
+    """``plan.xlsx`` from a second Python process, started on entry, collected by
+    :meth:`finish` (or written here when there is no second process, or it failed); a process
+    still running on exit (another writer raised) is stopped."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> _WorkbookBeside:
+        if _beside_worth_it(self.folder):
+            import carecheck
+
+            package_root = str(Path(carecheck.__file__).resolve().parents[1])
+            env = dict(os.environ)
+            # the child imports this very carecheck, whatever its own path would find
+            env["PYTHONPATH"] = os.pathsep.join(
+                [package_root, *filter(None, [env.get("PYTHONPATH")])]
+            )
+            try:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-c", _BESIDE_CODE, str(self.folder)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    env=env,
+                    creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+                )
+            except OSError:
+                self.process = None  # no second interpreter to start: written here
+        return self
+
+    def finish(self) -> list[Path]:
+        """Wait for the second process; returns ``[plan.xlsx]``."""
+        from carecheck.workbook import XLSX_FILE, write_xlsx
+
+        process, self.process = self.process, None
+        if process is not None and process.wait() == 0:
+            return [self.folder / XLSX_FILE]
+        return write_xlsx(self.folder)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+_BESIDE_CODE = "import sys; from carecheck.workbook import write_xlsx; write_xlsx(sys.argv[1])"
+
+
+def _beside_worth_it(folder: Path) -> bool:
+    """A second process pays for its start-up (~0.5 s) only on two cores and a large run."""
+    if (os.cpu_count() or 1) < 2 or not sys.executable:
+        return False
+    try:
+        return (folder / "demand_coverage.csv").stat().st_size >= BESIDE_BYTES
+    except OSError:
+        return False
 
 
 def write_reports(folder: Path) -> list[Path]:
