@@ -19,6 +19,7 @@ LAYERS = {
     "schema": 0,  # the one list of demand and site attributes, and each output's columns
     "units": 0,  # money with its unit (万元, and 亿元 beside it)
     "labels": 0,  # display text of the map (zh/en), names of known types and tiers
+    "palette": 0,  # colours and marker shapes of both maps
     "tables": 1,  # CSV in UTF-8 or GBK, spreadsheets (calamine)
     "geocheck": 1,  # the geography that makes a plan right: distortion, sums
     "coverage": 1,
@@ -180,6 +181,15 @@ def test_a_data_only_run_loads_what_it_needs_and_nothing_else(tmp_path):
     assert {"carecheck", "numpy", "pandas", "geopandas", "scipy", "pulp"} <= loaded
     unused = {"folium", "offlinefolium", "matplotlib", "docx", "xlsxwriter", "dask"}
     assert not loaded & (unused | {"numba"}), sorted(loaded & (unused | {"numba"}))
+
+
+def test_a_run_without_map_html_loads_no_folium(tmp_path):
+    """The printable map takes its colours from palette, not from maps (which loads folium)."""
+    out = tmp_path / "out"
+    loaded = _loaded_by("run", "scenarios/example.yaml", "--out", str(out), "--no-map")
+    assert (out / "map.png").is_file() and not (out / "map.html").exists()
+    assert {"matplotlib", "xlsxwriter", "docx"} <= loaded
+    assert not loaded & {"folium", "branca", "jinja2", "offlinefolium"}
 
 
 def test_readme_layout_names_every_module():

@@ -89,14 +89,17 @@ def _drawn(
     workbook: _WorkbookBeside | None = None,
 ) -> list[Path]:
     """Everything after ``plan.gpkg``: the pages, the printable map, the workbook, the report."""
-    from carecheck.maps import write_map
     from carecheck.printmap import write_print_map
 
     if workbook is None:
         with _WorkbookBeside(folder) as started:
             return _drawn(folder, regions=regions, map_html=map_html, workbook=started)
-    lang = read_result(folder).get("lang") or "zh"
-    written = [write_map(folder, regions=regions, lang=lang)] if map_html else []
+    written = []
+    if map_html:  # folium only for the page
+        from carecheck.maps import write_map
+
+        lang = read_result(folder).get("lang") or "zh"
+        written.append(write_map(folder, regions=regions, lang=lang))
     written += write_print_map(folder)
     written += workbook.finish()
     return written + write_reports(folder)

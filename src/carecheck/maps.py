@@ -57,22 +57,20 @@ from carecheck import schema
 from carecheck.errors import CarecheckError, DataError
 from carecheck.labels import LABELS, LANGS, TIER_SIZES, site_labels
 from carecheck.outdir import read_result
+from carecheck.palette import (
+    NO_DATA_COLOUR,
+    SHARE_BREAKS,
+    SHARE_COLOURS,
+    STATUS_COLOURS,
+    TYPE_COLOURS,
+    TYPE_SHAPES,
+)
 from carecheck.textsafe import read_demand
 from carecheck.units import money
 
 MAP_FILE = "map.html"
 AREAS_FILE = "reach_areas.geojson"
 
-# Coverage share classes of the choropleth (after the plan) and their colours: light blues,
-# so the orange and green demand points stay visible on top.
-SHARE_BREAKS = (0.2, 0.4, 0.6, 0.8, 0.9)
-SHARE_COLOURS = ("#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#3182bd")
-NO_DATA_COLOUR = "#d9d9d9"
-# Demand status: 0 not covered, 1 covered before the plan, 2 newly covered by the plan.
-STATUS_COLOURS = ("#e6550d", "#8c8c8c", "#1a9850")
-# One colour and one marker shape per facility type, in the order of result.json.
-TYPE_COLOURS = ("#c2185b", "#1565c0", "#6a1b9a", "#ef6c00", "#2e7d32", "#5d4037")
-TYPE_SHAPES = ("square", "circle", "diamond", "triangle", "hexagon", "star")
 DEFAULT_SITE_SIZE = 20  # pixels, a selected site of a tier not in labels.TIER_SIZES
 
 

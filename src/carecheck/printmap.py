@@ -121,7 +121,7 @@ LATIN_UNITS = {
 NICE_SCALES = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.5, 8.0)
 REGION_ALPHA = 0.6  # region shading, so the demand points on top stay visible
 KEY_SIZE = 7.2  # points, the build-order key
-# Matplotlib marker per shape name of carecheck.maps.TYPE_SHAPES.
+# Matplotlib marker per shape name of carecheck.palette.TYPE_SHAPES.
 MARKERS = {"square": "s", "circle": "o", "diamond": "D", "triangle": "^", "hexagon": "h"}
 MARKERS["star"] = "*"
 
@@ -786,15 +786,15 @@ def _draw_source(fig: Figure, data: _Data, style: _Style, frame: _Frame, margin:
 
 
 def _palette() -> dict[str, Any]:
-    from carecheck import maps
+    from carecheck import palette
 
     return {
-        "breaks": maps.SHARE_BREAKS,
-        "ramp": maps.SHARE_COLOURS,
-        "no_data": maps.NO_DATA_COLOUR,
-        "status": maps.STATUS_COLOURS,
-        "types": maps.TYPE_COLOURS,
-        "shapes": maps.TYPE_SHAPES,
+        "breaks": palette.SHARE_BREAKS,
+        "ramp": palette.SHARE_COLOURS,
+        "no_data": palette.NO_DATA_COLOUR,
+        "status": palette.STATUS_COLOURS,
+        "types": palette.TYPE_COLOURS,
+        "shapes": palette.TYPE_SHAPES,
     }
 
 
