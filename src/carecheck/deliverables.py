@@ -141,9 +141,11 @@ class _WorkbookBeside:
         """Wait for the second process; returns ``[plan.xlsx]``."""
         from carecheck.workbook import XLSX_FILE, write_xlsx
 
-        process, self.process = self.process, None
-        if process is not None and process.wait() == 0:
-            return [self.folder / XLSX_FILE]
+        if self.process is not None:
+            done = self.process.wait() == 0  # interrupted here, __exit__ stops the process
+            self.process = None
+            if done:
+                return [self.folder / XLSX_FILE]
         return write_xlsx(self.folder)
 
     def __exit__(self, *exc: object) -> None:
@@ -158,8 +160,8 @@ _BESIDE_CODE = "import sys; from carecheck.workbook import write_xlsx; write_xls
 
 def _beside_worth_it(folder: Path) -> bool:
     """A second process pays for its start-up (~0.5 s) only on two cores and a large run."""
-    if (os.cpu_count() or 1) < 2 or not sys.executable:
-        return False
+    if (os.cpu_count() or 1) < 2 or not sys.executable or getattr(sys, "frozen", False):
+        return False  # one core, or no interpreter to start (a frozen program is not one)
     try:
         return (folder / "demand_coverage.csv").stat().st_size >= BESIDE_BYTES
     except OSError:
