@@ -144,7 +144,7 @@ class _WorkbookBeside:
         if self.process is not None:
             done = self.process.wait() == 0  # interrupted here, __exit__ stops the process
             self.process = None
-            if done:
+            if done and (self.folder / XLSX_FILE).is_file():
                 return [self.folder / XLSX_FILE]
         return write_xlsx(self.folder)
 
