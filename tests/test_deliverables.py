@@ -262,7 +262,7 @@ def _beside(monkeypatch, code: str | None = None) -> list:
     from carecheck import deliverables
 
     monkeypatch.setattr(deliverables, "BESIDE_BYTES", 0)
-    monkeypatch.setattr(deliverables.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(deliverables, "_usable_cores", lambda: 2)
     if code is not None:
         monkeypatch.setattr(deliverables, "_BESIDE_CODE", code)
     started: list = []
@@ -276,24 +276,47 @@ def _beside(monkeypatch, code: str | None = None) -> list:
     return started
 
 
+def _no_workbook_here(*args, **kwargs):
+    raise AssertionError("plan.xlsx was written by this process, not the second one")
+
+
 def test_a_large_runs_workbook_from_a_second_process_is_the_same_workbook(
     example_run, tmp_path, monkeypatch
 ):
     import shutil
 
+    from carecheck import workbook
     from carecheck.deliverables import redraw
 
     out = tmp_path / "第二 进程"
     shutil.copytree(example_run, out)
     started = _beside(monkeypatch)
+    monkeypatch.setattr(workbook, "write_xlsx", _no_workbook_here)  # in this process only
     redraw(out)
     assert len(started) == 1 and started[0].returncode == 0  # the workbook came from it
     assert _xlsx_parts(out / "plan.xlsx") == _xlsx_parts(example_run / "plan.xlsx")
     assert openpyxl.load_workbook(out / "plan.xlsx").sheetnames[0] == "建设选址"
 
 
-def test_a_failed_second_process_leaves_the_workbook_to_this_one(
+def test_a_second_process_that_writes_nothing_does_not_pass_off_the_old_workbook(
     example_run, tmp_path, monkeypatch
+):
+    import shutil
+
+    from carecheck import workbook
+    from carecheck.deliverables import redraw
+
+    out = tmp_path / "copy"
+    shutil.copytree(example_run, out)
+    _beside(monkeypatch, "pass")
+    monkeypatch.setattr(workbook, "write_xlsx", _no_workbook_here)
+    with pytest.raises(AssertionError, match="written by this process"):
+        redraw(out, lang="en")
+    assert openpyxl.load_workbook(out / "plan.xlsx").sheetnames[0] == "建设选址"  # untouched
+
+
+def test_a_failed_second_process_leaves_the_workbook_to_this_one(
+    example_run, tmp_path, monkeypatch, caplog
 ):
     import shutil
 
@@ -301,11 +324,13 @@ def test_a_failed_second_process_leaves_the_workbook_to_this_one(
 
     folder = tmp_path / "copy"
     shutil.copytree(example_run, folder)
-    (folder / "plan.xlsx").unlink()
-    started = _beside(monkeypatch, "import sys; sys.exit(3)")
+    started = _beside(
+        monkeypatch, "import sys; print('没有 xlsxwriter', file=sys.stderr); sys.exit(3)"
+    )
     with _WorkbookBeside(folder) as workbook:
         assert workbook.finish() == [folder / "plan.xlsx"]
     assert started[0].returncode == 3
+    assert "ended with code 3" in caplog.text and "没有 xlsxwriter" in caplog.text
     assert _xlsx_parts(folder / "plan.xlsx") == _xlsx_parts(example_run / "plan.xlsx")
 
 
@@ -313,8 +338,30 @@ def test_the_second_process_is_stopped_when_another_writer_fails(tmp_path, monke
     from carecheck.deliverables import _WorkbookBeside
 
     (tmp_path / "demand_coverage.csv").write_text("demand_id\n", encoding="utf-8")
-    started = _beside(monkeypatch, "import time; time.sleep(120)")
+    started = _beside(
+        monkeypatch, "import sys, time; open(sys.argv[1] + '/plan.xlsx', 'w'); time.sleep(120)"
+    )
     with pytest.raises(RuntimeError, match="the print map failed"), _WorkbookBeside(tmp_path):
+        import time
+
+        for _ in range(100):  # until the child has begun its file
+            if (tmp_path / "plan.xlsx").exists():
+                break
+            time.sleep(0.05)
         raise RuntimeError("the print map failed")
     assert started[0].returncode is not None  # killed, not left running
-    assert not (tmp_path / "plan.xlsx").exists()
+    assert not (tmp_path / "plan.xlsx").exists()  # nor its half-written file
+
+
+def test_no_second_process_where_it_would_not_be_the_same_program(tmp_path, monkeypatch):
+    from carecheck import deliverables, objectives
+    from carecheck.objectives.max_coverage import OBJECTIVE
+
+    (tmp_path / "demand_coverage.csv").write_text("demand_id\n", encoding="utf-8")
+    _beside(monkeypatch)
+    assert deliverables._beside_worth_it(tmp_path)
+    monkeypatch.setattr(objectives, "_REGISTERED", {"max_coverage": OBJECTIVE})
+    assert not deliverables._beside_worth_it(tmp_path)  # the child would not know it
+    monkeypatch.setattr(objectives, "_REGISTERED", {})
+    monkeypatch.setattr(deliverables.sys, "executable", str(tmp_path / "qgis-bin.exe"))
+    assert not deliverables._beside_worth_it(tmp_path)  # a host program, not Python

@@ -19,8 +19,10 @@ On a machine with two or more cores and a large run (``demand_coverage.csv`` of
 :data:`BESIDE_BYTES` or more, about 20,000 demand units), ``plan.xlsx`` is written by a second
 Python process (:class:`_WorkbookBeside`) while this one writes 1–3: xlsxwriter is pure Python
 and the GIS and map writers hold the interpreter, so a thread would not run beside them. The
-workbook reads only the data files, the same bytes either way; if the second process fails, the
-workbook is written again here, where a failure raises its own error.
+workbook reads only the data files, the same bytes either way (not done where the child could
+differ: an objective registered at run time, or a program that is not a Python interpreter); if
+the second process fails, the workbook is written again here, where a failure raises its own
+error.
 
 :func:`redraw` writes 2–5 again for ``carecheck map OUTDIR`` — optionally in the other
 language — into a copy of the folder that replaces it only when every file is done, as a run
@@ -30,13 +32,14 @@ does.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from carecheck.outdir import MARKER, locked, read_result, write_folder
 
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
 LANGS = ("zh", "en")
 REPORT_FILES = ("report.md", "report.docx")
 BESIDE_BYTES = 1_000_000  # demand_coverage.csv size from which plan.xlsx gets its own process
+log = logging.getLogger(__name__)
 
 
 def write_deliverables(
@@ -108,33 +112,47 @@ def _drawn(
 class _WorkbookBeside:
     """``plan.xlsx`` from a second Python process, started on entry, collected by
     :meth:`finish` (or written here when there is no second process, or it failed); a process
-    still running on exit (another writer raised) is stopped."""
+    still running on exit (another writer raised) is stopped and its partial file removed.
+
+    The child is the same interpreter in isolated mode (``-I``: no ``PYTHON*`` variables, no
+    user site, not the working folder; UTF-8 mode) with this process's ``sys.path``, so it
+    imports the very modules this one would; its errors go to a temporary file, logged when it
+    fails."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.process: subprocess.Popen[bytes] | None = None
+        self.errors: IO[bytes] | None = None
 
     def __enter__(self) -> _WorkbookBeside:
-        if _beside_worth_it(self.folder):
-            import carecheck
+        from carecheck.workbook import XLSX_FILE
 
-            package_root = str(Path(carecheck.__file__).resolve().parents[1])
-            env = dict(os.environ)
-            # the child imports this very carecheck, whatever its own path would find
-            env["PYTHONPATH"] = os.pathsep.join(
-                [package_root, *filter(None, [env.get("PYTHONPATH")])]
+        if not _beside_worth_it(self.folder):
+            return self
+        import tempfile
+
+        # a workbook copied in (carecheck map) must not pass for the child's
+        (self.folder / XLSX_FILE).unlink(missing_ok=True)
+        self.errors = tempfile.TemporaryFile()
+        try:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-I",
+                    "-X",
+                    "utf8",  # its error text in UTF-8, whatever the Windows code page
+                    "-c",
+                    _BESIDE_CODE,
+                    str(self.folder),
+                    json.dumps(sys.path, ensure_ascii=True),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=self.errors,
+                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
             )
-            try:
-                self.process = subprocess.Popen(
-                    [sys.executable, "-c", _BESIDE_CODE, str(self.folder)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    env=env,
-                    creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
-                )
-            except OSError:
-                self.process = None  # no second interpreter to start: written here
+        except OSError:
+            self.process = None  # no second interpreter to start: written here
         return self
 
     def finish(self) -> list[Path]:
@@ -142,30 +160,79 @@ class _WorkbookBeside:
         from carecheck.workbook import XLSX_FILE, write_xlsx
 
         if self.process is not None:
-            done = self.process.wait() == 0  # interrupted here, __exit__ stops the process
-            self.process = None
-            if done and (self.folder / XLSX_FILE).is_file():
+            try:  # interrupted here, __exit__ stops the process
+                code: int | None = self.process.wait(timeout=BESIDE_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                code = None
+            if code == 0 and (self.folder / XLSX_FILE).is_file():
+                self.process = None
                 return [self.folder / XLSX_FILE]
+            self._stop()
+            log.warning(
+                "plan.xlsx: the second process %s; writing it here. %s",
+                "timed out" if code is None else f"ended with code {code}",
+                self._error_text(),
+            )
         return write_xlsx(self.folder)
 
     def __exit__(self, *exc: object) -> None:
-        if self.process is not None:
+        self._stop()
+        if self.errors is not None:
+            self.errors.close()
+            self.errors = None
+
+    def _stop(self) -> None:
+        """Stop a child still running, and remove what it may have half written."""
+        from carecheck.workbook import XLSX_FILE
+
+        if self.process is None:
+            return
+        if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
-            self.process = None
+            (self.folder / XLSX_FILE).unlink(missing_ok=True)
+        self.process = None
+
+    def _error_text(self) -> str:
+        if self.errors is None:
+            return ""
+        self.errors.seek(0)
+        return self.errors.read()[-2000:].decode("utf-8", "replace").strip()
 
 
-_BESIDE_CODE = "import sys; from carecheck.workbook import write_xlsx; write_xlsx(sys.argv[1])"
+# the child: this process's sys.path, then the workbook (argv: folder, sys.path as JSON)
+_BESIDE_CODE = (
+    "import json, sys; sys.path[:] = json.loads(sys.argv[2]); "
+    "from carecheck.workbook import write_xlsx; write_xlsx(sys.argv[1])"
+)
+BESIDE_TIMEOUT_S = 1800.0  # then the workbook is written here (a child that never ends)
 
 
 def _beside_worth_it(folder: Path) -> bool:
-    """A second process pays for its start-up (~0.5 s) only on two cores and a large run."""
-    if (os.cpu_count() or 1) < 2 or not sys.executable or getattr(sys, "frozen", False):
-        return False  # one core, or no interpreter to start (a frozen program is not one)
+    """A second process pays for its start-up (~0.5 s) only on two cores and a large run, and
+    only where it is the same program: a Python interpreter (not a host program embedding one,
+    such as QGIS or ArcGIS Pro, nor a frozen or compiled program), with no objective registered
+    at run time (the child would not know it)."""
+    from carecheck import objectives
+
+    if _usable_cores() < 2 or objectives.registered():
+        return False
+    executable = Path(sys.executable or "")
+    if not executable.name.lower().startswith("python") or getattr(sys, "frozen", False):
+        return False
+    if "__compiled__" in globals():  # Nuitka
+        return False
     try:
         return (folder / "demand_coverage.csv").stat().st_size >= BESIDE_BYTES
     except OSError:
         return False
+
+
+def _usable_cores() -> int:
+    """Cores this process may run on (its affinity where the system tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def write_reports(folder: Path) -> list[Path]:

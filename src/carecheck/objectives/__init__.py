@@ -38,6 +38,12 @@ def kinds() -> tuple[str, ...]:
     return (*KINDS, *(k for k in _REGISTERED if k not in KINDS))
 
 
+def registered() -> tuple[str, ...]:
+    """The kinds :func:`register` added or replaced in this process (a fresh interpreter, such
+    as the workbook's second process in :mod:`carecheck.deliverables`, has none of them)."""
+    return tuple(_REGISTERED)
+
+
 def get(kind: str) -> Objective:
     """The objective named ``kind`` (its module is imported on first use).
 
