@@ -90,14 +90,12 @@ def _drawn(
     *,
     regions: gpd.GeoDataFrame | None,
     map_html: bool,
-    workbook: _WorkbookBeside | None = None,
+    workbook: _WorkbookBeside,
 ) -> list[Path]:
-    """Everything after ``plan.gpkg``: the pages, the printable map, the workbook, the report."""
+    """Everything after ``plan.gpkg``: the pages, the printable map, the workbook (collected
+    from ``workbook``, entered by the caller), the report."""
     from carecheck.printmap import write_print_map
 
-    if workbook is None:
-        with _WorkbookBeside(folder) as started:
-            return _drawn(folder, regions=regions, map_html=map_html, workbook=started)
     written = []
     if map_html:  # folium only for the page
         from carecheck.maps import write_map
@@ -281,7 +279,8 @@ def redraw(
                 json.dumps(changed, ensure_ascii=False, indent=2, allow_nan=False),
                 encoding="utf-8",
             )
-        drawn = _drawn(folder, regions=regions, map_html=True)
+        with _WorkbookBeside(folder) as workbook:
+            drawn = _drawn(folder, regions=regions, map_html=True, workbook=workbook)
         names.extend(p.relative_to(folder).as_posix() for p in drawn)
 
     with locked(target):
